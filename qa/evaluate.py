@@ -1,0 +1,214 @@
+"""Scoring retrieval on a labelled question set.
+
+A labelled set is JSONL, one question per line, written by hand::
+
+    {"question": "what is dropout", "relevant": ["Dropout"], "lang": "en"}
+
+Each ``relevant`` entry names a section by its heading (``"Dropout"``), a heading-path
+suffix (``"Overfitting > Preventing Overfitting"``), a file (``"notes.md"``) or a file
+and heading (``"notes.md#Dropout"``). ``"relevant": []`` marks a question the notes do
+not answer. ``lang`` is optional and detected when missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qa.index import Chunk, Location
+from qa.text import detect_language
+
+CUTOFF = 10
+METRICS = ("hit@1", "hit@3", "hit@5", "mrr@10", "ndcg@10", "recall@10")
+
+
+class LabelError(ValueError):
+    """A labelled-set file that cannot be read; the message names the line."""
+
+
+@dataclass(frozen=True)
+class Labelled:
+    question: str
+    relevant: tuple[str, ...]
+    lang: str
+    line: int = 0
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.relevant)
+
+    @property
+    def split(self) -> str:
+        """A fixed half of the set: "dev" to tune on, "test" to report on."""
+        digest = hashlib.sha1(self.question.encode()).digest()
+        return "dev" if digest[0] % 2 == 0 else "test"
+
+
+def load_labelled(path: Path) -> list[Labelled]:
+    """Read a labelled set; a malformed line is an error naming the line."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except FileNotFoundError:
+        raise LabelError(f"labelled questions not found: {path}") from None
+    except UnicodeDecodeError:
+        raise LabelError(f"{path} is not UTF-8 text") from None
+    items = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            data = json.loads(line)
+            question = data["question"]
+            relevant = data.get("relevant", [])
+            if not isinstance(question, str) or not question.strip():
+                raise ValueError("question must be a non-empty string")
+            if not isinstance(relevant, list) or not all(isinstance(r, str) for r in relevant):
+                raise ValueError("relevant must be a list of strings")
+            lang = data.get("lang") or detect_language(question)
+            if lang not in ("en", "zh"):
+                raise ValueError(f"lang must be 'en' or 'zh', not {lang!r}")
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            raise LabelError(f"{path}:{n}: {err}") from None
+        items.append(Labelled(question.strip(), tuple(relevant), lang, n))
+    if not items:
+        raise LabelError(f"{path} has no questions")
+    return items
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+@dataclass(frozen=True)
+class Target:
+    """One ``relevant`` entry, parsed."""
+
+    file: str | None
+    path: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, entry: str) -> Target:
+        file, _, heading = entry.partition("#")
+        if not file.lower().endswith((".md", ".markdown")):
+            file, heading = "", entry
+        if not file and entry.lower().endswith((".md", ".markdown")) and " > " not in entry:
+            file, heading = entry, ""
+        path = tuple(_norm(p) for p in heading.split(" > ") if p.strip())
+        return cls(_norm(file) if file else None, path)
+
+    def matches(self, loc: Location) -> bool:
+        if self.file is not None:
+            name = _norm(loc.file)
+            if name != self.file and not name.endswith("/" + self.file):
+                return False
+        if not self.path:
+            return True
+        have = tuple(_norm(p) for p in loc.heading_path)
+        return have[-len(self.path) :] == self.path
+
+
+def matched_targets(chunk: Chunk, targets: Sequence[Target]) -> set[int]:
+    """Which targets (by position) a retrieved chunk satisfies, at any of its locations."""
+    return {i for i, t in enumerate(targets) if any(t.matches(loc) for loc in chunk.locations)}
+
+
+def question_metrics(ranked: Sequence[set[int]], n_targets: int) -> dict[str, float]:
+    """Metrics for one question.
+
+    ``ranked[i]`` is the set of targets the hit at rank i+1 satisfies. A target counts
+    once, at its best rank, so several windows of one section are not counted twice.
+    """
+    first = next((i + 1 for i, m in enumerate(ranked[:CUTOFF]) if m), None)
+    seen: set[int] = set()
+    dcg = 0.0
+    for i, matched in enumerate(ranked[:CUTOFF]):
+        new = matched - seen
+        if new:
+            dcg += 1.0 / math.log2(i + 2)
+            seen |= new
+    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(n_targets, CUTOFF)))
+    return {
+        "hit@1": float(first is not None and first <= 1),
+        "hit@3": float(first is not None and first <= 3),
+        "hit@5": float(first is not None and first <= 5),
+        "mrr@10": 1.0 / first if first else 0.0,
+        "ndcg@10": dcg / ideal if ideal else 0.0,
+        "recall@10": len(seen) / n_targets if n_targets else 0.0,
+    }
+
+
+@dataclass
+class Outcome:
+    """How the system did on one labelled question."""
+
+    item: Labelled
+    metrics: dict[str, float]
+    first_relevant: int | None  # rank of the first relevant hit within the cut-off
+    top: list[Chunk]  # what ranked first (up to the cut-off)
+    declined: bool = False
+
+
+@dataclass
+class Report:
+    outcomes: list[Outcome]
+    groups: dict[str, dict[str, float]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def missed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.item.answerable and o.first_relevant != 1]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "metrics": self.groups,
+            "counts": self.counts,
+            "missed": [
+                {
+                    "question": o.item.question,
+                    "lang": o.item.lang,
+                    "relevant": list(o.item.relevant),
+                    "first_relevant_rank": o.first_relevant,
+                    "top": " > ".join(o.top[0].heading_path) if o.top else None,
+                }
+                for o in self.missed
+            ],
+        }
+
+
+def summarise(outcomes: list[Outcome]) -> Report:
+    """Mean metrics overall and per language, over answerable questions."""
+    report = Report(outcomes)
+    groups: dict[str, list[Outcome]] = {"all": []}
+    for o in outcomes:
+        if o.item.answerable:
+            groups["all"].append(o)
+            groups.setdefault(o.item.lang, []).append(o)
+    for name, members in groups.items():
+        report.counts[name] = len(members)
+        report.groups[name] = {
+            m: (sum(o.metrics[m] for o in members) / len(members) if members else 0.0)
+            for m in METRICS
+        }
+    return report
+
+
+Ranker = Callable[[str], list[Chunk]]
+
+
+def evaluate(items: Iterable[Labelled], rank: Ranker) -> Report:
+    """Run ``rank`` (a question → ranked answered chunks) over the labelled set."""
+    outcomes = []
+    for item in items:
+        top = rank(item.question)[:CUTOFF]
+        targets = [Target.parse(r) for r in item.relevant]
+        ranked = [matched_targets(c, targets) for c in top]
+        metrics = question_metrics(ranked, len(targets)) if targets else {}
+        first = next((i + 1 for i, m in enumerate(ranked) if m), None)
+        outcomes.append(Outcome(item, metrics, first, top))
+    return summarise(outcomes)

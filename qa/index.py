@@ -1,0 +1,612 @@
+"""The index on disk: chunks, their vectors per channel, BM25, and a manifest.
+
+Layout of an index folder::
+
+    CURRENT                 name of the generation in use (replaced atomically)
+    .lock                   held by the one build that may run at a time
+    gen-<time>-<pid>/
+        manifest.json       format version, settings, models, note hashes, counts
+        sections.jsonl      one chunk per line, with every place it appears
+        vectors.<channel>.faiss
+        bm25/               bm25s arrays (.npy, allow_pickle=False) and JSON
+
+A build writes a new generation beside the current one and only then points CURRENT
+at it, so a build killed at any moment leaves the previous index in use. The previous
+generation is kept until the next build, so a query that opened it still completes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.chunking import Section, chunk_markdown
+from qa.encoders import get_encoder
+from qa.lexical import BM25_DIR, LexicalIndex, build_bm25
+from qa.notes import CorpusError, NoteStat, Problem, find_notes, read_note
+from qa.settings import LEXICAL, Settings
+from qa.text import tokenize
+
+FORMAT = "qa-index"
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+SECTIONS = "sections.jsonl"
+
+BuildProgress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+class IndexError_(Exception):
+    """Base for index problems that a user can act on; the message says how."""
+
+
+class IndexMissing(IndexError_):
+    pass
+
+
+class IndexCorrupt(IndexError_):
+    pass
+
+
+class IndexIncompatible(IndexError_):
+    pass
+
+
+class IndexBusy(IndexError_):
+    pass
+
+
+@dataclass(frozen=True)
+class Location:
+    """One place a chunk appears: file, 1-based line range, heading path there."""
+
+    file: str
+    start_line: int
+    end_line: int
+    heading_path: tuple[str, ...]
+
+
+@dataclass
+class Chunk:
+    """What is searched: a section (or a window of one), stored once however often it appears."""
+
+    id: str
+    heading_path: tuple[str, ...]
+    text: str
+    answered: bool
+    part: int = 1
+    parts: int = 1
+    locations: list[Location] = field(default_factory=list)
+
+    @property
+    def heading(self) -> str:
+        return self.heading_path[-1]
+
+    @property
+    def location(self) -> Location:
+        return self.locations[0]
+
+    def embed_text(self) -> str:
+        """Text given to dense encoders: the heading path gives a window its context."""
+        path = " > ".join(self.heading_path)
+        return f"{path}\n\n{self.text}" if self.text else path
+
+    def lexical_text(self) -> str:
+        """Text given to BM25: the own heading counts twice, it says what the section is about."""
+        return f"{' '.join(self.heading_path)} {self.heading}\n{self.text}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "heading_path": list(self.heading_path),
+            "text": self.text,
+            "answered": self.answered,
+            "part": self.part,
+            "parts": self.parts,
+            "locations": [
+                {
+                    "file": loc.file,
+                    "start_line": loc.start_line,
+                    "end_line": loc.end_line,
+                    "heading_path": list(loc.heading_path),
+                }
+                for loc in self.locations
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Chunk:
+        return cls(
+            id=data["id"],
+            heading_path=tuple(data["heading_path"]),
+            text=data["text"],
+            answered=bool(data["answered"]),
+            part=int(data.get("part", 1)),
+            parts=int(data.get("parts", 1)),
+            locations=[
+                Location(
+                    loc["file"], int(loc["start_line"]), int(loc["end_line"]),
+                    tuple(loc["heading_path"]),
+                )
+                for loc in data["locations"]
+            ],
+        )
+
+
+def chunk_id(heading: str, text: str) -> str:
+    """Identical heading and text in several files make one chunk."""
+    return hashlib.sha1(f"{heading}\x00{text}".encode()).hexdigest()[:20]
+
+
+def chunks_from_sections(sections: list[Section]) -> list[Chunk]:
+    """Merge identical sections into one chunk with several locations, in first-seen order."""
+    chunks: dict[str, Chunk] = {}
+    for s in sections:
+        cid = chunk_id(s.heading, s.body)
+        loc = Location(s.file, s.start_line, s.end_line, s.heading_path)
+        if cid in chunks:
+            chunks[cid].locations.append(loc)
+        else:
+            chunks[cid] = Chunk(cid, s.heading_path, s.body, s.answered, s.part, s.parts, [loc])
+    return list(chunks.values())
+
+
+def vector_hash(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+@dataclass
+class Index:
+    """A loaded index generation."""
+
+    folder: Path
+    manifest: dict[str, Any]
+    chunks: list[Chunk]
+    lexical: LexicalIndex | None
+    vectors: dict[str, Any]  # channel -> faiss index
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return tuple(self.manifest["channels"])
+
+    def model_id(self, channel: str) -> str | None:
+        return self.manifest["channels"].get(channel, {}).get("model_id")
+
+    @classmethod
+    def load(cls, index_dir: Path, channels: tuple[str, ...] | None = None) -> Index:
+        """Open the current generation; ``channels`` limits which vector files are read."""
+        for attempt in range(3):
+            folder = current_generation(index_dir)
+            try:
+                return cls._load_generation(folder, channels)
+            except FileNotFoundError:
+                # A build may have swapped generations while we read; look again.
+                if attempt == 2 or current_generation(index_dir) == folder:
+                    raise IndexCorrupt(
+                        f"index at {index_dir} is incomplete (missing files); "
+                        "run `qa build` to rebuild it"
+                    ) from None
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _load_generation(cls, folder: Path, channels: tuple[str, ...] | None) -> Index:
+        manifest = read_manifest(folder)
+        chunks = []
+        try:
+            with open(folder / SECTIONS, encoding="utf-8") as f:
+                for line in f:
+                    chunks.append(Chunk.from_json(json.loads(line)))
+        except (ValueError, KeyError, TypeError) as err:
+            raise IndexCorrupt(
+                f"index file {folder / SECTIONS} is damaged ({err}); run `qa build --full`"
+            ) from None
+        if len(chunks) != manifest["chunks"]:
+            raise IndexCorrupt(
+                f"index at {folder} lists {len(chunks)} chunks, its manifest says "
+                f"{manifest['chunks']}; run `qa build --full`"
+            )
+        lexical = None
+        if LEXICAL in manifest["channels"] and (channels is None or LEXICAL in channels):
+            try:
+                lexical = LexicalIndex.load(folder / BM25_DIR)
+            except (ValueError, KeyError, OSError) as err:
+                if isinstance(err, FileNotFoundError):
+                    raise
+                raise IndexCorrupt(
+                    f"BM25 index in {folder} is damaged ({err}); run `qa build --full`"
+                ) from None
+        vectors = {}
+        for name, info in manifest["channels"].items():
+            if name == LEXICAL or (channels is not None and name not in channels):
+                continue
+            vectors[name] = _read_faiss(folder / info["file"], len(chunks), int(info["dim"]))
+        return cls(folder, manifest, chunks, lexical, vectors)
+
+
+def _read_faiss(path: Path, count: int, dim: int) -> Any:
+    import faiss
+
+    from qa.threads import configure_faiss
+
+    configure_faiss()
+    if not path.exists():
+        raise FileNotFoundError(path)
+    try:
+        index = faiss.read_index(str(path))
+    except RuntimeError as err:
+        raise IndexCorrupt(
+            f"vector file {path} is damaged ({str(err).splitlines()[0][:80]}); "
+            "run `qa build --full`"
+        ) from None
+    if index.ntotal != count or index.d != dim:
+        raise IndexCorrupt(
+            f"vector file {path} holds {index.ntotal}×{index.d} vectors, expected "
+            f"{count}×{dim}; run `qa build --full`"
+        )
+    return index
+
+
+def current_generation(index_dir: Path) -> Path:
+    index_dir = Path(index_dir)
+    pointer = index_dir / CURRENT
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise IndexMissing(f"no index at {index_dir}; run `qa build`") from None
+    if not name.startswith("gen-") or "/" in name:
+        raise IndexCorrupt(f"{pointer} is damaged; run `qa build --full`")
+    return index_dir / name
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    path = folder / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (ValueError, UnicodeDecodeError) as err:
+        raise IndexCorrupt(f"{path} is not valid JSON ({err}); run `qa build --full`") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise IndexCorrupt(f"{path} is not a qa index manifest; run `qa build --full`")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexIncompatible(
+            f"index at {folder.parent} has format version {manifest.get('format_version')}, "
+            f"this qa reads version {FORMAT_VERSION}; run `qa build --full` to rebuild it"
+        )
+    return manifest
+
+
+def check_compatible(manifest: dict[str, Any], settings: Settings) -> None:
+    """Raise IndexIncompatible when the index was built with other models than asked for."""
+    channels = manifest.get("channels", {})
+    for model, channel in zip(settings.models, settings.dense_channels, strict=True):
+        info = channels.get(channel)
+        if info is None:
+            built = ", ".join(sorted(c for c in channels if c != LEXICAL)) or "none"
+            raise IndexIncompatible(
+                f"the index has no vectors for model {model!r} (it was built with: {built}); "
+                f"run `qa build --model {model}` to rebuild it"
+            )
+        expected = get_encoder(model).model_id
+        if info.get("model_id") != expected:
+            raise IndexIncompatible(
+                f"the index was built with model {info.get('model_id')!r}, not {expected!r}; "
+                "run `qa build` to rebuild it with the current model"
+            )
+
+
+# ---------------------------------------------------------------------------- status
+
+
+@dataclass
+class Freshness:
+    """Whether an index still matches the notes and settings, and why not."""
+
+    fresh: bool
+    reason: str = ""
+
+
+def check_freshness(corpus: Path, index_dir: Path, settings: Settings) -> Freshness:
+    """Compare the notes on disk and the settings with what the index was built from."""
+    try:
+        folder = current_generation(index_dir)
+        manifest = read_manifest(folder)
+    except FileNotFoundError:
+        return Freshness(False, "the index is incomplete")
+    except IndexMissing:
+        return Freshness(False, "there is no index yet")
+    except IndexError_ as err:
+        return Freshness(False, str(err))
+    if manifest.get("corpus") != str(Path(corpus).resolve()):
+        return Freshness(False, f"the index was built from {manifest.get('corpus')}")
+    if manifest.get("index_settings") != index_settings(settings):
+        return Freshness(False, "settings changed since the index was built")
+    stats, _ = find_notes(corpus)
+    recorded = manifest.get("notes", {})
+    if set(recorded) != {s.path for s in stats}:
+        return Freshness(False, "notes were added or removed")
+    for stat in stats:
+        info = recorded[stat.path]
+        if info.get("size") == stat.size and info.get("mtime_ns") == stat.mtime_ns:
+            continue
+        try:
+            digest = hashlib.sha256((Path(corpus) / stat.path).read_bytes()).hexdigest()
+        except OSError:
+            return Freshness(False, f"{stat.path} cannot be read")
+        if digest != info.get("sha256"):
+            return Freshness(False, f"{stat.path} changed")
+    return Freshness(True)
+
+
+def index_settings(settings: Settings) -> dict[str, Any]:
+    """The part of the settings that the index content depends on."""
+    return {
+        "channels": list(settings.channels),
+        "models": list(settings.models),
+        "window_chars": settings.window_chars,
+    }
+
+
+# ---------------------------------------------------------------------------- building
+
+
+@dataclass
+class BuildReport:
+    """What a build did."""
+
+    notes: int = 0
+    chunks: int = 0
+    unanswered: int = 0
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    embedded: dict[str, int] = field(default_factory=dict)
+    reused: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+    generation: str = ""
+
+
+@contextlib.contextmanager
+def build_lock(index_dir: Path, wait: bool = True) -> Iterator[None]:
+    """One build at a time per index folder (an advisory lock, released if the process dies)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "a+") as handle:
+        flags = fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
+        try:
+            fcntl.flock(handle, flags)
+        except OSError as err:
+            if err.errno in (errno.EAGAIN, errno.EACCES):
+                raise IndexBusy(f"another `qa build` is running on {index_dir}") from None
+            raise
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build_index(
+    corpus: Path,
+    index_dir: Path,
+    settings: Settings,
+    progress: BuildProgress | None = None,
+    full: bool = False,
+    wait: bool = True,
+) -> BuildReport:
+    """Build or update the index of ``corpus`` in ``index_dir``.
+
+    Unchanged chunks keep their vectors (matched by content hash); only new or edited
+    text is embedded. ``full`` ignores the previous index.
+    """
+    started = time.perf_counter()
+    corpus = Path(corpus)
+    index_dir = Path(index_dir)
+    report = BuildReport()
+    stats, problems = find_notes(corpus)
+    if not stats:
+        raise CorpusError(f"no Markdown notes (*.md) found in {corpus}")
+    with build_lock(index_dir, wait=wait):
+        sections: list[Section] = []
+        notes_meta: dict[str, dict[str, Any]] = {}
+        for stat in stats:
+            note, problem = read_note(corpus, stat)
+            if problem:
+                problems.append(problem)
+            if note is None:
+                continue
+            sections += chunk_markdown(note.text, note.path, settings.window_chars)
+            notes_meta[note.path] = _note_meta(stat, note.digest)
+            if progress:
+                progress("reading notes", len(notes_meta), len(stats))
+        report.problems = problems
+        if not notes_meta:
+            raise CorpusError(f"none of the {len(stats)} notes in {corpus} could be read")
+        chunks = chunks_from_sections(sections)
+        previous = None if full else _previous(index_dir)
+        _count_changes(report, chunks, previous)
+
+        gen = f"gen-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}-{os.getpid()}"
+        tmp = index_dir / f".{gen}.tmp"
+        tmp.mkdir(parents=True)
+        try:
+            channels: dict[str, Any] = {}
+            if settings.lexical:
+                build_bm25([tokenize(c.lexical_text()) for c in chunks], tmp / BM25_DIR)
+                channels[LEXICAL] = {"dir": BM25_DIR, "tokenizer": "jieba+snowball-v1"}
+            for model, name in zip(settings.models, settings.dense_channels, strict=True):
+                channels[name] = _embed_channel(
+                    name, model, chunks, previous, tmp, report, progress
+                )
+            with open(tmp / SECTIONS, "w", encoding="utf-8") as f:
+                for chunk in chunks:
+                    f.write(json.dumps(chunk.to_json(), ensure_ascii=False) + "\n")
+            manifest = {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                "corpus": str(corpus.resolve()),
+                "index_settings": index_settings(settings),
+                "chunks": len(chunks),
+                "channels": channels,
+                "notes": notes_meta,
+                "problems": [str(p) for p in problems],
+            }
+            _write_json(tmp / MANIFEST, manifest)
+            _fsync_tree(tmp)
+            os.rename(tmp, index_dir / gen)
+            _write_atomic(index_dir / CURRENT, gen + "\n")
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _collect_garbage(index_dir, keep={gen, previous.folder.name if previous else ""})
+
+    report.notes = len(notes_meta)
+    report.chunks = len(chunks)
+    report.unanswered = sum(not c.answered for c in chunks)
+    report.generation = gen
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _note_meta(stat: NoteStat, digest: str) -> dict[str, Any]:
+    return {"sha256": digest, "size": stat.size, "mtime_ns": stat.mtime_ns}
+
+
+def _previous(index_dir: Path) -> Index | None:
+    """The current index, if it can be read; a damaged one is simply not reused."""
+    try:
+        return Index.load(index_dir)
+    except (IndexError_, OSError, ValueError, KeyError):
+        return None
+
+
+def _count_changes(report: BuildReport, chunks: list[Chunk], previous: Index | None) -> None:
+    def keyed(items: list[Chunk]) -> dict[tuple[str, tuple[str, ...], int], str]:
+        return {
+            (loc.file, loc.heading_path, c.part): c.id for c in items for loc in c.locations
+        }
+
+    new = keyed(chunks)
+    old = keyed(previous.chunks) if previous else {}
+    for key, cid in new.items():
+        if key not in old:
+            report.added += 1
+        elif old[key] != cid:
+            report.changed += 1
+        else:
+            report.unchanged += 1
+    report.removed = sum(1 for key in old if key not in new)
+
+
+def _embed_channel(
+    name: str,
+    model: str,
+    chunks: list[Chunk],
+    previous: Index | None,
+    tmp: Path,
+    report: BuildReport,
+    progress: BuildProgress | None,
+) -> dict[str, Any]:
+    import faiss
+
+    from qa.threads import configure_faiss
+
+    configure_faiss()
+    encoder = get_encoder(model)
+    texts = [c.embed_text() for c in chunks]
+    hashes = [vector_hash(t) for t in texts]
+    known: dict[str, np.ndarray] = {}
+    if previous is not None and previous.model_id(name) == encoder.model_id:
+        old = previous.vectors.get(name)
+        if old is not None and old.ntotal:
+            matrix = old.reconstruct_n(0, old.ntotal)
+            for chunk, row in zip(previous.chunks, matrix, strict=True):
+                known[vector_hash(chunk.embed_text())] = row
+    todo = sorted({h: i for i, h in enumerate(hashes) if h not in known}.values())
+    stage = f"embedding ({name})"
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress(stage, done, len(todo))
+
+    if progress:
+        progress(stage, 0, len(todo))
+    fresh = encoder.embed_passages([texts[i] for i in todo], progress=advance) if todo else None
+    if fresh is not None:
+        for i, row in zip(todo, fresh, strict=True):
+            known[hashes[i]] = row
+    dim = encoder.dim if fresh is None and not known else len(next(iter(known.values())))
+    matrix = np.vstack([known[h] for h in hashes]).astype(np.float32) if hashes else (
+        np.zeros((0, dim), dtype=np.float32)
+    )
+    index = faiss.IndexFlatIP(dim)
+    index.add(matrix)
+    file = f"vectors.{name}.faiss"
+    faiss.write_index(index, str(tmp / file))
+    report.embedded[name] = len(todo)
+    report.reused[name] = len(chunks) - len(todo)
+    return {"model": model, "model_id": encoder.model_id, "dim": dim, "file": file,
+            "metric": "inner_product", "count": len(chunks)}
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+    for path in [*folder.rglob("*"), folder]:
+        if path.is_dir():
+            _fsync_dir(path)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _collect_garbage(index_dir: Path, keep: set[str]) -> None:
+    """Remove older generations and leftovers of killed builds (we hold the lock)."""
+    for path in index_dir.iterdir():
+        name = path.name
+        stale_tmp = name.startswith(".gen-") and name.endswith(".tmp")
+        if (name.startswith("gen-") and name not in keep) or stale_tmp:
+            shutil.rmtree(path, ignore_errors=True)
+        elif name.startswith(f".{CURRENT}.") and name.endswith(".tmp"):
+            path.unlink(missing_ok=True)

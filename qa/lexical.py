@@ -1,0 +1,68 @@
+"""BM25 over bilingual tokens.
+
+The index is built and saved by bm25s (plain ``.npy`` arrays and JSON, no pickle). At
+query time we read those arrays directly and add up the precomputed per-token scores,
+which is what bm25s does too, without importing bm25s (and numba) on the query path.
+Reading the arrays ourselves also lets a query weight its tokens: words the user typed
+count fully, glossary expansions count less.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+BM25_DIR = "bm25"
+_ARRAYS = ("data", "indices", "indptr")
+
+
+def build_bm25(token_lists: Sequence[Sequence[str]], folder: Path) -> None:
+    """Index tokenised chunks with bm25s and save the index under ``folder``."""
+    import bm25s
+
+    retriever = bm25s.BM25()
+    # bm25s wants at least one token per document; an empty chunk gets a placeholder.
+    corpus = [list(tokens) or ["\x00empty"] for tokens in token_lists]
+    if not corpus:
+        corpus = [["\x00empty"]]
+    retriever.index(corpus, show_progress=False)
+    retriever.save(str(folder), show_progress=False)
+
+
+class LexicalIndex:
+    """A loaded BM25 index: a sparse token × chunk matrix of precomputed scores."""
+
+    def __init__(self, data: np.ndarray, indices: np.ndarray, indptr: np.ndarray,
+                 vocab: Mapping[str, int], num_docs: int):
+        self.data = data
+        self.indices = indices
+        self.indptr = indptr
+        self.vocab = vocab
+        self.num_docs = num_docs
+
+    @classmethod
+    def load(cls, folder: Path) -> LexicalIndex:
+        folder = Path(folder)
+        arrays = [
+            np.load(folder / f"{name}.csc.index.npy", allow_pickle=False) for name in _ARRAYS
+        ]
+        vocab = json.loads((folder / "vocab.index.json").read_text(encoding="utf-8"))
+        params = json.loads((folder / "params.index.json").read_text(encoding="utf-8"))
+        index = cls(*arrays, vocab=vocab, num_docs=int(params["num_docs"]))
+        if len(index.indptr) - 1 < len(vocab) - 1:
+            raise ValueError("BM25 arrays do not match the vocabulary")
+        return index
+
+    def scores(self, weighted_tokens: Mapping[str, float]) -> np.ndarray:
+        """BM25 score of every chunk; each query token's contribution times its weight."""
+        scores = np.zeros(self.num_docs, dtype=np.float32)
+        for token, weight in weighted_tokens.items():
+            tid = self.vocab.get(token)
+            if tid is None or tid + 1 >= len(self.indptr):
+                continue
+            start, end = self.indptr[tid], self.indptr[tid + 1]
+            np.add.at(scores, self.indices[start:end], weight * self.data[start:end])
+        return scores

@@ -1,0 +1,224 @@
+"""One way in: ``Searcher.search`` answers a question from an index.
+
+The CLI, the TUI and the evaluator all call it, so what is evaluated is what users get.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.encoders import Encoder, get_encoder
+from qa.fusion import get_fusion
+from qa.index import (
+    BuildProgress,
+    Chunk,
+    Index,
+    IndexMissing,
+    build_index,
+    check_compatible,
+    check_freshness,
+)
+from qa.settings import LEXICAL, Settings
+from qa.text import detect_language, tokenize
+
+MAX_QUESTION_CHARS = 2000
+CANDIDATES = 100  # per channel
+UNANSWERED_WITHIN = 3  # an unanswered heading is shown if it ranks this high among all
+
+
+class QuestionError(ValueError):
+    """A question that cannot be searched (empty, or nothing but punctuation)."""
+
+
+@dataclass
+class Hit:
+    """One retrieved chunk: its rank, fused score and what each channel thought of it."""
+
+    chunk: Chunk
+    rank: int
+    score: float
+    channel_scores: dict[str, float] = field(default_factory=dict)
+    channel_ranks: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def answered(self) -> bool:
+        return self.chunk.answered
+
+    def to_json(self) -> dict[str, Any]:
+        loc = self.chunk.location
+        return {
+            "rank": self.rank,
+            "score": round(float(self.score), 6),
+            "file": loc.file,
+            "start_line": loc.start_line,
+            "end_line": loc.end_line,
+            "heading": self.chunk.heading,
+            "heading_path": list(loc.heading_path),
+            "text": self.chunk.text,
+            "answered": self.chunk.answered,
+            "also_in": [
+                {"file": other.file, "start_line": other.start_line}
+                for other in self.chunk.locations[1:]
+            ],
+            "channels": {k: round(float(v), 6) for k, v in self.channel_scores.items()},
+        }
+
+
+@dataclass
+class Answer:
+    """What ``search`` returns for one question."""
+
+    question: str
+    lang: str
+    hits: list[Hit]  # passages that answer, best first
+    unanswered: list[Hit]  # headings in the notes that ask this but have no text yet
+    channels: tuple[str, ...]  # the channels that took part
+    query_terms: list[str] = field(default_factory=list)  # words to highlight
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "lang": self.lang,
+            "hits": [h.to_json() for h in self.hits + self.unanswered],
+        }
+
+
+def clean_question(question: str) -> str:
+    """Drop control characters and collapse whitespace; refuse what cannot be searched."""
+    text = "".join(
+        " " if unicodedata.category(ch)[0] in "CZ" else ch for ch in question[:MAX_QUESTION_CHARS * 4]
+    )
+    text = " ".join(text.split())[:MAX_QUESTION_CHARS]
+    if not text:
+        raise QuestionError("the question is empty")
+    if not any(ch.isalnum() for ch in text):
+        raise QuestionError("the question has no words in it")
+    return text
+
+
+class Searcher:
+    """An open index plus the encoders its dense channels need (loaded on first use)."""
+
+    def __init__(self, index: Index, settings: Settings):
+        check_compatible(index.manifest, settings)
+        self.index = index
+        self.settings = settings
+        self._encoders: dict[str, Encoder] = {}
+        self._answered = np.array([c.answered for c in index.chunks], dtype=bool)
+
+    @classmethod
+    def open(
+        cls,
+        corpus: Path,
+        index_dir: Path,
+        settings: Settings,
+        auto_build: bool = True,
+        progress: BuildProgress | None = None,
+    ) -> Searcher:
+        """Open the index of ``corpus``, building or updating it first when needed."""
+        if auto_build:
+            fresh = check_freshness(corpus, index_dir, settings)
+            if not fresh.fresh:
+                build_index(corpus, index_dir, settings, progress=progress)
+        elif not (Path(index_dir) / "CURRENT").exists():
+            raise IndexMissing(f"no index at {index_dir}; run `qa build`")
+        return cls(Index.load(index_dir, settings.channels), settings)
+
+    def encoder(self, channel: str) -> Encoder:
+        if channel not in self._encoders:
+            model = dict(zip(self.settings.dense_channels, self.settings.models, strict=True))
+            self._encoders[channel] = get_encoder(model[channel])
+        return self._encoders[channel]
+
+    def warm_up(self) -> None:
+        """Load every model now (the TUI does this in a worker)."""
+        for channel in self.settings.dense_channels:
+            self.encoder(channel).embed_queries(["warm up"])
+
+    def search(
+        self, question: str, top_k: int = 5, channels: Sequence[str] | None = None
+    ) -> Answer:
+        """Rank the notes for ``question``; ``channels`` restricts which channels take part."""
+        text = clean_question(question)
+        use = tuple(c for c in (channels or self.settings.channels) if c in self.settings.channels)
+        if not use:
+            raise ValueError("no retrieval channel selected")
+        lang = detect_language(text)
+        query_terms = tokenize(text)
+        raw = {name: self._channel_candidates(name, text, query_terms) for name in use}
+
+        candidates = np.array(sorted({int(i) for ids, _ in raw.values() for i in ids}), dtype=np.int64)
+        if not len(candidates):
+            return Answer(text, lang, [], [], use, query_terms)
+        per_channel = {}
+        for name, (ids, scores) in raw.items():
+            column = np.full(len(candidates), np.nan, dtype=np.float64)
+            column[np.searchsorted(candidates, ids)] = scores
+            per_channel[name] = column
+
+        fuse = get_fusion(self.settings.fusion)
+        weights = {c: self.settings.weight(c) for c in use}
+        answered = self._answered[candidates]
+        hits = self._rank(candidates, per_channel, answered, fuse, weights, top_k)
+        everything = self._rank(
+            candidates, per_channel, np.ones_like(answered), fuse, weights, UNANSWERED_WITHIN
+        )
+        unanswered = [h for h in everything if not h.answered]
+        for n, hit in enumerate(unanswered, start=len(hits) + 1):
+            hit.rank = n
+        return Answer(text, lang, hits, unanswered, use, query_terms)
+
+    def _rank(
+        self,
+        candidates: np.ndarray,
+        per_channel: dict[str, np.ndarray],
+        mask: np.ndarray,
+        fuse: Any,
+        weights: dict[str, float],
+        top_k: int,
+    ) -> list[Hit]:
+        if not mask.any():
+            return []
+        subset = {name: col[mask] for name, col in per_channel.items()}
+        fused = fuse(subset, weights, self.settings.rrf_k)
+        ids = candidates[mask]
+        order = np.argsort(-fused, kind="stable")[:top_k]
+        from qa.fusion import ranks_of
+
+        channel_ranks = {name: ranks_of(col) for name, col in subset.items()}
+        hits = []
+        for rank, j in enumerate(order, start=1):
+            hits.append(
+                Hit(
+                    self.index.chunks[int(ids[j])],
+                    rank,
+                    float(fused[j]),
+                    {n: float(c[j]) for n, c in subset.items() if not np.isnan(c[j])},
+                    {n: int(r[j]) for n, r in channel_ranks.items() if np.isfinite(r[j])},
+                )
+            )
+        return hits
+
+    def _channel_candidates(
+        self, name: str, text: str, query_terms: list[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top candidates of one channel: chunk ids and their scores."""
+        n = len(self.index.chunks)
+        k = min(n, CANDIDATES)
+        if name == LEXICAL:
+            assert self.index.lexical is not None
+            weighted = dict.fromkeys(query_terms, 1.0)
+            scores = self.index.lexical.scores(weighted)
+            top = np.argsort(-scores, kind="stable")[:k]
+            top = top[scores[top] > 0]
+            return top.astype(np.int64), scores[top].astype(np.float64)
+        vector = self.encoder(name).embed_queries([text])
+        scores, ids = self.index.vectors[name].search(vector, k)
+        keep = ids[0] >= 0
+        return ids[0][keep].astype(np.int64), scores[0][keep].astype(np.float64)

@@ -1,0 +1,81 @@
+"""Retrieval settings and where the notes and the index live by default."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from qa.encoders import channel_name
+
+LEXICAL = "bm25"
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_ROOT.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that changes what ``search`` returns.
+
+    ``models`` are the dense channels (registry names, or sentence-transformers model
+    names/paths); ``weights`` are per-channel fusion weights (missing channels weigh 1).
+    """
+
+    models: tuple[str, ...] = ("minilm",)
+    lexical: bool = True
+    fusion: str = "rrf"
+    weights: dict[str, float] = field(default_factory=dict)
+    rrf_k: int = 60
+    glossary: bool = True
+    window_chars: int = 1200
+
+    @property
+    def dense_channels(self) -> tuple[str, ...]:
+        return tuple(channel_name(m) for m in self.models)
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return ((LEXICAL,) if self.lexical else ()) + self.dense_channels
+
+    def weight(self, channel: str) -> float:
+        return float(self.weights.get(channel, 1.0))
+
+    def with_model(self, model: str) -> Settings:
+        """These settings with ``model`` as the first dense model (replacing the default)."""
+        rest = tuple(m for m in self.models[1:] if m != model)
+        return replace(self, models=(model, *rest))
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["models"] = list(self.models)
+        return data
+
+
+def bundled_corpus() -> Path:
+    return REPO_ROOT / "corpus"
+
+
+def default_corpus() -> Path:
+    env = os.environ.get("QA_CORPUS")
+    return Path(env) if env else bundled_corpus()
+
+
+def default_index(corpus: Path) -> Path:
+    """``index/`` beside the bundled notes; a sub-folder of it for any other notes folder."""
+    env = os.environ.get("QA_INDEX")
+    if env:
+        return Path(env)
+    root = REPO_ROOT / "index" if (REPO_ROOT / "pyproject.toml").exists() else _cache_root()
+    corpus = corpus.resolve()
+    if corpus == bundled_corpus().resolve():
+        return root
+    digest = hashlib.sha1(str(corpus).encode()).hexdigest()[:8]
+    return root / "corpora" / f"{corpus.name or 'notes'}-{digest}"
+
+
+def _cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "qa"
