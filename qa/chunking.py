@@ -40,6 +40,7 @@ class Section:
     level: int = 0  # heading level 1-6; 0 for text before the first heading
     part: int = 1  # window number within the section
     parts: int = 1
+    section_line: int = 0  # the line of the section's heading (its first line if none)
 
     @property
     def heading(self) -> str:
@@ -103,7 +104,8 @@ def chunk_markdown(text: str, file: str, window_chars: int = WINDOW_CHARS) -> li
         has_children = i + 1 < len(headings) and headings[i + 1].level > heading.level
         if not has_children:
             line = heading.start + 1
-            sections.append(Section(file, path, line, heading.end, "", heading.level))
+            sections.append(Section(file, path, line, heading.end, "", heading.level,
+                                    section_line=line))
     return sections
 
 
@@ -181,6 +183,7 @@ def _block_text(lines: list[str], block: _Block) -> str:
     text = "\n".join(lines[block.start : end])
     if block.kind != "code":
         text = _HIDDEN_HTML.sub("", text)
+        text = "\n".join(line.rstrip() for line in text.split("\n"))
         text = _BLANK_RUNS.sub("\n\n", text).strip("\n")
         if not text.strip():
             return ""
@@ -215,6 +218,7 @@ def _windows(
         groups[-1].append((block, text))
         size += len(text) + 2
     sections = []
+    section_line = heading.start + 1 if heading.level else groups[0][0][0].start + 1
     for n, group in enumerate(groups, start=1):
         body = ""
         for k, (block, text) in enumerate(group):
@@ -224,7 +228,9 @@ def _windows(
             body += text
         first_line = heading.start + 1 if n == 1 and heading.level else group[0][0].start + 1
         last_line = _last_line(lines, group[-1][0])
-        sections.append(Section(file, path, first_line, last_line, body, level, n, len(groups)))
+        sections.append(
+            Section(file, path, first_line, last_line, body, level, n, len(groups), section_line)
+        )
     return sections
 
 

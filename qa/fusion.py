@@ -42,21 +42,24 @@ def fuse_rrf(channels: ChannelScores, weights: Mapping[str, float], k: int = 60)
 
 
 def fuse_weighted(channels: ChannelScores, weights: Mapping[str, float], k: int = 60) -> np.ndarray:
-    """Convex combination of min-max normalised scores (Bruch et al. 2022, "TM2C2").
+    """Convex combination of min-max normalised scores (Bruch et al. 2022).
 
-    A candidate a channel did not retrieve gets that channel's lowest score.
+    Each channel's scores are scaled to [0, 1] between its lowest and highest score over
+    the candidates; BM25's lowest is its theoretical minimum, 0. A candidate a channel did
+    not retrieve scores 0 there.
     """
     del k
     fused: np.ndarray | None = None
     total = 0.0
     for name, raw in channels.items():
         w = weights.get(name, 1.0)
-        seen = raw[~np.isnan(raw)]
-        if not len(seen):
+        seen = ~np.isnan(raw)
+        if not seen.any():
             continue
-        lo, hi = float(seen.min()), float(seen.max())
-        scores = np.where(np.isnan(raw), lo, raw)
-        norm = (scores - lo) / (hi - lo) if hi > lo else np.zeros_like(scores)
+        lo = 0.0 if name == "bm25" else float(raw[seen].min())
+        hi = float(raw[seen].max())
+        norm = np.zeros(len(raw))
+        norm[seen] = (raw[seen] - lo) / (hi - lo) if hi > lo else 1.0
         fused = w * norm if fused is None else fused + w * norm
         total += w
     if fused is None:

@@ -34,17 +34,19 @@ from typing import Any
 import numpy as np
 
 from qa.chunking import Section, chunk_markdown
-from qa.encoders import get_encoder
+from qa.encoders import Encoder, get_encoder
+from qa.glossary import Concept, Glossary, load_glossary, mine_pairs
 from qa.lexical import BM25_DIR, LexicalIndex, build_bm25
 from qa.notes import CorpusError, NoteStat, Problem, find_notes, read_note
 from qa.settings import LEXICAL, Settings
-from qa.text import tokenize
+from qa.text import add_words, tokenize
 
 FORMAT = "qa-index"
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 SECTIONS = "sections.jsonl"
+MINED_GLOSSARY = "glossary.mined.jsonl"
 
 BuildProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -77,6 +79,7 @@ class Location:
     start_line: int
     end_line: int
     heading_path: tuple[str, ...]
+    section_line: int = 0  # where the whole section starts; windows of a section share it
 
 
 @dataclass
@@ -98,6 +101,11 @@ class Chunk:
     @property
     def location(self) -> Location:
         return self.locations[0]
+
+    @property
+    def section_key(self) -> tuple[str, int]:
+        """Windows of one section share this key."""
+        return (self.location.file, self.location.section_line)
 
     def embed_text(self) -> str:
         """Text given to dense encoders: the heading path gives a window its context."""
@@ -122,6 +130,7 @@ class Chunk:
                     "start_line": loc.start_line,
                     "end_line": loc.end_line,
                     "heading_path": list(loc.heading_path),
+                    "section_line": loc.section_line,
                 }
                 for loc in self.locations
             ],
@@ -139,7 +148,7 @@ class Chunk:
             locations=[
                 Location(
                     loc["file"], int(loc["start_line"]), int(loc["end_line"]),
-                    tuple(loc["heading_path"]),
+                    tuple(loc["heading_path"]), int(loc.get("section_line", 0)),
                 )
                 for loc in data["locations"]
             ],
@@ -156,7 +165,7 @@ def chunks_from_sections(sections: list[Section]) -> list[Chunk]:
     chunks: dict[str, Chunk] = {}
     for s in sections:
         cid = chunk_id(s.heading, s.body)
-        loc = Location(s.file, s.start_line, s.end_line, s.heading_path)
+        loc = Location(s.file, s.start_line, s.end_line, s.heading_path, s.section_line)
         if cid in chunks:
             chunks[cid].locations.append(loc)
         else:
@@ -335,7 +344,7 @@ def check_freshness(corpus: Path, index_dir: Path, settings: Settings) -> Freshn
         return Freshness(False, str(err))
     if manifest.get("corpus") != str(Path(corpus).resolve()):
         return Freshness(False, f"the index was built from {manifest.get('corpus')}")
-    if manifest.get("index_settings") != index_settings(settings):
+    if manifest.get("index_settings") != index_settings(settings, corpus):
         return Freshness(False, "settings changed since the index was built")
     stats, _ = find_notes(corpus)
     recorded = manifest.get("notes", {})
@@ -354,13 +363,29 @@ def check_freshness(corpus: Path, index_dir: Path, settings: Settings) -> Freshn
     return Freshness(True)
 
 
-def index_settings(settings: Settings) -> dict[str, Any]:
-    """The part of the settings that the index content depends on."""
+def index_settings(settings: Settings, corpus: Path) -> dict[str, Any]:
+    """The part of the settings that the index content depends on.
+
+    The glossary counts: its Chinese terms decide how Chinese text is cut into words.
+    """
     return {
         "channels": list(settings.channels),
         "models": list(settings.models),
         "window_chars": settings.window_chars,
+        "glossary": load_glossary(corpus).digest() if settings.glossary else None,
     }
+
+
+def read_mined(folder: Path) -> list[Concept]:
+    """Term pairs mined from the notes at build time."""
+    path = folder / MINED_GLOSSARY
+    if not path.exists():
+        return []
+    concepts = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        data = json.loads(line)
+        concepts.append(Concept(tuple(data["forms"]), data["source"]))
+    return concepts
 
 
 # ---------------------------------------------------------------------------- building
@@ -424,6 +449,7 @@ def build_index(
         raise CorpusError(f"no Markdown notes (*.md) found in {corpus}")
     with build_lock(index_dir, wait=wait):
         sections: list[Section] = []
+        mined: list[Concept] = []
         notes_meta: dict[str, dict[str, Any]] = {}
         for stat in stats:
             note, problem = read_note(corpus, stat)
@@ -432,6 +458,8 @@ def build_index(
             if note is None:
                 continue
             sections += chunk_markdown(note.text, note.path, settings.window_chars)
+            if settings.glossary:
+                mined += mine_pairs(note.text, note.path)
             notes_meta[note.path] = _note_meta(stat, note.digest)
             if progress:
                 progress("reading notes", len(notes_meta), len(stats))
@@ -446,13 +474,20 @@ def build_index(
         tmp = index_dir / f".{gen}.tmp"
         tmp.mkdir(parents=True)
         try:
+            if settings.glossary:
+                add_words(load_glossary(corpus, mined).chinese_forms())
+                with open(tmp / MINED_GLOSSARY, "w", encoding="utf-8") as f:
+                    for concept in mined:
+                        record = {"forms": list(concept.forms), "source": concept.source}
+                        f.write(json.dumps(record, ensure_ascii=False) + "\n")
             channels: dict[str, Any] = {}
             if settings.lexical:
                 build_bm25([tokenize(c.lexical_text()) for c in chunks], tmp / BM25_DIR)
                 channels[LEXICAL] = {"dir": BM25_DIR, "tokenizer": "jieba+snowball-v1"}
+            glossary = load_glossary(corpus, mined) if settings.glossary else None
             for model, name in zip(settings.models, settings.dense_channels, strict=True):
                 channels[name] = _embed_channel(
-                    name, model, chunks, previous, tmp, report, progress
+                    name, model, chunks, glossary, previous, tmp, report, progress
                 )
             with open(tmp / SECTIONS, "w", encoding="utf-8") as f:
                 for chunk in chunks:
@@ -462,7 +497,7 @@ def build_index(
                 "format_version": FORMAT_VERSION,
                 "created": datetime.now(UTC).isoformat(timespec="seconds"),
                 "corpus": str(corpus.resolve()),
-                "index_settings": index_settings(settings),
+                "index_settings": index_settings(settings, corpus),
                 "chunks": len(chunks),
                 "channels": channels,
                 "notes": notes_meta,
@@ -519,6 +554,7 @@ def _embed_channel(
     name: str,
     model: str,
     chunks: list[Chunk],
+    glossary: Glossary | None,
     previous: Index | None,
     tmp: Path,
     report: BuildReport,
@@ -530,15 +566,17 @@ def _embed_channel(
 
     configure_faiss()
     encoder = get_encoder(model)
-    texts = [c.embed_text() for c in chunks]
+    texts = [embed_text(c, encoder, glossary) for c in chunks]
     hashes = [vector_hash(t) for t in texts]
     known: dict[str, np.ndarray] = {}
     if previous is not None and previous.model_id(name) == encoder.model_id:
         old = previous.vectors.get(name)
-        if old is not None and old.ntotal:
+        old_hashes = previous.manifest["channels"][name].get("hashes_file")
+        if old is not None and old.ntotal and old_hashes:
             matrix = old.reconstruct_n(0, old.ntotal)
-            for chunk, row in zip(previous.chunks, matrix, strict=True):
-                known[vector_hash(chunk.embed_text())] = row
+            recorded = (previous.folder / old_hashes).read_text().split()
+            if len(recorded) == len(matrix):
+                known.update(zip(recorded, matrix, strict=True))
     todo = sorted({h: i for i, h in enumerate(hashes) if h not in known}.values())
     stage = f"embedding ({name})"
     done = 0
@@ -563,10 +601,21 @@ def _embed_channel(
     index.add(matrix)
     file = f"vectors.{name}.faiss"
     faiss.write_index(index, str(tmp / file))
+    # The hash of the text behind each vector, so the next build can reuse it.
+    hashes_file = f"vectors.{name}.hashes"
+    (tmp / hashes_file).write_text("\n".join(hashes) + "\n")
     report.embedded[name] = len(todo)
     report.reused[name] = len(chunks) - len(todo)
     return {"model": model, "model_id": encoder.model_id, "dim": dim, "file": file,
-            "metric": "inner_product", "count": len(chunks)}
+            "hashes_file": hashes_file, "metric": "inner_product", "count": len(chunks)}
+
+
+def embed_text(chunk: Chunk, encoder: Encoder, glossary: Glossary | None) -> str:
+    """What an encoder reads for a chunk: English-only models get Chinese rendered in English."""
+    text = chunk.embed_text()
+    if glossary is not None and not encoder.multilingual:
+        return glossary.render_english(text)
+    return text
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from qa.encoders import Encoder, get_encoder
-from qa.fusion import get_fusion
+from qa.fusion import get_fusion, ranks_of
+from qa.glossary import Expansion, load_glossary
 from qa.index import (
     BuildProgress,
     Chunk,
@@ -23,9 +24,10 @@ from qa.index import (
     build_index,
     check_compatible,
     check_freshness,
+    read_mined,
 )
 from qa.settings import LEXICAL, Settings
-from qa.text import detect_language, tokenize
+from qa.text import add_words, detect_language, has_chinese, normalise, tokenize
 
 MAX_QUESTION_CHARS = 2000
 CANDIDATES = 100  # per channel
@@ -111,6 +113,9 @@ class Searcher:
         self.settings = settings
         self._encoders: dict[str, Encoder] = {}
         self._answered = np.array([c.answered for c in index.chunks], dtype=bool)
+        self.glossary = load_glossary(Path(index.manifest["corpus"]), read_mined(index.folder))
+        if settings.glossary:
+            add_words(self.glossary.chinese_forms())
 
     @classmethod
     def open(
@@ -151,7 +156,8 @@ class Searcher:
             raise ValueError("no retrieval channel selected")
         lang = detect_language(text)
         query_terms = tokenize(text)
-        raw = {name: self._channel_candidates(name, text, query_terms) for name in use}
+        expansion = self.glossary.expand(text) if self.settings.glossary else None
+        raw = {name: self._channel_candidates(name, text, query_terms, expansion) for name in use}
 
         candidates = np.array(sorted({int(i) for ids, _ in raw.values() for i in ids}), dtype=np.int64)
         if not len(candidates):
@@ -188,16 +194,23 @@ class Searcher:
         subset = {name: col[mask] for name, col in per_channel.items()}
         fused = fuse(subset, weights, self.settings.rrf_k)
         ids = candidates[mask]
-        order = np.argsort(-fused, kind="stable")[:top_k]
-        from qa.fusion import ranks_of
-
+        order = np.argsort(-fused, kind="stable")
         channel_ranks = {name: ranks_of(col) for name, col in subset.items()}
-        hits = []
-        for rank, j in enumerate(order, start=1):
+        hits: list[Hit] = []
+        shown: set[tuple[str, int]] = set()
+        for j in order:
+            chunk = self.index.chunks[int(ids[j])]
+            if self.settings.group_windows:
+                # Another window of a section already shown adds nothing new to the list.
+                if chunk.section_key in shown:
+                    continue
+                shown.add(chunk.section_key)
+            if len(hits) == top_k:
+                break
             hits.append(
                 Hit(
-                    self.index.chunks[int(ids[j])],
-                    rank,
+                    chunk,
+                    len(hits) + 1,
                     float(fused[j]),
                     {n: float(c[j]) for n, c in subset.items() if not np.isnan(c[j])},
                     {n: int(r[j]) for n, r in channel_ranks.items() if np.isfinite(r[j])},
@@ -205,20 +218,38 @@ class Searcher:
             )
         return hits
 
+    def lexical_terms(self, query_terms: list[str], expansion: Expansion | None
+                      ) -> dict[str, float]:
+        """Query tokens with weights: typed words 1, glossary equivalents less."""
+        weighted = dict.fromkeys(query_terms, 1.0)
+        if expansion is None:
+            return weighted
+        extra: list[str] = []
+        for form in expansion.extra_terms:
+            # A Chinese glossary form is one token in the index (jieba knows it).
+            extra += [normalise(form)] if has_chinese(form) else tokenize(form)
+        for token in extra:
+            weighted.setdefault(token, self.settings.expansion_weight)
+        return weighted
+
     def _channel_candidates(
-        self, name: str, text: str, query_terms: list[str]
+        self, name: str, text: str, query_terms: list[str], expansion: Expansion | None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top candidates of one channel: chunk ids and their scores."""
         n = len(self.index.chunks)
         k = min(n, CANDIDATES)
         if name == LEXICAL:
             assert self.index.lexical is not None
-            weighted = dict.fromkeys(query_terms, 1.0)
-            scores = self.index.lexical.scores(weighted)
+            scores = self.index.lexical.scores(self.lexical_terms(query_terms, expansion))
             top = np.argsort(-scores, kind="stable")[:k]
             top = top[scores[top] > 0]
             return top.astype(np.int64), scores[top].astype(np.float64)
-        vector = self.encoder(name).embed_queries([text])
+        encoder = self.encoder(name)
+        query = text
+        if expansion is not None and has_chinese(text) and not encoder.multilingual:
+            # An English-only model reads the question rendered in English words.
+            query = expansion.english or text
+        vector = encoder.embed_queries([query])
         scores, ids = self.index.vectors[name].search(vector, k)
         keep = ids[0] >= 0
         return ids[0][keep].astype(np.int64), scores[0][keep].astype(np.float64)

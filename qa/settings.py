@@ -11,6 +11,8 @@ from typing import Any
 from qa.encoders import channel_name
 
 LEXICAL = "bm25"
+# Chosen by `qa eval --split dev` on the bundled notes and tests/corpus_mixed (docs/tuning.md).
+DEFAULT_WEIGHTS = {LEXICAL: 1.0, "minilm": 0.5, "e5": 1.0}
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_ROOT.parent
@@ -24,13 +26,15 @@ class Settings:
     names/paths); ``weights`` are per-channel fusion weights (missing channels weigh 1).
     """
 
-    models: tuple[str, ...] = ("minilm",)
+    models: tuple[str, ...] = ("minilm", "e5")
     lexical: bool = True
-    fusion: str = "rrf"
-    weights: dict[str, float] = field(default_factory=dict)
+    fusion: str = "weighted"
+    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     rrf_k: int = 60
     glossary: bool = True
-    window_chars: int = 1200
+    expansion_weight: float = 0.7
+    group_windows: bool = True
+    window_chars: int = 700
 
     @property
     def dense_channels(self) -> tuple[str, ...]:

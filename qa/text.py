@@ -77,23 +77,45 @@ def _segment(han: str) -> list[str]:
     return [t for t in _jieba().lcut_for_search(han) if t.strip()]
 
 
+def segment(han: str) -> list[str]:
+    """Chinese text cut into words (no overlapping sub-words)."""
+    return [t for t in _jieba().lcut(han) if t.strip()]
+
+
+_user_words: set[str] = set()
+_jieba_module: Any = None
+
+
 def add_words(words: Iterable[str]) -> None:
-    """Teach the Chinese segmenter whole terms (from the glossary) so they stay one token."""
-    jieba = _jieba()
-    for word in words:
-        if has_chinese(word) and len(word) > 1:
-            jieba.add_word(word, freq=50000)
+    """Teach the Chinese segmenter whole terms (from the glossary) so they stay one token.
+
+    Words are remembered and given to jieba when it first loads, so a process that never
+    sees Chinese never pays for loading it.
+    """
+    new = {w for w in words if _HAN_ONLY.fullmatch(w) and len(w) > 1} - _user_words
+    _user_words.update(new)
+    if _jieba_module is not None:
+        for word in new:
+            _jieba_module.add_word(word, freq=_WORD_FREQ)
 
 
-@lru_cache(maxsize=1)
+_HAN_ONLY = re.compile(f"[{_HAN}]+")
+_WORD_FREQ = 50000
+
+
 def _jieba() -> Any:
-    import logging
+    global _jieba_module
+    if _jieba_module is None:
+        import logging
 
-    import jieba
+        import jieba
 
-    jieba.setLogLevel(logging.WARNING)
-    jieba.initialize()
-    return jieba
+        jieba.setLogLevel(logging.WARNING)
+        jieba.initialize()
+        for word in _user_words:
+            jieba.add_word(word, freq=_WORD_FREQ)
+        _jieba_module = jieba
+    return _jieba_module
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,264 @@
+"""A bilingual glossary of ML terms, used to carry questions across languages.
+
+The shipped glossary is ``qa/data/glossary.tsv``: one concept per line, its surface
+forms separated by tabs (Chinese forms, English forms, abbreviations). A user's notes
+extend it in two ways: a ``glossary.tsv`` in the notes folder, and term pairs mined at
+build time from patterns such as ``批归一化（Batch Normalization）``.
+
+Matching is on normalised text (NFKC, lower case, hyphens as spaces); the longest form
+wins, and a Latin form only matches whole words.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from qa.settings import PACKAGE_ROOT
+from qa.text import has_chinese, normalise
+
+SHIPPED = PACKAGE_ROOT / "data" / "glossary.tsv"
+USER_FILE = "glossary.tsv"
+
+_LATIN = re.compile(r"[a-z0-9]")
+_HAN_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+
+
+def match_form(text: str) -> str:
+    """The normal form used for matching: NFKC, lower case, hyphens as spaces."""
+    text = normalise(text).replace("-", " ").replace("_", " ")
+    return " ".join(text.split())
+
+
+@dataclass(frozen=True)
+class Concept:
+    """One term and its surface forms in both languages."""
+
+    forms: tuple[str, ...]
+    source: str = "glossary"  # or "file.md:12" for a mined pair
+
+    @property
+    def english(self) -> tuple[str, ...]:
+        return tuple(f for f in self.forms if not has_chinese(f))
+
+    @property
+    def chinese(self) -> tuple[str, ...]:
+        return tuple(f for f in self.forms if has_chinese(f))
+
+
+@dataclass(frozen=True)
+class Match:
+    start: int
+    end: int
+    text: str
+    concepts: tuple[Concept, ...]
+
+
+@dataclass
+class Expansion:
+    """A question carried across languages by the glossary."""
+
+    english: str  # the question rendered in English words, for English-only models
+    extra_terms: list[str] = field(default_factory=list)  # other-language forms, for BM25
+    matches: list[Match] = field(default_factory=list)
+
+
+class Glossary:
+    def __init__(self, concepts: Iterable[Concept]):
+        self.concepts = [c for c in concepts if c.english and c.chinese]
+        self._by_form: dict[str, list[Concept]] = {}
+        for concept in self.concepts:
+            for form in concept.forms:
+                key = match_form(form)
+                if key:
+                    bucket = self._by_form.setdefault(key, [])
+                    if concept not in bucket:
+                        bucket.append(concept)
+        # For each first character, the lengths of the forms that start with it, longest first.
+        lengths: dict[str, set[int]] = {}
+        for key in self._by_form:
+            lengths.setdefault(key[0], set()).add(len(key))
+        self._lengths = {ch: sorted(ls, reverse=True) for ch, ls in lengths.items()}
+
+    def __len__(self) -> int:
+        return len(self.concepts)
+
+    def chinese_forms(self) -> list[str]:
+        return sorted({f for c in self.concepts for f in c.chinese})
+
+    def find(self, text: str) -> list[Match]:
+        """Non-overlapping glossary forms in ``text`` (already in match form), longest first."""
+        matches = []
+        i = 0
+        n = len(text)
+        while i < n:
+            found = None
+            if text[i] != " ":
+                for length in self._lengths.get(text[i], ()):
+                    if i + length > n:
+                        continue
+                    piece = text[i : i + length]
+                    concepts = self._by_form.get(piece)
+                    if concepts and _whole_words(text, i, i + length):
+                        found = Match(i, i + length, piece, tuple(concepts))
+                        break
+            if found:
+                matches.append(found)
+                i = found.end
+            else:
+                i += 1
+        return matches
+
+    def expand(self, question: str) -> Expansion:
+        """Render the question in English words and list the other language's forms."""
+        text = match_form(question)
+        matches = self.find(text)
+        pieces: list[str] = []
+        extra: list[str] = []
+        pos = 0
+        for m in matches:
+            pieces.append(_latin_only(text[pos : m.start]))
+            concept = m.concepts[0]
+            if has_chinese(m.text):
+                pieces.append(concept.english[0])
+            else:
+                pieces.append(m.text)
+                full = concept.english[0]
+                if match_form(full) != m.text:
+                    pieces.append(full)
+            for c in m.concepts:
+                extra += [f for f in c.forms if match_form(f) != m.text]
+            pos = m.end
+        pieces.append(_latin_only(text[pos:]))
+        english = " ".join(" ".join(pieces).split())
+        return Expansion(english, list(dict.fromkeys(extra)), matches)
+
+    def render_english(self, text: str) -> str:
+        """Text with its Chinese replaced by glossary English, for English-only models.
+
+        Text without Chinese is returned as it is.
+        """
+        return self.expand(text).english if has_chinese(text) else text
+
+    def digest(self) -> str:
+        data = "\n".join("\t".join(c.forms) for c in self.concepts)
+        return hashlib.sha1(data.encode()).hexdigest()[:16]
+
+
+def _whole_words(text: str, start: int, end: int) -> bool:
+    """A form starting or ending in a Latin letter must not cut a Latin word."""
+    if _LATIN.match(text[start]) and start > 0 and _LATIN.match(text[start - 1]):
+        return False
+    return not (_LATIN.match(text[end - 1]) and end < len(text) and _LATIN.match(text[end]))
+
+
+def _latin_only(text: str) -> str:
+    """Unmatched Chinese is dropped from the English rendering; Latin words stay."""
+    return _HAN_RUN.sub(" ", text)
+
+
+def read_glossary_file(path: Path, source: str = "glossary") -> list[Concept]:
+    """Concepts from a TSV file: comments start with #, forms are tab-separated."""
+    concepts = []
+    for line in Path(path).read_text(encoding="utf-8-sig").splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        forms = tuple(dict.fromkeys(f.strip() for f in line.split("\t") if f.strip()))
+        if len(forms) >= 2:
+            concepts.append(Concept(forms, source))
+    return concepts
+
+
+@lru_cache(maxsize=1)
+def shipped_concepts() -> tuple[Concept, ...]:
+    return tuple(read_glossary_file(SHIPPED))
+
+
+def load_glossary(corpus: Path | None = None, mined: Sequence[Concept] = ()) -> Glossary:
+    """The shipped glossary, plus the notes folder's own glossary.tsv, plus mined pairs."""
+    concepts = list(shipped_concepts())
+    if corpus is not None and (Path(corpus) / USER_FILE).is_file():
+        concepts += read_glossary_file(Path(corpus) / USER_FILE, source=USER_FILE)
+    concepts += mined
+    return Glossary(concepts)
+
+
+# ---------------------------------------------------------------------------- mining
+
+_STOP_CHARS = "的是和与及用在为把对中了或即叫称将被从由以其这那个种做"
+_LEADING_WORDS = {"比如", "例如", "作为", "并", "使用", "采用", "通过", "就是", "称为", "叫做",
+                  "也", "即", "支持", "所谓", "一种", "这种", "叫", "用"}
+_ZH_THEN_EN = re.compile(
+    r"([\u3400-\u9fff]{2,16})\s*[（(]\s*([A-Za-z][A-Za-z0-9 .+\-/&,，、;；']{0,80}?)\s*[)）]"
+)
+_EN_THEN_ZH = re.compile(
+    r"([A-Za-z][A-Za-z0-9+\-]*(?:[ \-][A-Za-z0-9+\-]+){0,5})\s*[（(]\s*([\u3400-\u9fff]{2,12})\s*[)）]"
+)
+_EN_SPLIT = re.compile(r"\s*[,，、;；/]\s*")
+
+
+def mine_pairs(text: str, file: str) -> list[Concept]:
+    """Term pairs written the way bilingual notes write them.
+
+    ``中文（English）``, ``中文(English, ABBR)`` and ``English (中文)``.
+    """
+    found = []
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        source = f"{file}:{lineno}"
+        for zh, en in _ZH_THEN_EN.findall(line):
+            english = [_strip_article(e) for e in _EN_SPLIT.split(en) if _plausible_english(e)]
+            term = _last_term(zh, english[0]) if english else None
+            if term:
+                found.append(Concept((term, *english), source))
+        for en, zh in _EN_THEN_ZH.findall(line):
+            english_term = _english_term(en)
+            if english_term and len(zh) <= 10:
+                found.append(Concept((zh, english_term), source))
+    return found
+
+
+def _last_term(han: str, english: str) -> str | None:
+    """The Chinese term right before the parenthesis.
+
+    The run of Chinese before it often starts with other words ("这份笔记整理集成学习"),
+    so we keep the last whole words, about as many characters as the English term has
+    words times two, and drop a leading function word.
+    """
+    from qa.text import segment
+
+    english = english.strip()
+    n_words = len(english) if english.isupper() else len(re.split(r"[\s\-]+", english))
+    limit = min(8, max(2, 2 * n_words + 1))
+    words = segment(han)
+    kept: list[str] = []
+    for word in reversed(words):
+        if kept and len(word) + sum(map(len, kept)) > limit:
+            break
+        kept.insert(0, word)
+    while kept and kept[0] in _LEADING_WORDS:
+        kept.pop(0)
+    term = "".join(kept).lstrip(_STOP_CHARS)
+    return term if 2 <= len(term) <= 10 else None
+
+
+def _strip_article(text: str) -> str:
+    return re.sub(r"^(a|an|the)\s+", "", text.strip(), flags=re.IGNORECASE)
+
+
+def _plausible_english(text: str) -> bool:
+    words = text.split()
+    return 1 <= len(words) <= 6 and any(ch.isalpha() for ch in text)
+
+
+def _english_term(text: str) -> str | None:
+    words = text.split()[-4:]
+    capital = next((i for i, w in enumerate(words) if w[:1].isupper()), None)
+    words = words[capital:] if capital is not None else words[-2:]
+    while words and words[0].lower() in ("a", "an", "the", "and", "or", "of", "to"):
+        words.pop(0)
+    term = " ".join(words).strip(" -")
+    return term if term and len(term) >= 2 else None

@@ -1,0 +1,99 @@
+"""Shared fixtures: a small fake encoder for plumbing tests, and real indexes for quality tests.
+
+The fake encoder hashes tokens into a small vector: deterministic, instant, and it counts
+what it embeds, so tests can check that a rebuild re-embeds only what changed. Tests
+about retrieval quality use the real bundled models instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.encoders import register_encoder
+from qa.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED = ROOT / "corpus"
+MIXED = ROOT / "tests" / "corpus_mixed"
+
+
+class FakeEncoder:
+    """Bag of hashed tokens; texts sharing words get similar vectors."""
+
+    name = "fake"
+    model_id = "fake:hashing-64"
+    dim = 64
+    multilingual = True
+    embedded: list[str] = []  # every passage ever embedded, across instances
+
+    def _vector(self, text: str) -> np.ndarray:
+        from qa.text import tokenize
+
+        v = np.zeros(self.dim, dtype=np.float32)
+        for token in tokenize(text) or ["\x00"]:
+            h = int(hashlib.md5(token.encode()).hexdigest(), 16)
+            v[h % self.dim] += 1.0 if (h >> 8) % 2 else -1.0
+        n = np.linalg.norm(v)
+        return v / n if n else v
+
+    def embed_passages(self, texts: Sequence[str], progress=None) -> np.ndarray:
+        FakeEncoder.embedded.extend(texts)
+        if progress:
+            progress(len(texts))
+        return np.array([self._vector(t) for t in texts], dtype=np.float32).reshape(-1, self.dim)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return np.array([self._vector(t) for t in texts], dtype=np.float32)
+
+
+register_encoder("fake", FakeEncoder)
+
+FAKE = Settings(models=("fake",), weights={"bm25": 1.0, "fake": 1.0})
+
+
+@pytest.fixture
+def fake_settings() -> Settings:
+    FakeEncoder.embedded.clear()
+    return FAKE
+
+
+@pytest.fixture
+def notes(tmp_path: Path) -> Path:
+    """A writable copy of the bundled notes (without the labelled questions)."""
+    folder = tmp_path / "notes"
+    shutil.copytree(BUNDLED, folder, ignore=shutil.ignore_patterns("*.jsonl"))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def bundled_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled notes indexed with the real default models (built once per test run)."""
+    from qa.index import build_index
+
+    folder = tmp_path_factory.mktemp("bundled-index")
+    build_index(BUNDLED, folder, Settings())
+    return folder
+
+
+@pytest.fixture(scope="session")
+def bundled_searcher(bundled_index: Path):
+    from qa.index import Index
+    from qa.search import Searcher
+
+    return Searcher(Index.load(bundled_index), Settings())
+
+
+@pytest.fixture(scope="session")
+def mixed_searcher(tmp_path_factory: pytest.TempPathFactory):
+    from qa.index import Index, build_index
+    from qa.search import Searcher
+
+    folder = tmp_path_factory.mktemp("mixed-index")
+    build_index(MIXED, folder, Settings())
+    return Searcher(Index.load(folder), Settings())

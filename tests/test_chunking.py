@@ -1,0 +1,73 @@
+"""The chunker against Markdown fixtures with their expected sections."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qa.chunking import chunk_markdown
+from qa.notes import decode_note
+
+FIXTURES = Path(__file__).parent / "fixtures" / "chunking"
+
+
+def as_records(sections):
+    return [
+        {
+            "heading_path": list(s.heading_path),
+            "start_line": s.start_line,
+            "end_line": s.end_line,
+            "part": s.part,
+            "parts": s.parts,
+            "answered": s.answered,
+            "body": s.body,
+        }
+        for s in sections
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in FIXTURES.glob("*.md")))
+def test_fixture(name: str) -> None:
+    expected = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+    text = (FIXTURES / f"{name}.md").read_text(encoding="utf-8")
+    sections = chunk_markdown(text, f"{name}.md", expected["window_chars"])
+    assert as_records(sections) == expected["sections"]
+
+
+def test_bom_and_crlf_give_the_same_sections_and_lines() -> None:
+    text = (FIXTURES / "nested.md").read_text(encoding="utf-8")
+    raw = b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8")
+    decoded, problem = decode_note(raw, "nested.md")
+    assert problem is None
+    assert decoded == text
+    assert as_records(chunk_markdown(decoded, "n.md")) == as_records(chunk_markdown(text, "n.md"))
+
+
+def test_code_fence_is_never_split_even_when_longer_than_a_window() -> None:
+    fence = "```\n" + "\n".join(f"x = {i}" for i in range(200)) + "\n```"
+    text = f"# Code\n\nBefore.\n\n{fence}\n\nAfter.\n"
+    sections = chunk_markdown(text, "c.md", window_chars=100)
+    bodies_with_fence = [s.body for s in sections if "```" in s.body]
+    assert len(bodies_with_fence) == 1
+    assert bodies_with_fence[0] == fence
+
+
+def test_windows_keep_the_heading_path_and_cover_all_items() -> None:
+    items = "\n".join(f"- point {i} " + "words " * 30 for i in range(20))
+    sections = chunk_markdown(f"# A\n\n## B\n\n{items}\n", "w.md", window_chars=500)
+    assert len(sections) > 1
+    assert {s.heading_path for s in sections} == {("A", "B")}
+    joined = "\n".join(s.body for s in sections)
+    assert all(f"- point {i} " in joined for i in range(20))
+    assert [s.part for s in sections] == list(range(1, len(sections) + 1))
+
+
+def test_heading_markup_is_dropped_from_the_path() -> None:
+    sections = chunk_markdown("# The **bold** `code` [link](x.md)\n\nText.\n", "h.md")
+    assert sections[0].heading_path == ("The bold code link",)
+
+
+def test_setext_headings_are_headings() -> None:
+    sections = chunk_markdown("Title\n=====\n\nBody.\n\nSub\n---\n\nMore.\n", "s.md")
+    assert [s.heading_path for s in sections] == [("Title",), ("Title", "Sub")]
+    assert [s.start_line for s in sections] == [1, 6]

@@ -1,0 +1,57 @@
+"""The bilingual glossary: loading, matching, rendering and mining."""
+
+from pathlib import Path
+
+from qa.glossary import Concept, Glossary, load_glossary, mine_pairs, read_glossary_file
+
+
+def test_shipped_glossary_is_large_and_bilingual() -> None:
+    glossary = load_glossary()
+    assert len(glossary) >= 400
+    assert all(c.chinese and c.english for c in glossary.concepts)
+
+
+def test_longest_form_wins_and_latin_forms_match_whole_words() -> None:
+    g = Glossary([
+        Concept(("归一化", "normalization")),
+        Concept(("批归一化", "batch normalization", "BN")),
+    ])
+    assert [m.text for m in g.find("批归一化和归一化")] == ["批归一化", "归一化"]
+    assert g.find("bnx is not bn") and [m.text for m in g.find("bnx is not bn")] == ["bn"]
+
+
+def test_chinese_question_rendered_in_english() -> None:
+    expansion = load_glossary().expand("BN在训练和推理时有什么区别")
+    words = expansion.english.split()
+    for word in ("batch", "normalization", "training", "inference", "difference"):
+        assert word in words
+    assert "批归一化" in expansion.extra_terms
+
+
+def test_english_question_gets_chinese_forms() -> None:
+    expansion = load_glossary().expand("how to prevent overfitting")
+    assert "过拟合" in expansion.extra_terms
+
+
+def test_user_glossary_in_the_notes_folder_extends_the_shipped_one(tmp_path: Path) -> None:
+    (tmp_path / "glossary.tsv").write_text("# mine\n量子纠缠\tquantum entanglement\n")
+    glossary = load_glossary(tmp_path)
+    assert "quantum entanglement" in glossary.expand("什么是量子纠缠").english
+
+
+def test_read_glossary_file_skips_comments_and_single_forms(tmp_path: Path) -> None:
+    path = tmp_path / "g.tsv"
+    path.write_text("# comment\n\n过拟合\toverfitting\nlonely\n")
+    assert [c.forms for c in read_glossary_file(path)] == [("过拟合", "overfitting")]
+
+
+def test_mining_term_pairs_from_notes() -> None:
+    text = (
+        "## 梯度提升决策树（Gradient Boosting Decision Tree, GBDT）\n"
+        "这份笔记整理集成学习（Ensemble Learning）的要点。\n"
+        "We choose k with the Elbow method (肘部法则).\n"
+    )
+    pairs = {c.forms: c.source for c in mine_pairs(text, "n.md")}
+    assert pairs[("梯度提升决策树", "Gradient Boosting Decision Tree", "GBDT")] == "n.md:1"
+    assert ("集成学习", "Ensemble Learning") in pairs
+    assert pairs[("肘部法则", "Elbow method")] == "n.md:3"

@@ -1,0 +1,163 @@
+"""The index on disk: round trip, incremental builds, atomic swaps and damage."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import FakeEncoder
+from qa.index import (
+    CURRENT,
+    Index,
+    IndexCorrupt,
+    IndexIncompatible,
+    IndexMissing,
+    build_index,
+    check_compatible,
+    check_freshness,
+    current_generation,
+)
+from qa.notes import CorpusError
+from qa.settings import Settings
+
+
+def test_save_load_round_trip(notes: Path, tmp_path: Path, fake_settings: Settings) -> None:
+    report = build_index(notes, tmp_path / "idx", fake_settings)
+    index = Index.load(tmp_path / "idx")
+    assert len(index.chunks) == report.chunks
+    assert set(index.channels) == {"bm25", "fake"}
+    # Vectors on disk are exactly what the encoder gives for each chunk's text.
+    stored = index.vectors["fake"].reconstruct_n(0, len(index.chunks))
+    expected = FakeEncoder().embed_passages([c.embed_text() for c in index.chunks])
+    np.testing.assert_allclose(stored, expected, atol=1e-6)
+    # Chunks survive the JSON round trip unchanged.
+    gen = current_generation(tmp_path / "idx")
+    lines = (gen / "sections.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == [c.to_json() for c in index.chunks]
+    manifest = json.loads((gen / "manifest.json").read_text())
+    assert manifest["channels"]["fake"]["model_id"] == "fake:hashing-64"
+    assert not list(gen.rglob("*.pkl")) and not list(gen.rglob("*.pickle"))
+
+
+def test_identical_sections_in_two_files_are_one_chunk(notes: Path, tmp_path: Path,
+                                                       fake_settings: Settings) -> None:
+    build_index(notes, tmp_path / "idx", fake_settings)
+    index = Index.load(tmp_path / "idx")
+    bn = [c for c in index.chunks if c.heading.startswith("6. What is Batch Norm")]
+    assert len(bn) == bn[0].parts >= 2  # each window of the section once
+    for chunk in bn:
+        assert {loc.file for loc in chunk.locations} == {
+            "mle-basics.md", "mle-basics-with-zh-questions.md"}
+
+
+def test_incremental_build_embeds_only_changed_sections(notes: Path, tmp_path: Path,
+                                                         fake_settings: Settings) -> None:
+    idx = tmp_path / "idx"
+    first = build_index(notes, idx, fake_settings)
+    assert first.embedded["fake"] == first.chunks
+    FakeEncoder.embedded.clear()
+
+    note = notes / "ml-interview-prep.md"
+    text = note.read_text(encoding="utf-8")
+    note.write_text(text.replace("Both measure how a change in one variable affects the other",
+                                 "Both measure how one variable moves with another"),
+                    encoding="utf-8")
+    (notes / "new.md").write_text("# Brand new\n\nA fresh section about gradient clipping.\n")
+    second = build_index(notes, idx, fake_settings)
+
+    assert second.embedded["fake"] == 2
+    assert len(FakeEncoder.embedded) == 2
+    assert any("one variable moves with another" in t for t in FakeEncoder.embedded)
+    assert any("gradient clipping" in t for t in FakeEncoder.embedded)
+    assert (second.added, second.changed, second.removed) == (1, 1, 0)
+    index = Index.load(idx)
+    assert any("gradient clipping" in c.text for c in index.chunks)
+
+    (notes / "new.md").unlink()
+    third = build_index(notes, idx, fake_settings)
+    assert (third.added, third.changed, third.removed, third.embedded["fake"]) == (0, 0, 1, 0)
+
+
+def test_freshness_notices_edits_and_ignores_touches(notes: Path, tmp_path: Path,
+                                                      fake_settings: Settings) -> None:
+    idx = tmp_path / "idx"
+    build_index(notes, idx, fake_settings)
+    assert check_freshness(notes, idx, fake_settings).fresh
+    note = notes / "mle-basics.md"
+    note.touch()  # new mtime, same content
+    assert check_freshness(notes, idx, fake_settings).fresh
+    note.write_text(note.read_text(encoding="utf-8") + "\n## Added\n\nMore.\n", encoding="utf-8")
+    status = check_freshness(notes, idx, fake_settings)
+    assert not status.fresh and "mle-basics.md changed" in status.reason
+
+
+def test_failed_build_leaves_the_previous_index_in_use(notes: Path, tmp_path: Path,
+                                                       fake_settings: Settings,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    idx = tmp_path / "idx"
+    build_index(notes, idx, fake_settings)
+    before = (idx / CURRENT).read_text()
+    (notes / "extra.md").write_text("# Extra\n\nSomething new.\n")
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("qa.index.build_bm25", explode)
+    with pytest.raises(RuntimeError, match="disk full"):
+        build_index(notes, idx, fake_settings)
+    assert (idx / CURRENT).read_text() == before
+    assert not [p for p in idx.iterdir() if p.name.endswith(".tmp")]
+    assert not any("Something new" in c.text for c in Index.load(idx).chunks)
+
+
+def test_empty_and_missing_corpus(tmp_path: Path, fake_settings: Settings) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CorpusError, match="no Markdown notes"):
+        build_index(tmp_path / "empty", tmp_path / "idx", fake_settings)
+    with pytest.raises(CorpusError, match="not found"):
+        build_index(tmp_path / "missing", tmp_path / "idx", fake_settings)
+
+
+def test_unreadable_note_is_reported_and_the_rest_indexed(notes: Path, tmp_path: Path,
+                                                          fake_settings: Settings) -> None:
+    (notes / "broken.md").write_bytes(b"# Broken\n\xff\xfe\xfd\xfc")
+    report = build_index(notes, tmp_path / "idx", fake_settings)
+    assert [str(p) for p in report.problems] == ["broken.md: not valid UTF-8 (byte 9); skipped"]
+    assert report.notes == 5
+
+
+def test_missing_index_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(IndexMissing, match="run `qa build`"):
+        Index.load(tmp_path / "nothing")
+
+
+def test_truncated_vectors_file_is_reported(notes: Path, tmp_path: Path,
+                                            fake_settings: Settings) -> None:
+    idx = tmp_path / "idx"
+    build_index(notes, idx, fake_settings)
+    vectors = current_generation(idx) / "vectors.fake.faiss"
+    vectors.write_bytes(vectors.read_bytes()[:100])
+    with pytest.raises(IndexCorrupt, match="vectors.fake.faiss is damaged.*qa build --full"):
+        Index.load(idx)
+
+
+def test_manifest_from_another_version_is_refused(notes: Path, tmp_path: Path,
+                                                  fake_settings: Settings) -> None:
+    idx = tmp_path / "idx"
+    build_index(notes, idx, fake_settings)
+    path = current_generation(idx) / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["format_version"] = 999
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexIncompatible, match="format version 999.*qa build --full"):
+        Index.load(idx)
+
+
+def test_querying_with_another_model_says_to_rebuild(notes: Path, tmp_path: Path,
+                                                     fake_settings: Settings) -> None:
+    idx = tmp_path / "idx"
+    build_index(notes, idx, fake_settings)
+    manifest = Index.load(idx).manifest
+    with pytest.raises(IndexIncompatible, match="qa build --model minilm"):
+        check_compatible(manifest, Settings(models=("minilm",)))
