@@ -51,22 +51,27 @@ def user_errors() -> Iterator[None]:
 
 def corpus_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option(
-        "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path),
+        "--index",
+        "index_dir",
+        type=click.Path(file_okay=False, path_type=Path),
         help="Index folder (default: index/ for the bundled notes).",
     )(func)
     func = click.option(
-        "--corpus", type=click.Path(path_type=Path),
+        "--corpus",
+        type=click.Path(path_type=Path),
         help="Folder of Markdown notes (default: the bundled notes).",
     )(func)
     func = click.option(
-        "--model", help="Dense model: a registered name (minilm, e5) or a "
+        "--model",
+        help="Dense model: a registered name (minilm, e5) or a "
         "sentence-transformers model path or name.",
     )(func)
     return func
 
 
-def resolve(corpus: Path | None, index_dir: Path | None, model: str | None
-            ) -> tuple[Path, Path, Settings]:
+def resolve(
+    corpus: Path | None, index_dir: Path | None, model: str | None
+) -> tuple[Path, Path, Settings]:
     corpus = corpus or default_corpus()
     settings = Settings()
     if model:
@@ -124,15 +129,29 @@ def build(corpus: Path | None, index_dir: Path | None, model: str | None, full: 
 @main.command()
 @click.argument("question", required=False)
 @corpus_options
-@click.option("--top", "-k", "top_k", default=5, show_default=True,
-              type=click.IntRange(1, 100), help="How many passages to show.")
+@click.option(
+    "--top",
+    "-k",
+    "top_k",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="How many passages to show.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (JSONL for questions on stdin).")
 @click.option("--no-build", is_flag=True, help="Do not build or update the index first.")
-def ask(question: str | None, corpus: Path | None, index_dir: Path | None, model: str | None,
-        top_k: int, as_json: bool, no_build: bool) -> None:
+def ask(
+    question: str | None,
+    corpus: Path | None,
+    index_dir: Path | None,
+    model: str | None,
+    top_k: int,
+    as_json: bool,
+    no_build: bool,
+) -> None:
     """Answer QUESTION from the notes; with no QUESTION, answer each line of stdin (JSONL)."""
     if question is None and sys.stdin.isatty():
-        raise Fail("give a question, e.g. qa ask \"what is dropout\", or pipe questions on stdin")
+        raise Fail('give a question, e.g. qa ask "what is dropout", or pipe questions on stdin')
     corpus, index_dir, settings = resolve(corpus, index_dir, model)
     from qa.search import QuestionError, Searcher, clean_question
 
@@ -141,8 +160,9 @@ def ask(question: str | None, corpus: Path | None, index_dir: Path | None, model
             clean_question(question)  # an empty question fails before any loading
     with user_errors():
         with progress_bar() as progress:
-            searcher = Searcher.open(corpus, index_dir, settings, auto_build=not no_build,
-                                     progress=progress)
+            searcher = Searcher.open(
+                corpus, index_dir, settings, auto_build=not no_build, progress=progress
+            )
         if question is not None:
             answer = searcher.search(question, top_k)
             if as_json:
@@ -162,14 +182,28 @@ def ask(question: str | None, corpus: Path | None, index_dir: Path | None, model
 
 
 @main.command("eval")
-@click.option("--questions", type=click.Path(dir_okay=False, path_type=Path),
-              help="Labelled questions, JSONL (default: questions.jsonl in the notes folder).")
+@click.option(
+    "--questions",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Labelled questions, JSONL (default: questions.jsonl in the notes folder).",
+)
 @corpus_options
-@click.option("--split", type=click.Choice(["all", "dev", "test"]), default="all",
-              show_default=True, help="Evaluate on one fixed half of the set.")
+@click.option(
+    "--split",
+    type=click.Choice(["all", "dev", "test"]),
+    default="all",
+    show_default=True,
+    help="Evaluate on one fixed half of the set.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def eval_(questions: Path | None, corpus: Path | None, index_dir: Path | None,
-          model: str | None, split: str, as_json: bool) -> None:
+def eval_(
+    questions: Path | None,
+    corpus: Path | None,
+    index_dir: Path | None,
+    model: str | None,
+    split: str,
+    as_json: bool,
+) -> None:
     """Score retrieval on a labelled question set, per language."""
     corpus, index_dir, settings = resolve(corpus, index_dir, model)
     from qa.evaluate import evaluate, load_labelled
@@ -181,7 +215,7 @@ def eval_(questions: Path | None, corpus: Path | None, index_dir: Path | None,
             items = [i for i in items if i.split == split]
         with progress_bar() as progress:
             searcher = Searcher.open(corpus, index_dir, settings, progress=progress)
-        report = evaluate(items, lambda q: [h.chunk for h in searcher.search(q, 10).hits])
+        report = evaluate(items, lambda q: searcher.search(q, 10))
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=1))
         return
@@ -221,10 +255,12 @@ def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   transient=True)
+    bar = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), transient=True
+    )
     tasks: dict[str, Any] = {}
     with bar:
+
         def update(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
                 tasks[stage] = bar.add_task(stage, total=total)
@@ -242,7 +278,9 @@ def run() -> NoReturn:
     except Exception as err:  # a bug: say so in one line
         if os.environ.get("QA_DEBUG"):
             raise
-        click.echo(f"qa: internal error: {type(err).__name__}: {err} "
-                   "(set QA_DEBUG=1 for details)", err=True)
+        click.echo(
+            f"qa: internal error: {type(err).__name__}: {err} (set QA_DEBUG=1 for details)",
+            err=True,
+        )
         sys.exit(1)
     sys.exit(0)

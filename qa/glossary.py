@@ -40,6 +40,7 @@ class Concept:
 
     forms: tuple[str, ...]
     source: str = "glossary"  # or "file.md:12" for a mined pair
+    kind: str = "term"  # "question" for question words (为什么 → why), which carry no topic
 
     @property
     def english(self) -> tuple[str, ...]:
@@ -162,14 +163,19 @@ def _latin_only(text: str) -> str:
 
 
 def read_glossary_file(path: Path, source: str = "glossary") -> list[Concept]:
-    """Concepts from a TSV file: comments start with #, forms are tab-separated."""
+    """Concepts from a TSV file: comments start with #, forms are tab-separated.
+
+    Lines after a ``# question words`` comment are question words, not topics.
+    """
     concepts = []
+    kind = "term"
     for line in Path(path).read_text(encoding="utf-8-sig").splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
+        if line.lstrip().startswith("#"):
+            kind = "question" if "question words" in line.lower() else "term"
             continue
         forms = tuple(dict.fromkeys(f.strip() for f in line.split("\t") if f.strip()))
         if len(forms) >= 2:
-            concepts.append(Concept(forms, source))
+            concepts.append(Concept(forms, source, kind))
     return concepts
 
 
@@ -190,13 +196,32 @@ def load_glossary(corpus: Path | None = None, mined: Sequence[Concept] = ()) -> 
 # ---------------------------------------------------------------------------- mining
 
 _STOP_CHARS = "的是和与及用在为把对中了或即叫称将被从由以其这那个种做"
-_LEADING_WORDS = {"比如", "例如", "作为", "并", "使用", "采用", "通过", "就是", "称为", "叫做",
-                  "也", "即", "支持", "所谓", "一种", "这种", "叫", "用"}
+_LEADING_WORDS = {
+    "比如",
+    "例如",
+    "作为",
+    "并",
+    "使用",
+    "采用",
+    "通过",
+    "就是",
+    "称为",
+    "叫做",
+    "也",
+    "即",
+    "支持",
+    "所谓",
+    "一种",
+    "这种",
+    "叫",
+    "用",
+}
 _ZH_THEN_EN = re.compile(
     r"([\u3400-\u9fff]{2,16})\s*[（(]\s*([A-Za-z][A-Za-z0-9 .+\-/&,，、;；']{0,80}?)\s*[)）]"
 )
 _EN_THEN_ZH = re.compile(
-    r"([A-Za-z][A-Za-z0-9+\-]*(?:[ \-][A-Za-z0-9+\-]+){0,5})\s*[（(]\s*([\u3400-\u9fff]{2,12})\s*[)）]"
+    r"([A-Za-z][A-Za-z0-9+\-]*(?:[ \-][A-Za-z0-9+\-]+){0,5})"  # English words
+    r"\s*[（(]\s*([\u3400-\u9fff]{2,12})\s*[)）]"  # then Chinese in parentheses
 )
 _EN_SPLIT = re.compile(r"\s*[,，、;；/]\s*")
 

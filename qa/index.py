@@ -147,8 +147,11 @@ class Chunk:
             parts=int(data.get("parts", 1)),
             locations=[
                 Location(
-                    loc["file"], int(loc["start_line"]), int(loc["end_line"]),
-                    tuple(loc["heading_path"]), int(loc.get("section_line", 0)),
+                    loc["file"],
+                    int(loc["start_line"]),
+                    int(loc["end_line"]),
+                    tuple(loc["heading_path"]),
+                    int(loc.get("section_line", 0)),
                 )
                 for loc in data["locations"]
             ],
@@ -534,9 +537,7 @@ def _previous(index_dir: Path) -> Index | None:
 
 def _count_changes(report: BuildReport, chunks: list[Chunk], previous: Index | None) -> None:
     def keyed(items: list[Chunk]) -> dict[tuple[str, tuple[str, ...], int], str]:
-        return {
-            (loc.file, loc.heading_path, c.part): c.id for c in items for loc in c.locations
-        }
+        return {(loc.file, loc.heading_path, c.part): c.id for c in items for loc in c.locations}
 
     new = keyed(chunks)
     old = keyed(previous.chunks) if previous else {}
@@ -594,8 +595,10 @@ def _embed_channel(
         for i, row in zip(todo, fresh, strict=True):
             known[hashes[i]] = row
     dim = encoder.dim if fresh is None and not known else len(next(iter(known.values())))
-    matrix = np.vstack([known[h] for h in hashes]).astype(np.float32) if hashes else (
-        np.zeros((0, dim), dtype=np.float32)
+    matrix = (
+        np.vstack([known[h] for h in hashes]).astype(np.float32)
+        if hashes
+        else (np.zeros((0, dim), dtype=np.float32))
     )
     index = faiss.IndexFlatIP(dim)
     index.add(matrix)
@@ -606,8 +609,19 @@ def _embed_channel(
     (tmp / hashes_file).write_text("\n".join(hashes) + "\n")
     report.embedded[name] = len(todo)
     report.reused[name] = len(chunks) - len(todo)
-    return {"model": model, "model_id": encoder.model_id, "dim": dim, "file": file,
-            "hashes_file": hashes_file, "metric": "inner_product", "count": len(chunks)}
+    answered = np.array([c.answered for c in chunks], dtype=bool)
+    centroid = matrix[answered].mean(axis=0) if answered.any() else np.zeros(dim)
+    return {
+        "model": model,
+        "model_id": encoder.model_id,
+        "dim": dim,
+        "file": file,
+        "hashes_file": hashes_file,
+        "metric": "inner_product",
+        "count": len(chunks),
+        # The average answered passage: confidence compares a question's best match to it.
+        "centroid": [round(float(x), 6) for x in centroid],
+    }
 
 
 def embed_text(chunk: Chunk, encoder: Encoder, glossary: Glossary | None) -> str:

@@ -35,8 +35,14 @@ def build_bm25(token_lists: Sequence[Sequence[str]], folder: Path) -> None:
 class LexicalIndex:
     """A loaded BM25 index: a sparse token × chunk matrix of precomputed scores."""
 
-    def __init__(self, data: np.ndarray, indices: np.ndarray, indptr: np.ndarray,
-                 vocab: Mapping[str, int], num_docs: int):
+    def __init__(
+        self,
+        data: np.ndarray,
+        indices: np.ndarray,
+        indptr: np.ndarray,
+        vocab: Mapping[str, int],
+        num_docs: int,
+    ):
         self.data = data
         self.indices = indices
         self.indptr = indptr
@@ -46,9 +52,7 @@ class LexicalIndex:
     @classmethod
     def load(cls, folder: Path) -> LexicalIndex:
         folder = Path(folder)
-        arrays = [
-            np.load(folder / f"{name}.csc.index.npy", allow_pickle=False) for name in _ARRAYS
-        ]
+        arrays = [np.load(folder / f"{name}.csc.index.npy", allow_pickle=False) for name in _ARRAYS]
         vocab = json.loads((folder / "vocab.index.json").read_text(encoding="utf-8"))
         params = json.loads((folder / "params.index.json").read_text(encoding="utf-8"))
         index = cls(*arrays, vocab=vocab, num_docs=int(params["num_docs"]))

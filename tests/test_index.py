@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import FakeEncoder
+
 from qa.index import (
     CURRENT,
     Index,
@@ -40,19 +40,23 @@ def test_save_load_round_trip(notes: Path, tmp_path: Path, fake_settings: Settin
     assert not list(gen.rglob("*.pkl")) and not list(gen.rglob("*.pickle"))
 
 
-def test_identical_sections_in_two_files_are_one_chunk(notes: Path, tmp_path: Path,
-                                                       fake_settings: Settings) -> None:
+def test_identical_sections_in_two_files_are_one_chunk(
+    notes: Path, tmp_path: Path, fake_settings: Settings
+) -> None:
     build_index(notes, tmp_path / "idx", fake_settings)
     index = Index.load(tmp_path / "idx")
     bn = [c for c in index.chunks if c.heading.startswith("6. What is Batch Norm")]
     assert len(bn) == bn[0].parts >= 2  # each window of the section once
     for chunk in bn:
         assert {loc.file for loc in chunk.locations} == {
-            "mle-basics.md", "mle-basics-with-zh-questions.md"}
+            "mle-basics.md",
+            "mle-basics-with-zh-questions.md",
+        }
 
 
-def test_incremental_build_embeds_only_changed_sections(notes: Path, tmp_path: Path,
-                                                         fake_settings: Settings) -> None:
+def test_incremental_build_embeds_only_changed_sections(
+    notes: Path, tmp_path: Path, fake_settings: Settings
+) -> None:
     idx = tmp_path / "idx"
     first = build_index(notes, idx, fake_settings)
     assert first.embedded["fake"] == first.chunks
@@ -60,9 +64,13 @@ def test_incremental_build_embeds_only_changed_sections(notes: Path, tmp_path: P
 
     note = notes / "ml-interview-prep.md"
     text = note.read_text(encoding="utf-8")
-    note.write_text(text.replace("Both measure how a change in one variable affects the other",
-                                 "Both measure how one variable moves with another"),
-                    encoding="utf-8")
+    note.write_text(
+        text.replace(
+            "Both measure how a change in one variable affects the other",
+            "Both measure how one variable moves with another",
+        ),
+        encoding="utf-8",
+    )
     (notes / "new.md").write_text("# Brand new\n\nA fresh section about gradient clipping.\n")
     second = build_index(notes, idx, fake_settings)
 
@@ -79,8 +87,9 @@ def test_incremental_build_embeds_only_changed_sections(notes: Path, tmp_path: P
     assert (third.added, third.changed, third.removed, third.embedded["fake"]) == (0, 0, 1, 0)
 
 
-def test_freshness_notices_edits_and_ignores_touches(notes: Path, tmp_path: Path,
-                                                      fake_settings: Settings) -> None:
+def test_freshness_notices_edits_and_ignores_touches(
+    notes: Path, tmp_path: Path, fake_settings: Settings
+) -> None:
     idx = tmp_path / "idx"
     build_index(notes, idx, fake_settings)
     assert check_freshness(notes, idx, fake_settings).fresh
@@ -92,9 +101,9 @@ def test_freshness_notices_edits_and_ignores_touches(notes: Path, tmp_path: Path
     assert not status.fresh and "mle-basics.md changed" in status.reason
 
 
-def test_failed_build_leaves_the_previous_index_in_use(notes: Path, tmp_path: Path,
-                                                       fake_settings: Settings,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_build_leaves_the_previous_index_in_use(
+    notes: Path, tmp_path: Path, fake_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     idx = tmp_path / "idx"
     build_index(notes, idx, fake_settings)
     before = (idx / CURRENT).read_text()
@@ -119,8 +128,9 @@ def test_empty_and_missing_corpus(tmp_path: Path, fake_settings: Settings) -> No
         build_index(tmp_path / "missing", tmp_path / "idx", fake_settings)
 
 
-def test_unreadable_note_is_reported_and_the_rest_indexed(notes: Path, tmp_path: Path,
-                                                          fake_settings: Settings) -> None:
+def test_unreadable_note_is_reported_and_the_rest_indexed(
+    notes: Path, tmp_path: Path, fake_settings: Settings
+) -> None:
     (notes / "broken.md").write_bytes(b"# Broken\n\xff\xfe\xfd\xfc")
     report = build_index(notes, tmp_path / "idx", fake_settings)
     assert [str(p) for p in report.problems] == ["broken.md: not valid UTF-8 (byte 9); skipped"]
@@ -132,30 +142,33 @@ def test_missing_index_is_a_clear_error(tmp_path: Path) -> None:
         Index.load(tmp_path / "nothing")
 
 
-def test_truncated_vectors_file_is_reported(notes: Path, tmp_path: Path,
-                                            fake_settings: Settings) -> None:
+def test_truncated_vectors_file_is_reported(
+    notes: Path, tmp_path: Path, fake_settings: Settings
+) -> None:
     idx = tmp_path / "idx"
     build_index(notes, idx, fake_settings)
     vectors = current_generation(idx) / "vectors.fake.faiss"
     vectors.write_bytes(vectors.read_bytes()[:100])
-    with pytest.raises(IndexCorrupt, match="vectors.fake.faiss is damaged.*qa build --full"):
+    with pytest.raises(IndexCorrupt, match=r"vectors\.fake\.faiss is damaged.*qa build --full"):
         Index.load(idx)
 
 
-def test_manifest_from_another_version_is_refused(notes: Path, tmp_path: Path,
-                                                  fake_settings: Settings) -> None:
+def test_manifest_from_another_version_is_refused(
+    notes: Path, tmp_path: Path, fake_settings: Settings
+) -> None:
     idx = tmp_path / "idx"
     build_index(notes, idx, fake_settings)
     path = current_generation(idx) / "manifest.json"
     manifest = json.loads(path.read_text())
     manifest["format_version"] = 999
     path.write_text(json.dumps(manifest))
-    with pytest.raises(IndexIncompatible, match="format version 999.*qa build --full"):
+    with pytest.raises(IndexIncompatible, match=r"format version 999.*qa build --full"):
         Index.load(idx)
 
 
-def test_querying_with_another_model_says_to_rebuild(notes: Path, tmp_path: Path,
-                                                     fake_settings: Settings) -> None:
+def test_querying_with_another_model_says_to_rebuild(
+    notes: Path, tmp_path: Path, fake_settings: Settings
+) -> None:
     idx = tmp_path / "idx"
     build_index(notes, idx, fake_settings)
     manifest = Index.load(idx).manifest

@@ -23,8 +23,14 @@ def test_metrics_on_a_hand_computed_case() -> None:
 
 def test_nothing_relevant_retrieved() -> None:
     m = question_metrics([set(), set()], n_targets=1)
-    assert m == {"hit@1": 0.0, "hit@3": 0.0, "hit@5": 0.0, "mrr@10": 0.0,
-                 "ndcg@10": 0.0, "recall@10": 0.0}
+    assert m == {
+        "hit@1": 0.0,
+        "hit@3": 0.0,
+        "hit@5": 0.0,
+        "mrr@10": 0.0,
+        "ndcg@10": 0.0,
+        "recall@10": 0.0,
+    }
 
 
 LOC = Location("notes/ml.md", 10, 20, ("Overfitting", "Preventing Overfitting"))
@@ -49,8 +55,11 @@ def test_relevance_entries(entry: str, matches: bool) -> None:
 
 def test_labelled_set_lines_are_checked(tmp_path: Path) -> None:
     path = tmp_path / "q.jsonl"
-    path.write_text('{"question": "what is dropout", "relevant": ["Dropout"]}\n'
-                    '{"question": "过拟合", "relevant": []}\n', encoding="utf-8")
+    path.write_text(
+        '{"question": "what is dropout", "relevant": ["Dropout"]}\n'
+        '{"question": "过拟合", "relevant": []}\n',
+        encoding="utf-8",
+    )
     items = load_labelled(path)
     assert [(i.lang, i.answerable) for i in items] == [("en", True), ("zh", False)]
     path.write_text('{"question": "x", "relevant": "Dropout"}\n')
