@@ -118,8 +118,8 @@ def build(corpus: Path | None, index_dir: Path | None, model: str | None, full: 
         click.echo(f"qa: warning: {problem}", err=True)
     embedded = ", ".join(f"{name} {n}" for name, n in report.embedded.items()) or "nothing"
     click.echo(
-        f"Indexed {report.notes} notes into {report.chunks} sections "
-        f"({report.unanswered} unanswered headings) in {report.seconds:.1f} s.\n"
+        f"Indexed {plural(report.notes, 'note')} into {plural(report.chunks, 'section')} "
+        f"({plural(report.unanswered, 'unanswered heading')}) in {report.seconds:.1f} s.\n"
         f"Sections: {report.added} added, {report.changed} changed, {report.removed} removed, "
         f"{report.unchanged} unchanged. Embedded: {embedded}.\n"
         f"Index: {index_dir}"
@@ -224,20 +224,37 @@ def eval_(
     print_eval_report(report)
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def print_answer(answer: Any) -> None:
-    """Rank, score, file:line, heading path and passage of each hit."""
+    """Rank, score, file:line, heading path and passage of each hit.
+
+    When the notes do not seem to answer the question, say so first and show the
+    nearest sections briefly instead of presenting them as answers.
+    """
     style = sys.stdout.isatty()
+
+    def bold(text: str) -> str:
+        return click.style(text, bold=True) if style else text
+
     if not answer.hits and not answer.unanswered:
         click.echo("Nothing in your notes matches this question.")
+    if answer.declined and answer.hits:
+        click.echo(f"Your notes don't seem to answer this (confidence {answer.confidence:.2f}). "
+                   "The nearest sections:\n")
     for hit in answer.hits:
         loc = hit.chunk.location
-        head = f"{hit.rank}. {loc.file}:{loc.start_line}  (score {hit.score:.3f})"
-        click.echo(click.style(head, bold=True) if style else head)
+        click.echo(bold(f"{hit.rank}. {loc.file}:{loc.start_line}  (score {hit.score:.3f})"))
         click.echo("   " + " › ".join(loc.heading_path))
         for other in hit.chunk.locations[1:]:
             click.echo(f"   also in {other.file}:{other.start_line}")
+        lines = hit.chunk.text.splitlines()
+        if answer.declined:
+            lines = lines[:2] + (["…"] if len(lines) > 2 else [])
         click.echo()
-        for line in hit.chunk.text.splitlines():
+        for line in lines:
             click.echo("   " + line if line else "")
         click.echo()
     if answer.unanswered:

@@ -1,0 +1,162 @@
+"""The qa command: output shapes, exit codes and one-line errors."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from qa.cli import main
+
+SMALL = Path(__file__).parent / "fixtures" / "small"
+HIT_KEYS = {"rank", "score", "file", "start_line", "end_line", "heading", "heading_path",
+            "text", "answered"}
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Path:
+    folder = tmp_path / "notes"
+    shutil.copytree(SMALL, folder)
+    return folder
+
+
+def qa(*args: str, input: str | None = None):
+    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+
+
+def opts(corpus: Path) -> list[str]:
+    return ["--corpus", str(corpus), "--index", str(corpus.parent / "index"), "--model", "fake"]
+
+
+def test_ask_json_shape(small: Path) -> None:
+    result = qa("ask", "why does dropout help", "--json", "--top", "2", *opts(small))
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["question"] == "why does dropout help"
+    assert isinstance(data["declined"], bool) and 0 <= data["confidence"] <= 1
+    first = data["hits"][0]
+    assert HIT_KEYS <= set(first)
+    assert first["rank"] == 1
+    assert first["heading"] == "Dropout"
+    assert first["heading_path"] == ["Deep learning", "Dropout"]
+    assert (first["file"], first["start_line"], first["end_line"]) == ("deep-learning.md", 3, 6)
+    assert first["answered"] is True
+    assert "randomly zeroes units" in first["text"]
+
+
+def test_ask_human_output(small: Path) -> None:
+    result = qa("ask", "why does dropout help", "--top", "1", *opts(small))
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("1. deep-learning.md:3  (score ")
+    assert lines[1].strip() == "Deep learning › Dropout"
+    assert "Dropout randomly zeroes units" in result.stdout
+
+
+def test_batch_questions_on_stdin_give_jsonl(small: Path) -> None:
+    stdin = "why does dropout help\n\n置信区间是什么意思\n???\n"
+    result = qa("ask", *opts(small), input=stdin)
+    assert result.exit_code == 0
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["question"] for r in records] == ["why does dropout help", "置信区间是什么意思", "???"]
+    assert records[1]["hits"][0]["heading"] == "置信区间（Confidence Interval）"
+    assert records[2] == {"question": "???", "error": "the question has no words in it", "hits": []}
+
+
+def test_unanswered_heading_is_marked(small: Path) -> None:
+    result = qa("ask", "what is a transformer", "--json", *opts(small))
+    hits = json.loads(result.stdout)["hits"]
+    unanswered = [h for h in hits if not h["answered"]]
+    assert [h["heading"] for h in unanswered] == ["What is a transformer?"]
+    assert unanswered[0]["text"] == ""
+    assert all(h["answered"] for h in hits[: len(hits) - len(unanswered)])
+
+
+def test_build_reports_what_changed(small: Path) -> None:
+    first = qa("build", *opts(small))
+    assert first.exit_code == 0
+    assert "Sections: 5 added, 0 changed, 0 removed, 0 unchanged." in first.stdout
+    (small / "statistics.md").write_text(
+        (small / "statistics.md").read_text(encoding="utf-8").replace("whatever", "regardless of"),
+        encoding="utf-8")
+    second = qa("build", *opts(small))
+    assert "Sections: 0 added, 1 changed, 0 removed, 4 unchanged." in second.stdout
+    assert "Embedded: fake 1, e5 1." in second.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ask", ""], "qa: error: the question is empty"),
+        (["ask", "   "], "qa: error: the question is empty"),
+        (["ask", "!!!"], "qa: error: the question has no words in it"),
+    ],
+)
+def test_bad_questions_are_one_line_errors(small: Path, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, [*args, *opts(small)])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == message
+
+
+def test_missing_and_empty_corpus(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["ask", "x", *opts(tmp_path / "missing")])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"qa: error: notes folder not found: {tmp_path / 'missing'}"
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(main, ["build", *opts(tmp_path / "empty")])
+    assert result.exit_code == 1
+    assert "no Markdown notes (*.md) found" in result.stderr
+
+
+def test_unreadable_note_is_a_warning_and_the_rest_still_answers(small: Path) -> None:
+    (small / "broken.md").write_bytes(b"# Broken\n\xff\xfe\xfa\xfb")
+    result = CliRunner().invoke(main, ["build", *opts(small)])
+    assert result.exit_code == 0
+    assert "qa: warning: broken.md: not valid UTF-8" in result.stderr
+    assert "Indexed 2 notes" in result.stdout
+
+
+def test_unknown_model_lists_the_valid_names(small: Path) -> None:
+    result = CliRunner().invoke(main, ["ask", "x", "--corpus", str(small), "--model", "nope"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("qa: error: unknown model 'nope'; choose one of: ")
+    assert "minilm" in result.stderr
+
+
+def test_index_built_with_another_model_says_to_rebuild(small: Path) -> None:
+    assert qa("build", *opts(small)).exit_code == 0
+    index = str(small.parent / "index")
+    result = CliRunner().invoke(
+        main, ["ask", "dropout", "--corpus", str(small), "--index", index, "--no-build"])
+    assert result.exit_code == 1
+    assert "run `qa build --model minilm`" in result.stderr
+
+
+def test_eval_reports_metrics_and_declines(small: Path) -> None:
+    result = qa("eval", "--json", *opts(small))
+    assert result.exit_code == 0
+    report = json.loads(result.stdout)
+    assert report["counts"] == {"all": 3, "en": 2, "zh": 1}
+    assert set(report["metrics"]["all"]) == {
+        "hit@1", "hit@3", "hit@5", "mrr@10", "ndcg@10", "recall@10"}
+    assert report["declines"]["all"]["off_topic"] == 1
+
+
+def test_eval_with_a_broken_labelled_file(small: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "ok", "relevant": []}\nnot json\n')
+    result = CliRunner().invoke(main, ["eval", "--questions", str(bad), *opts(small)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"qa: error: {bad}:2: ")
+
+
+def test_the_installed_command_never_shows_a_traceback(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "qa", "ask", "x", "--corpus", str(tmp_path / "nope")],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == f"qa: error: notes folder not found: {tmp_path / 'nope'}"
