@@ -33,9 +33,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from qa.evaluate import LabelError
     from qa.index import IndexError_
     from qa.notes import CorpusError
+    from qa.presets import PresetError
     from qa.search import QuestionError
+    from qa.workbench import BaselineError
 
-    return (CorpusError, IndexError_, QuestionError, UnknownNameError, LabelError)
+    return (CorpusError, IndexError_, QuestionError, UnknownNameError, LabelError,
+            PresetError, BaselineError, OSError)
 
 
 @contextmanager
@@ -182,46 +185,152 @@ def ask(
 
 
 @main.command("eval")
-@click.option(
-    "--questions",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Labelled questions, JSONL (default: questions.jsonl in the notes folder).",
-)
+@click.option("--questions", type=click.Path(dir_okay=False, path_type=Path),
+              help="Labelled questions, JSONL (default: questions.jsonl in the notes folder).")
 @corpus_options
-@click.option(
-    "--split",
-    type=click.Choice(["all", "dev", "test"]),
-    default="all",
-    show_default=True,
-    help="Evaluate on one fixed half of the set.",
-)
+@click.option("--split", type=click.Choice(["all", "dev", "test"]), default="all",
+              show_default=True, help="Evaluate on one fixed half of the set.")
+@click.option("--settings", "preset", help="Evaluate these named settings (see --compare).")
+@click.option("--compare", nargs=2, metavar="A B",
+              help="Compare two named settings on the same questions, with p-values.")
+@click.option("--by-channel", is_flag=True, help="Also score each channel alone.")
+@click.option("--save-baseline", metavar="NAME", help="Save this run as a baseline.")
+@click.option("--against", metavar="NAME", help="List questions that got better or worse "
+              "since a saved baseline.")
+@click.option("--coverage", "show_coverage", is_flag=True,
+              help="List sections no question retrieves, and boilerplate headings.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def eval_(
-    questions: Path | None,
-    corpus: Path | None,
-    index_dir: Path | None,
-    model: str | None,
-    split: str,
-    as_json: bool,
-) -> None:
-    """Score retrieval on a labelled question set, per language."""
+@click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the report as Markdown to this file.")
+@click.option("--png", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a chart of the metrics by language and channel.")
+@click.option("--browse", is_flag=True, help="Browse the missed questions in a TUI.")
+def eval_(questions: Path | None, corpus: Path | None, index_dir: Path | None,
+          model: str | None, split: str, preset: str | None, compare: tuple[str, str] | None,
+          by_channel: bool, save_baseline: str | None, against: str | None,
+          show_coverage: bool, as_json: bool, markdown: Path | None, png: Path | None,
+          browse: bool) -> None:
+    """Score retrieval on a labelled question set, per language.
+
+    Named settings: default, bm25, minilm, e5, bm25+minilm, rrf, no-glossary, and any
+    [settings.NAME] table in qa.toml in the notes folder.
+    """
     corpus, index_dir, settings = resolve(corpus, index_dir, model)
-    from qa.evaluate import evaluate, load_labelled
-    from qa.search import Searcher
+    from qa import workbench
+    from qa.evaluate import load_labelled
+    from qa.presets import get_preset, load_presets
 
     with user_errors():
-        items = load_labelled(questions or corpus / "questions.jsonl")
+        questions = questions or corpus / "questions.jsonl"
+        items = load_labelled(questions)
         if split != "all":
             items = [i for i in items if i.split == split]
+        presets = load_presets(corpus)
+        if preset:
+            settings = get_preset(preset, presets)
         with progress_bar() as progress:
-            searcher = Searcher.open(corpus, index_dir, settings, progress=progress)
-        report = evaluate(items, lambda q: searcher.search(q, 10))
-    if as_json:
-        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=1))
-        return
-    from qa.report import print_eval_report
+            if compare:
+                a, b = (get_preset(name, presets) for name in compare)
+                reports = [workbench.run_eval(
+                    workbench.searcher_for(corpus, index_dir, s, progress), items)
+                    for s in (a, b)]
+                comparison = workbench.compare_reports(compare, reports[0], reports[1])
+            else:
+                searcher = workbench.searcher_for(corpus, index_dir, settings, progress)
+                report = workbench.run_eval(searcher, items)
+                channels = workbench.by_channel(
+                    settings, lambda s: workbench.searcher_for(corpus, index_dir, s, progress),
+                    items) if by_channel or png else None
+        if compare:
+            _finish_compare(comparison, as_json, png)
+            return
+        from qa import report as show
 
-    print_eval_report(report)
+        data = report.to_json()
+        if channels:
+            data["by_channel"] = {name: r.groups for name, r in channels.items()}
+        if against:
+            diff = workbench.diff_against(
+                report, workbench.load_baseline(workbench.baseline_path(against, questions)))
+            data["against"] = {"name": against, "metric_deltas": diff.metric_deltas,
+                               "better": [c.__dict__ for c in diff.better],
+                               "worse": [c.__dict__ for c in diff.worse]}
+        if show_coverage:
+            cov = workbench.coverage(report, searcher.index)
+            data["coverage"] = {"unretrieved": [[f, n, list(p)] for f, n, p in cov.unretrieved],
+                                "repeated_headings": [list(r) for r in cov.repeated]}
+        if save_baseline:
+            path = workbench.baseline_path(save_baseline, questions)
+            workbench.save_baseline(report, path, settings)
+        if markdown:
+            markdown.write_text(show.markdown_report(report, channels), encoding="utf-8")
+        if png:
+            show.write_png(png, channels or {"fused": report})
+    if browse:
+        from qa.tui.failures import browse_failures
+
+        browse_failures(report)
+        return
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=1))
+        return
+    show.print_eval_report(report)
+    if channels:
+        from rich.console import Console
+
+        Console().print(show.channels_table(channels))
+    if against:
+        show.print_diff(diff, against)
+    if show_coverage:
+        show.print_coverage(cov)
+    for done, path in ((save_baseline, save_baseline and workbench.baseline_path(
+            save_baseline, questions)), (markdown, markdown), (png, png)):
+        if done:
+            click.echo(f"Wrote {path}")
+
+
+def _finish_compare(comparison: Any, as_json: bool, png: Path | None) -> None:
+    from qa import report as show
+
+    if png:
+        show.write_png(png, dict(zip(comparison.names, comparison.reports, strict=True)))
+    if as_json:
+        click.echo(json.dumps(comparison.to_json(), ensure_ascii=False, indent=1))
+        return
+    show.print_comparison(comparison)
+    if png:
+        click.echo(f"Wrote {png}")
+
+
+@main.command()
+@corpus_options
+@click.argument("term", required=False)
+def glossary(corpus: Path | None, index_dir: Path | None, model: str | None,
+             term: str | None) -> None:
+    """Show the term pairs mined from your notes, or look up TERM in the glossary."""
+    corpus, index_dir, settings = resolve(corpus, index_dir, model)
+    from qa.glossary import load_glossary
+    from qa.index import current_generation, read_mined
+
+    with user_errors(), progress_bar() as progress:
+        from qa.search import Searcher
+
+        Searcher.open(corpus, index_dir, settings, progress=progress)  # builds if needed
+        mined = read_mined(current_generation(index_dir))
+    glossary = load_glossary(corpus, mined)
+    if term:
+        expansion = glossary.expand(term)
+        if not expansion.matches:
+            raise Fail(f"{term!r} is not in the glossary")
+        for match in expansion.matches:
+            for concept in match.concepts:
+                click.echo(f"{match.text}: {' | '.join(concept.forms)}  ({concept.source})")
+        return
+    click.echo(f"Glossary: {len(glossary)} terms ({len(mined)} mined from your notes).")
+    if not mined:
+        click.echo("No term pairs such as 过拟合（Overfitting） were found in your notes.")
+    for concept in mined:
+        click.echo(f"  {' = '.join(concept.forms)}    {concept.source}")
 
 
 def plural(n: int, word: str) -> str:

@@ -334,8 +334,14 @@ class Freshness:
     reason: str = ""
 
 
-def check_freshness(corpus: Path, index_dir: Path, settings: Settings) -> Freshness:
-    """Compare the notes on disk and the settings with what the index was built from."""
+def check_freshness(
+    corpus: Path, index_dir: Path, settings: Settings, covering: bool = False
+) -> Freshness:
+    """Compare the notes on disk and the settings with what the index was built from.
+
+    With ``covering``, an index built with more channels than ``settings`` asks for
+    still counts as fresh (``qa eval --compare`` evaluates channel subsets on it).
+    """
     try:
         folder = current_generation(index_dir)
         manifest = read_manifest(folder)
@@ -347,7 +353,8 @@ def check_freshness(corpus: Path, index_dir: Path, settings: Settings) -> Freshn
         return Freshness(False, str(err))
     if manifest.get("corpus") != str(Path(corpus).resolve()):
         return Freshness(False, f"the index was built from {manifest.get('corpus')}")
-    if manifest.get("index_settings") != index_settings(settings, corpus):
+    built, wanted = manifest.get("index_settings") or {}, index_settings(settings, corpus)
+    if not (_covers(built, wanted) if covering else built == wanted):
         return Freshness(False, "settings changed since the index was built")
     stats, _ = find_notes(corpus)
     recorded = manifest.get("notes", {})
@@ -364,6 +371,12 @@ def check_freshness(corpus: Path, index_dir: Path, settings: Settings) -> Freshn
         if digest != info.get("sha256"):
             return Freshness(False, f"{stat.path} changed")
     return Freshness(True)
+
+
+def _covers(built: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    same = all(built.get(k) == wanted.get(k) for k in ("window_chars", "glossary"))
+    return (same and set(wanted["channels"]) <= set(built.get("channels", []))
+            and set(wanted["models"]) <= set(built.get("models", [])))
 
 
 def index_settings(settings: Settings, corpus: Path) -> dict[str, Any]:

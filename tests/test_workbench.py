@@ -1,0 +1,185 @@
+"""qa eval as a workbench: comparisons, significance, baselines, coverage, reports."""
+
+import json
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from qa.cli import main
+from qa.encoders import UnknownNameError
+from qa.evaluate import Labelled, Outcome, evaluate, load_labelled, summarise
+from qa.index import Chunk, Location
+from qa.presets import PresetError, get_preset, load_presets
+from qa.report import PNG_SIZE, write_png
+from qa.workbench import compare_reports, coverage, diff_against, ranx_scores
+
+SMALL = Path(__file__).parent / "fixtures" / "small"
+
+
+def chunk(heading: str, file: str = "n.md", line: int = 1, answered: bool = True) -> Chunk:
+    loc = Location(file, line, line + 2, ("Notes", heading), line)
+    return Chunk(f"id-{file}-{line}", ("Notes", heading), "text" if answered else "",
+                 answered, locations=[loc])
+
+
+def outcome(question: str, relevant: list[str], top: list[Chunk], lang: str = "en") -> Outcome:
+    from qa.evaluate import Target, matched_targets, question_metrics
+
+    targets = [Target.parse(r) for r in relevant]
+    ranked = [matched_targets(c, targets) for c in top]
+    first = next((i + 1 for i, m in enumerate(ranked) if m), None)
+    metrics = question_metrics(ranked, len(targets)) if targets else {}
+    return Outcome(Labelled(question, tuple(relevant), lang), metrics, first, top)
+
+
+A, B, C = chunk("Alpha", line=1), chunk("Beta", line=10), chunk("Gamma", line=20)
+
+
+def test_significance_on_a_constructed_example() -> None:
+    # B finds the answer first on all 20 questions, A only at rank 3.
+    good = [outcome(f"q{i}", ["Alpha"], [A, B, C]) for i in range(20)]
+    bad = [outcome(f"q{i}", ["Alpha"], [B, C, A]) for i in range(20)]
+    scores = ranx_scores(bad, good)
+    assert scores["hit@1"].a == 0.0 and scores["hit@1"].b == 1.0
+    assert scores["mrr@10"].a == pytest.approx(1 / 3)
+    assert scores["hit@1"].p_value < 0.01
+    same = ranx_scores(good, good)
+    assert same["hit@1"].p_value == 1.0 and same["mrr@10"].delta == 0.0
+
+
+def test_comparison_is_per_language() -> None:
+    a = summarise([outcome("x", ["Alpha"], [A]), outcome("y", ["Beta"], [A, B], "zh")])
+    b = summarise([outcome("x", ["Alpha"], [B, A]), outcome("y", ["Beta"], [B], "zh")])
+    comparison = compare_reports(("a", "b"), a, b)
+    assert comparison.counts == {"en": 1, "zh": 1, "all": 2}
+    assert comparison.table["en"]["hit@1"].delta == -1.0
+    assert comparison.table["zh"]["mrr@10"].a == 0.5
+    assert comparison.table["zh"]["mrr@10"].b == 1.0
+
+
+def test_hand_written_metrics_agree_with_ranx_on_the_labelled_set(bundled_searcher) -> None:
+    items = load_labelled(Path(__file__).parent.parent / "corpus" / "questions.jsonl")
+    report = evaluate(items, lambda q: bundled_searcher.search(q, 10))
+    answerable = [o for o in report.outcomes if o.item.answerable]
+    theirs = ranx_scores(answerable, answerable)
+    for metric, value in report.groups["all"].items():
+        assert theirs[metric].a == pytest.approx(value, abs=1e-9), metric
+
+
+def test_diff_against_a_crafted_baseline() -> None:
+    now = summarise([
+        outcome("moved up", ["Alpha"], [A, B]),
+        outcome("moved down", ["Alpha"], [B, C, A]),
+        outcome("lost", ["Gamma"], [A, B]),
+        outcome("same", ["Beta"], [B]),
+    ])
+    baseline = {
+        "metrics": {"all": {m: 0.5 for m in now.groups["all"]},
+                    "en": {m: 0.5 for m in now.groups["en"]}},
+        "questions": [
+            {"question": "moved up", "relevant": ["Alpha"], "rank": 4},
+            {"question": "moved down", "relevant": ["Alpha"], "rank": 1},
+            {"question": "lost", "relevant": ["Gamma"], "rank": 2},
+            {"question": "same", "relevant": ["Beta"], "rank": 1},
+            {"question": "dropped from the set", "relevant": ["Beta"], "rank": 1},
+        ],
+    }
+    diff = diff_against(now, baseline)
+    assert [(c.question, c.before, c.after, c.ranks_moved) for c in diff.better] == [
+        ("moved up", 4, 1, 3)]
+    assert [(c.question, c.before, c.after, c.ranks_moved) for c in diff.worse] == [
+        ("lost", 2, None, -9), ("moved down", 1, 3, -2)]
+    assert diff.missing == 1
+    assert diff.metric_deltas["all"]["hit@1"] == pytest.approx(0.5 - 0.5)
+
+
+def test_coverage_lists_unretrieved_sections_and_boilerplate() -> None:
+    class FakeIndex:
+        chunks = [
+            chunk("Alpha", "a.md", 1), chunk("Beta", "a.md", 10), chunk("Summary", "a.md", 30),
+            chunk("Summary", "b.md", 1), chunk("Summary", "c.md", 5),
+            chunk("Empty", "a.md", 40, answered=False),
+        ]
+
+    report = summarise([outcome("q", ["Alpha"], [FakeIndex.chunks[0]])])
+    cov = coverage(report, FakeIndex())  # type: ignore[arg-type]
+    assert cov.sections == 5
+    assert [(f, n) for f, n, _ in cov.unretrieved] == [
+        ("a.md", 10), ("a.md", 30), ("b.md", 1), ("c.md", 5)]
+    assert cov.repeated == [("summary", 3, ["a.md", "b.md", "c.md"])]
+
+
+def test_png_is_a_valid_image_of_the_expected_size(tmp_path: Path) -> None:
+    report = summarise([outcome("x", ["Alpha"], [A]), outcome("y", ["Beta"], [A, B], "zh")])
+    path = tmp_path / "chart.png"
+    write_png(path, {"bm25": report, "fused": report})
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    assert (width, height) == PNG_SIZE
+
+
+def test_presets_from_qa_toml(tmp_path: Path) -> None:
+    (tmp_path / "qa.toml").write_text(
+        '[settings.heavy]\nmodels = ["minilm"]\nweights = { minilm = 3.0 }\nfusion = "rrf"\n')
+    presets = load_presets(tmp_path)
+    heavy = get_preset("heavy", presets)
+    assert heavy.models == ("minilm",) and heavy.fusion == "rrf"
+    assert heavy.weight("minilm") == 3.0 and heavy.weight("bm25") == 1.0
+    with pytest.raises(UnknownNameError, match="choose one of: bm25, bm25\\+minilm, default"):
+        get_preset("nope", presets)
+    (tmp_path / "qa.toml").write_text("[settings.bad]\ncolour = 'red'\n")
+    with pytest.raises(PresetError, match=r"unknown keys \['colour'\]"):
+        load_presets(tmp_path)
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Path:
+    folder = tmp_path / "notes"
+    shutil.copytree(SMALL, folder)
+    (folder / "qa.toml").write_text(
+        '[settings.fake]\nmodels = ["fake"]\n\n[settings.fake-words]\nmodels = []\n')
+    return folder
+
+
+def run(small: Path, *args: str):
+    index = str(small.parent / "index")
+    return CliRunner().invoke(main, ["eval", "--corpus", str(small), "--index", index, *args],
+                              catch_exceptions=False)
+
+
+def test_eval_compare_from_the_command_line(small: Path) -> None:
+    result = run(small, "--compare", "fake-words", "fake", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["a"], data["b"]) == ("fake-words", "fake")
+    assert set(data["metrics"]) == {"en", "zh", "all"}
+    assert 0.0 <= data["metrics"]["all"]["hit@1"]["p_value"] <= 1.0
+
+
+def test_save_baseline_then_against(small: Path) -> None:
+    assert run(small, "--settings", "fake", "--save-baseline", "before").exit_code == 0
+    saved = small / "baselines" / "before.json"
+    data = json.loads(saved.read_text())
+    assert len(data["questions"]) == 4
+    result = run(small, "--settings", "fake-words", "--against", "before", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["against"]["name"] == "before"
+    missing = run(small, "--against", "never-saved")
+    assert missing.exit_code == 1
+    assert "save one first with `qa eval --save-baseline NAME`" in missing.stderr
+
+
+def test_markdown_and_png_reports(small: Path, tmp_path: Path) -> None:
+    md, png = tmp_path / "r.md", tmp_path / "r.png"
+    result = run(small, "--settings", "fake", "--markdown", str(md), "--png", str(png),
+                 "--coverage")
+    assert result.exit_code == 0, result.output
+    text = md.read_text()
+    assert text.startswith("# qa eval\n") and "| English |" in text
+    assert "## By channel" in text and "| fake |" in text
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert "Sections no labelled question retrieves in its top ten" in result.stdout
