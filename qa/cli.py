@@ -269,7 +269,7 @@ def eval_(questions: Path | None, corpus: Path | None, index_dir: Path | None,
     if browse:
         from qa.tui.failures import browse_failures
 
-        browse_failures(report)
+        browse_failures(report, searcher.index.chunks)
         return
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=1))

@@ -183,3 +183,33 @@ def test_markdown_and_png_reports(small: Path, tmp_path: Path) -> None:
     assert "## By channel" in text and "| fake |" in text
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert "Sections no labelled question retrieves in its top ten" in result.stdout
+
+
+def test_failure_browser_shows_expected_and_first() -> None:
+    import asyncio
+
+    asyncio.run(_browse_failures())
+
+
+async def _browse_failures() -> None:
+    from textual.widgets import ListView, Markdown
+
+    from qa.tui.failures import FailureBrowser
+
+    report = summarise([
+        outcome("where is beta", ["Beta"], [A, B]),
+        outcome("alpha please", ["Alpha"], [A]),
+        outcome("gamma?", ["Gamma"], [A, B]),
+    ])
+    app = FailureBrowser(report, [A, B, C])
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        assert len(app.query_one(ListView).children) == 2  # the hit is not a failure
+        evidence = app.query_one("#evidence", Markdown)
+        assert "## where is beta" in evidence.source
+        assert "relevant passage at **rank 2**" in evidence.source
+        assert "n.md:10 — Notes › Beta" in evidence.source
+        await pilot.press("j")
+        await pilot.pause()
+        assert "## gamma?" in evidence.source
+        assert "not in the top ten" in evidence.source
