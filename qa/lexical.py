@@ -62,11 +62,15 @@ class LexicalIndex:
 
     def scores(self, weighted_tokens: Mapping[str, float]) -> np.ndarray:
         """BM25 score of every chunk; each query token's contribution times its weight."""
-        scores = np.zeros(self.num_docs, dtype=np.float32)
+        docs, values = [], []
         for token, weight in weighted_tokens.items():
             tid = self.vocab.get(token)
             if tid is None or tid + 1 >= len(self.indptr):
                 continue
             start, end = self.indptr[tid], self.indptr[tid + 1]
-            np.add.at(scores, self.indices[start:end], weight * self.data[start:end])
-        return scores
+            docs.append(self.indices[start:end])
+            values.append(weight * self.data[start:end])
+        if not docs:
+            return np.zeros(self.num_docs, dtype=np.float32)
+        return np.bincount(np.concatenate(docs), weights=np.concatenate(values),
+                           minlength=self.num_docs).astype(np.float32)
