@@ -14,6 +14,8 @@ import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from qa.notes import normalise_newlines
+
 WINDOW_CHARS = 1200
 
 # Headings that only navigate the note; their sections are never answers.
@@ -75,7 +77,7 @@ def chunk_markdown(text: str, file: str, window_chars: int = WINDOW_CHARS) -> li
     Sections that only contain sub-headings are left out (their children carry the text);
     a heading with nothing under it and no sub-headings is kept with an empty body.
     """
-    lines = text.split("\n")
+    lines = normalise_newlines(text).split("\n")
     title = _strip_front_matter(lines)
     for i, line in enumerate(lines):
         if _TOC_MARKER.match(line):

@@ -113,20 +113,66 @@ def chat(corpus: Path | None, index_dir: Path | None, model: str | None) -> None
 def build(corpus: Path | None, index_dir: Path | None, model: str | None, full: bool) -> None:
     """Index the notes (only changed sections are re-embedded)."""
     corpus, index_dir, settings = resolve(corpus, index_dir, model)
-    from qa.index import build_index
+    report = run_build(corpus, index_dir, settings, full)
+    click.echo(summary(report) + f"\nIndex: {index_dir}")
+
+
+def run_build(corpus: Path, index_dir: Path, settings: Settings, full: bool = False) -> Any:
+    """Build with a progress bar; wait (saying so) if another build holds the index."""
+    from qa.index import IndexBusy, build_index
 
     with user_errors(), progress_bar() as progress:
-        report = build_index(corpus, index_dir, settings, progress=progress, full=full)
+        try:
+            report = build_index(corpus, index_dir, settings, progress, full=full, wait=False)
+        except IndexBusy:
+            click.echo(f"qa: another build is running on {index_dir}; waiting for it…",
+                       err=True)
+            report = build_index(corpus, index_dir, settings, progress, full=full)
     for problem in report.problems:
         click.echo(f"qa: warning: {problem}", err=True)
+    return report
+
+
+def summary(report: Any) -> str:
     embedded = ", ".join(f"{name} {n}" for name, n in report.embedded.items()) or "nothing"
-    click.echo(
+    return (
         f"Indexed {plural(report.notes, 'note')} into {plural(report.chunks, 'section')} "
         f"({plural(report.unanswered, 'unanswered heading')}) in {report.seconds:.1f} s.\n"
         f"Sections: {report.added} added, {report.changed} changed, {report.removed} removed, "
-        f"{report.unchanged} unchanged. Embedded: {embedded}.\n"
-        f"Index: {index_dir}"
+        f"{report.unchanged} unchanged. Embedded: {embedded}."
     )
+
+
+@main.command()
+@corpus_options
+def watch(corpus: Path | None, index_dir: Path | None, model: str | None) -> None:
+    """Keep the index up to date: re-index the notes whenever they change."""
+    corpus, index_dir, settings = resolve(corpus, index_dir, model)
+    from watchfiles import watch as watch_files
+
+    from qa.index import check_freshness
+    from qa.notes import NOTE_SUFFIXES
+
+    with user_errors():
+        if not corpus.is_dir():
+            from qa.notes import CorpusError
+
+            raise CorpusError(f"notes folder not found: {corpus}")
+        if not check_freshness(corpus, index_dir, settings).fresh:
+            click.echo(summary(run_build(corpus, index_dir, settings)))
+    click.echo(f"Watching {corpus} for changes to notes (Ctrl-C to stop)…")
+
+    def is_note(change: Any, path: str) -> bool:
+        name = Path(path).name
+        return name.lower().endswith(NOTE_SUFFIXES) and not name.startswith(".")
+
+    for changes in watch_files(corpus, watch_filter=is_note, debounce=400, raise_interrupt=False):
+        names = sorted({Path(p).name for _, p in changes})
+        click.echo(f"Changed: {', '.join(names)}")
+        try:
+            click.echo(summary(run_build(corpus, index_dir, settings)))
+        except Fail as err:  # a bad state of the notes is reported, and we keep watching
+            err.show()
 
 
 @main.command()

@@ -67,6 +67,10 @@ class IndexIncompatible(IndexError_):
     pass
 
 
+class IndexOutdated(IndexIncompatible):
+    """Written by another version of qa; a rebuild fixes it."""
+
+
 class IndexBusy(IndexError_):
     pass
 
@@ -297,7 +301,7 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise IndexCorrupt(f"{path} is not a qa index manifest; run `qa build --full`")
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise IndexIncompatible(
+        raise IndexOutdated(
             f"index at {folder.parent} has format version {manifest.get('format_version')}, "
             f"this qa reads version {FORMAT_VERSION}; run `qa build --full` to rebuild it"
         )
@@ -473,9 +477,14 @@ def build_index(
                 problems.append(problem)
             if note is None:
                 continue
-            sections += chunk_markdown(note.text, note.path, settings.window_chars)
-            if settings.glossary:
-                mined += mine_pairs(note.text, note.path)
+            try:
+                sections += chunk_markdown(note.text, note.path, settings.window_chars)
+                if settings.glossary:
+                    mined += mine_pairs(note.text, note.path)
+            except Exception as err:  # one odd note must not stop the others
+                problems.append(Problem(note.path, f"cannot be read as Markdown "
+                                        f"({type(err).__name__}: {err}); skipped"))
+                continue
             notes_meta[note.path] = _note_meta(stat, note.digest)
             if progress:
                 progress("reading notes", len(notes_meta), len(stats))

@@ -21,7 +21,9 @@ from qa.index import (
     BuildProgress,
     Chunk,
     Index,
+    IndexCorrupt,
     IndexMissing,
+    IndexOutdated,
     build_index,
     check_compatible,
     check_freshness,
@@ -148,13 +150,23 @@ class Searcher:
         auto_build: bool = True,
         progress: BuildProgress | None = None,
     ) -> Searcher:
-        """Open the index of ``corpus``, building or updating it first when needed."""
+        """Open the index of ``corpus``, building or updating it first when needed.
+
+        A damaged index, or one written by another version of qa, is rebuilt from
+        scratch when ``auto_build`` is on; otherwise the error says how to fix it.
+        """
         if auto_build:
             fresh = check_freshness(corpus, index_dir, settings)
             if not fresh.fresh:
                 build_index(corpus, index_dir, settings, progress=progress)
         elif not (Path(index_dir) / "CURRENT").exists():
             raise IndexMissing(f"no index at {index_dir}; run `qa build`")
+        try:
+            return cls(Index.load(index_dir, settings.channels), settings)
+        except (IndexCorrupt, IndexOutdated):
+            if not auto_build:
+                raise
+        build_index(corpus, index_dir, settings, progress=progress, full=True)
         return cls(Index.load(index_dir, settings.channels), settings)
 
     def encoder(self, channel: str) -> Encoder:
