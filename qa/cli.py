@@ -76,6 +76,7 @@ def resolve(
     corpus: Path | None, index_dir: Path | None, model: str | None
 ) -> tuple[Path, Path, Settings]:
     corpus = corpus or default_corpus()
+    index_dir = index_dir or default_index(corpus)
     settings = Settings()
     if model:
         from qa.encoders import get_encoder
@@ -83,7 +84,23 @@ def resolve(
         with user_errors():
             get_encoder(model)  # an unknown name fails here, before any work
         settings = settings.with_model(model)
-    return corpus, index_dir or default_index(corpus), settings
+    else:
+        settings = _models_of_existing_index(index_dir, settings)
+    return corpus, index_dir, settings
+
+
+def _models_of_existing_index(index_dir: Path, settings: Settings) -> Settings:
+    """Without --model, keep using the models the index was built with (`qa build --model`
+    is remembered)."""
+    from dataclasses import replace
+
+    from qa.index import IndexError_, current_generation, read_manifest
+
+    try:
+        built = read_manifest(current_generation(index_dir))["index_settings"]["models"]
+    except (IndexError_, OSError, KeyError, TypeError):
+        return settings
+    return replace(settings, models=tuple(built)) if built else settings
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -143,7 +160,7 @@ def summary(report: Any) -> str:
     )
 
 
-@main.command()
+@main.command(short_help="Re-index the notes whenever they change.")
 @corpus_options
 def watch(corpus: Path | None, index_dir: Path | None, model: str | None) -> None:
     """Keep the index up to date: re-index the notes whenever they change."""
@@ -175,7 +192,7 @@ def watch(corpus: Path | None, index_dir: Path | None, model: str | None) -> Non
             err.show()
 
 
-@main.command()
+@main.command(short_help="Answer a question from the notes (or each line of stdin).")
 @click.argument("question", required=False)
 @corpus_options
 @click.option(
@@ -348,7 +365,7 @@ def _finish_compare(comparison: Any, as_json: bool, png: Path | None) -> None:
         click.echo(f"Wrote {png}")
 
 
-@main.command()
+@main.command(short_help="Show mined term pairs, or look up a term.")
 @corpus_options
 @click.argument("term", required=False)
 def glossary(corpus: Path | None, index_dir: Path | None, model: str | None,

@@ -3,7 +3,7 @@
 Retrieval always returns something; for a question the notes do not cover, that
 something is noise. We estimate the probability that the top passage answers the
 question from three signals, with a logistic model fitted on labelled answerable and
-off-topic questions (``bench/fit_confidence.py``; figures in docs/tuning.md):
+off-topic questions (``bench/fit_confidence.py``; figures in README.md):
 
 - ``minilm_gap`` / ``e5_gap``: how far the best passage's cosine similarity stands above
   the question's similarity to the average passage (the channel's centroid). Off-topic

@@ -22,11 +22,14 @@ from qa.index import (
     Chunk,
     Index,
     IndexCorrupt,
+    IndexError_,
     IndexMissing,
     IndexOutdated,
     build_index,
     check_compatible,
     check_freshness,
+    current_generation,
+    read_manifest,
     read_mined,
 )
 from qa.settings import LEXICAL, Settings
@@ -113,6 +116,15 @@ def clean_question(question: str) -> str:
     return text
 
 
+def _refuse_other_models(index_dir: Path, settings: Settings) -> None:
+    """An index built with other models is not silently rebuilt: that is the user's call."""
+    try:
+        manifest = read_manifest(current_generation(index_dir))
+    except (IndexError_, FileNotFoundError):
+        return  # missing or damaged: building is the fix
+    check_compatible(manifest, settings)
+
+
 @dataclass
 class ChannelResult:
     """One channel's candidates for a question, best first."""
@@ -156,6 +168,7 @@ class Searcher:
         scratch when ``auto_build`` is on; otherwise the error says how to fix it.
         """
         if auto_build:
+            _refuse_other_models(index_dir, settings)
             fresh = check_freshness(corpus, index_dir, settings)
             if not fresh.fresh:
                 build_index(corpus, index_dir, settings, progress=progress)

@@ -11,7 +11,8 @@ from typing import Any
 from qa.encoders import channel_name
 
 LEXICAL = "bm25"
-# Chosen by `qa eval --split dev` on the bundled notes and tests/corpus_mixed (docs/tuning.md).
+# Chosen by `qa eval --split dev` on the bundled notes and tests/corpus_mixed (README.md,
+# "How the defaults were chosen").
 DEFAULT_WEIGHTS = {LEXICAL: 1.0, "minilm": 0.5, "e5": 1.0}
 
 PACKAGE_ROOT = Path(__file__).resolve().parent

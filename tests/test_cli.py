@@ -130,7 +130,8 @@ def test_index_built_with_another_model_says_to_rebuild(small: Path) -> None:
     assert qa("build", *opts(small)).exit_code == 0
     index = str(small.parent / "index")
     result = CliRunner().invoke(
-        main, ["ask", "dropout", "--corpus", str(small), "--index", index, "--no-build"])
+        main, ["ask", "dropout", "--corpus", str(small), "--index", index, "--no-build",
+               "--model", "minilm"])
     assert result.exit_code == 1
     assert "run `qa build --model minilm`" in result.stderr
 
@@ -160,3 +161,22 @@ def test_the_installed_command_never_shows_a_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip() == f"qa: error: notes folder not found: {tmp_path / 'nope'}"
+
+
+def test_asking_with_another_model_is_an_error_not_a_silent_rebuild(small: Path) -> None:
+    assert qa("build", *opts(small)).exit_code == 0
+    index = str(small.parent / "index")
+    result = CliRunner().invoke(main, ["ask", "dropout", "--corpus", str(small), "--index",
+                                       index, "--model", "minilm"])
+    assert result.exit_code == 1
+    assert "the index has no vectors for model 'minilm'" in result.stderr
+    assert "run `qa build --model minilm`" in result.stderr
+
+
+def test_the_model_chosen_at_build_time_is_remembered(small: Path) -> None:
+    assert qa("build", *opts(small)).exit_code == 0
+    index = str(small.parent / "index")
+    result = qa("ask", "why does dropout help", "--json", "--corpus", str(small), "--index",
+                index)
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["hits"][0]["heading"] == "Dropout"

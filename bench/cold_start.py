@@ -1,0 +1,61 @@
+"""Cold one-shot `qa ask` against a naive script, side by side, plus peak memory.
+
+    python bench/cold_start.py [--runs 5]
+
+The naive script is what people write first: import sentence-transformers, load the same
+MiniLM model, encode the question, search the same FAISS vectors. Each run starts a new
+process; the two are interleaved so that machine noise hits both alike. The target is
+qa ≤ 0.35 × naive wall time, and qa's peak RSS ≤ 700 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+
+from common import QA, ROOT, run_child, save
+
+NAIVE = """
+import sys
+import faiss
+from sentence_transformers import SentenceTransformer
+from qa.encoders import bundled_minilm_path
+from qa.index import current_generation
+model = SentenceTransformer(str(bundled_minilm_path()), device="cpu")
+vector = model.encode([sys.argv[1]], normalize_embeddings=True)
+index = faiss.read_index(str(current_generation(sys.argv[2]) / "vectors.minilm.faiss"))
+scores, ids = index.search(vector, 5)
+print(ids[0].tolist())
+"""
+
+QUESTIONS = {"en": "what is dropout", "zh": "BN在训练和推理时有什么区别"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    index = ROOT / "index" / "bench" / "cold"
+    run_child([*QA, "build", "--index", str(index)])  # the index exists before timing
+    results: dict[str, dict[str, list[float]]] = {}
+    for lang, question in QUESTIONS.items():
+        naive_cmd = [sys.executable, "-c", NAIVE, question, str(index)]
+        qa_cmd = [*QA, "ask", question, "--top", "5", "--no-build", "--index", str(index)]
+        times: dict[str, list[float]] = {"naive": [], "qa": [], "qa_rss_mb": []}
+        for _ in range(args.runs):
+            wall, _, _ = run_child(naive_cmd)
+            times["naive"].append(wall)
+            wall, rss, _ = run_child(qa_cmd)
+            times["qa"].append(wall)
+            times["qa_rss_mb"].append(rss)
+        results[lang] = times
+        naive, ours = statistics.median(times["naive"]), statistics.median(times["qa"])
+        print(f"{lang}: naive {naive:.2f} s, qa ask {ours:.2f} s, ratio {ours / naive:.2f} "
+              f"(target ≤ 0.35); qa peak RSS {max(times['qa_rss_mb']):.0f} MB (target ≤ 700)")
+    path = save("cold_start", {"runs": args.runs, "questions": QUESTIONS, "results": results})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

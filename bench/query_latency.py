@@ -1,0 +1,60 @@
+"""Warm query latency: all channels, fused, in one process (as in the TUI).
+
+    python bench/query_latency.py [--index DIR --corpus DIR --questions FILE] [--rounds 3]
+
+Defaults to the bundled notes and their labelled questions. Reports p50/p95/p99 per
+language over every question, each asked `--rounds` times after a warm-up. Targets:
+p95 ≤ 30 ms on the bundled notes, ≤ 60 ms at 100k sections.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from common import ROOT, percentiles, save, self_peak_rss_mb
+
+from qa.evaluate import load_labelled
+from qa.search import Searcher
+from qa.settings import Settings
+
+
+def measure(corpus: Path, index: Path, questions: list[tuple[str, str]], rounds: int
+            ) -> dict[str, dict[str, float]]:
+    searcher = Searcher.open(corpus, index, Settings())
+    searcher.warm_up()
+    for question, _ in questions[:20]:
+        searcher.search(question)
+    timings: dict[str, list[float]] = {"en": [], "zh": []}
+    for _ in range(rounds):
+        for question, lang in questions:
+            start = time.perf_counter()
+            searcher.search(question, 5)
+            timings[lang].append((time.perf_counter() - start) * 1000)
+    timings["all"] = timings["en"] + timings["zh"]
+    return {lang: percentiles(values) for lang, values in timings.items() if values}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=ROOT / "corpus")
+    parser.add_argument("--index", type=Path, default=ROOT / "index" / "bench" / "corpus")
+    parser.add_argument("--questions", type=Path)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--name", default="query_latency")
+    args = parser.parse_args()
+    items = load_labelled(args.questions or args.corpus / "questions.jsonl")
+    questions = [(i.question, i.lang) for i in items]
+    result = measure(args.corpus, args.index, questions, args.rounds)
+    for lang, p in result.items():
+        print(f"{lang:3}  n={p['n']:4}  p50 {p['p50']:.1f} ms  p95 {p['p95']:.1f} ms  "
+              f"p99 {p['p99']:.1f} ms")
+    print(f"peak RSS {self_peak_rss_mb():.0f} MB")
+    path = save(args.name, {"corpus": str(args.corpus), "latency_ms": result,
+                            "peak_rss_mb": self_peak_rss_mb()})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
