@@ -32,18 +32,25 @@ def main() -> None:
             full.append(wall)
             rss.append(peak)
             note = notes / "ml-interview-prep.md"
-            note.write_text(note.read_text(encoding="utf-8")
-                            + f"\n### Edited {run}\n\nA new paragraph about early stopping.\n",
-                            encoding="utf-8")
+            note.write_text(
+                note.read_text(encoding="utf-8")
+                + f"\n### Edited {run}\n\nA new paragraph about early stopping.\n",
+                encoding="utf-8",
+            )
             wall, _, result = run_child(cmd)
             incremental.append(wall)
-            print(f"run {run + 1}: full {full[-1]:.1f} s, incremental {wall:.1f} s — "
-                  + result.stdout.splitlines()[1])
+            print(
+                f"run {run + 1}: full {full[-1]:.1f} s, incremental {wall:.1f} s — "
+                + result.stdout.splitlines()[1]
+            )
     f, i = statistics.median(full), statistics.median(incremental)
-    print(f"full build {f:.1f} s (peak RSS {max(rss):.0f} MB); incremental {i:.1f} s "
-          f"= {100 * i / f:.1f}% of full (target ≤ 10%)")
-    path = save("build_time", {"full_s": full, "incremental_s": incremental,
-                               "full_peak_rss_mb": rss})
+    print(
+        f"full build {f:.1f} s (peak RSS {max(rss):.0f} MB); incremental {i:.1f} s "
+        f"= {100 * i / f:.1f}% of full (target ≤ 10%)"
+    )
+    path = save(
+        "build_time", {"full_s": full, "incremental_s": incremental, "full_peak_rss_mb": rss}
+    )
     print(f"wrote {path}")
 
 

@@ -51,8 +51,10 @@ def main() -> None:
             times["qa_rss_mb"].append(rss)
         results[lang] = times
         naive, ours = statistics.median(times["naive"]), statistics.median(times["qa"])
-        print(f"{lang}: naive {naive:.2f} s, qa ask {ours:.2f} s, ratio {ours / naive:.2f} "
-              f"(target ≤ 0.35); qa peak RSS {max(times['qa_rss_mb']):.0f} MB (target ≤ 700)")
+        print(
+            f"{lang}: naive {naive:.2f} s, qa ask {ours:.2f} s, ratio {ours / naive:.2f} "
+            f"(target ≤ 0.35); qa peak RSS {max(times['qa_rss_mb']):.0f} MB (target ≤ 700)"
+        )
     path = save("cold_start", {"runs": args.runs, "questions": QUESTIONS, "results": results})
     print(f"wrote {path}")
 

@@ -45,8 +45,9 @@ def run_child(cmd: list[str], **kwargs: Any) -> tuple[float, float, subprocess.C
     Peak RSS comes from wait4() on this one child, so it is the child's own maximum.
     """
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            **kwargs)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     stdout = proc.stdout.read() if proc.stdout else ""
@@ -62,17 +63,22 @@ def percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
 
     def pick(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
-    return {"n": len(values), "p50": pick(0.5), "p95": pick(0.95), "p99": pick(0.99),
-            "mean": statistics.fmean(values), "max": ordered[-1]}
+    return {
+        "n": len(values),
+        "p50": pick(0.5),
+        "p95": pick(0.95),
+        "p99": pick(0.99),
+        "mean": statistics.fmean(values),
+        "max": ordered[-1],
+    }
 
 
 def save(name: str, data: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({"machine": machine(), **data}, ensure_ascii=False, indent=1)
-                    + "\n")
+    path.write_text(json.dumps({"machine": machine(), **data}, ensure_ascii=False, indent=1) + "\n")
     return path
 
 

@@ -20,8 +20,9 @@ from qa.search import Searcher
 from qa.settings import Settings
 
 
-def measure(corpus: Path, index: Path, questions: list[tuple[str, str]], rounds: int
-            ) -> dict[str, dict[str, float]]:
+def measure(
+    corpus: Path, index: Path, questions: list[tuple[str, str]], rounds: int
+) -> dict[str, dict[str, float]]:
     searcher = Searcher.open(corpus, index, Settings())
     searcher.warm_up()
     for question, _ in questions[:20]:
@@ -48,11 +49,15 @@ def main() -> None:
     questions = [(i.question, i.lang) for i in items]
     result = measure(args.corpus, args.index, questions, args.rounds)
     for lang, p in result.items():
-        print(f"{lang:3}  n={p['n']:4}  p50 {p['p50']:.1f} ms  p95 {p['p95']:.1f} ms  "
-              f"p99 {p['p99']:.1f} ms")
+        print(
+            f"{lang:3}  n={p['n']:4}  p50 {p['p50']:.1f} ms  p95 {p['p95']:.1f} ms  "
+            f"p99 {p['p99']:.1f} ms"
+        )
     print(f"peak RSS {self_peak_rss_mb():.0f} MB")
-    path = save(args.name, {"corpus": str(args.corpus), "latency_ms": result,
-                            "peak_rss_mb": self_peak_rss_mb()})
+    path = save(
+        args.name,
+        {"corpus": str(args.corpus), "latency_ms": result, "peak_rss_mb": self_peak_rss_mb()},
+    )
     print(f"wrote {path}")
 
 

@@ -60,19 +60,28 @@ def generate(sections: int, out: Path, seed: int = 0) -> Path:
             forms = [(c.chinese[0] if chinese else c.english[0]) for c in [topic, *others]]
             keys = dict(zip("abcd", forms, strict=False))
             templates = TEMPLATES_ZH if chinese else TEMPLATES_EN
-            body = " ".join(rng.choice(templates).format(**keys)
-                            for _ in range(rng.randint(2, 4)))
+            body = " ".join(rng.choice(templates).format(**keys) for _ in range(rng.randint(2, 4)))
             lines += [body, ""]
             if rng.random() < 0.02:
-                ask = (f"{topic.chinese[0]}是什么" if rng.random() < 0.5
-                       else f"what is {topic.english[0]}")
-                questions.append({"question": ask, "relevant": [], "lang":
-                                  "zh" if ask.endswith("是什么") else "en"})
-        (out / f"note-{n // SECTIONS_PER_NOTE:05d}.md").write_text("\n".join(lines),
-                                                                    encoding="utf-8")
+                ask = (
+                    f"{topic.chinese[0]}是什么"
+                    if rng.random() < 0.5
+                    else f"what is {topic.english[0]}"
+                )
+                questions.append(
+                    {
+                        "question": ask,
+                        "relevant": [],
+                        "lang": "zh" if ask.endswith("是什么") else "en",
+                    }
+                )
+        (out / f"note-{n // SECTIONS_PER_NOTE:05d}.md").write_text(
+            "\n".join(lines), encoding="utf-8"
+        )
     qfile = out.parent / f"{out.name}-questions.jsonl"
-    qfile.write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in questions[:400]),
-                     encoding="utf-8")
+    qfile.write_text(
+        "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in questions[:400]), encoding="utf-8"
+    )
     return qfile
 
 
@@ -90,13 +99,26 @@ def run(sizes: list[int], work: Path) -> None:
         if index.exists():
             shutil.rmtree(index)
         print(f"[{size}] building…", flush=True)
-        build_s, build_rss, result = run_child([*QA, "build", "--corpus", str(notes),
-                                                "--index", str(index)])
+        build_s, build_rss, result = run_child(
+            [*QA, "build", "--corpus", str(notes), "--index", str(index)]
+        )
         print(f"[{size}] " + result.stdout.strip().replace("\n", " "), flush=True)
-        _, query_rss, result = run_child([
-            sys.executable, str(ROOT / "bench" / "query_latency.py"), "--corpus", str(notes),
-            "--index", str(index), "--questions", str(qfile), "--rounds", "3",
-            "--name", f"query_latency_{size}"])
+        _, query_rss, result = run_child(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "query_latency.py"),
+                "--corpus",
+                str(notes),
+                "--index",
+                str(index),
+                "--questions",
+                str(qfile),
+                "--rounds",
+                "3",
+                "--name",
+                f"query_latency_{size}",
+            ]
+        )
         latency = json.loads((RESULTS / f"query_latency_{size}.json").read_text())
         data["sizes"][str(size)] = {
             "build_s": build_s,
@@ -113,13 +135,18 @@ def run(sizes: list[int], work: Path) -> None:
 def report() -> None:
     data = json.loads((RESULTS / "scale.json").read_text())
     sizes = sorted(data["sizes"], key=int)
-    rows = ["| sections | build | index on disk | build peak RSS | query peak RSS | "
-            "query p50 | query p95 |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| sections | build | index on disk | build peak RSS | query peak RSS | "
+        "query p50 | query p95 |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for s in sizes:
         d = data["sizes"][s]
-        rows.append(f"| {int(s):,} | {d['build_s']:.0f} s | {d['index_mb']:.1f} MB | "
-                    f"{d['build_peak_rss_mb']:.0f} MB | {d['query_peak_rss_mb']:.0f} MB | "
-                    f"{d['latency_ms']['p50']:.1f} ms | {d['latency_ms']['p95']:.1f} ms |")
+        rows.append(
+            f"| {int(s):,} | {d['build_s']:.0f} s | {d['index_mb']:.1f} MB | "
+            f"{d['build_peak_rss_mb']:.0f} MB | {d['query_peak_rss_mb']:.0f} MB | "
+            f"{d['latency_ms']['p50']:.1f} ms | {d['latency_ms']['p95']:.1f} ms |"
+        )
     table = "\n".join(rows)
     print(table)
     (RESULTS / "scale.md").write_text(table + "\n")
@@ -143,8 +170,9 @@ def report() -> None:
         ax.set_title(title)
         ax.set_xlabel("sections")
         ax.grid(alpha=0.3)
-    axes[2].plot(xs, [data["sizes"][s]["build_peak_rss_mb"] for s in sizes], marker="s",
-                 label="build")
+    axes[2].plot(
+        xs, [data["sizes"][s]["build_peak_rss_mb"] for s in sizes], marker="s", label="build"
+    )
     axes[2].lines[0].set_label("query")
     axes[2].legend()
     fig.suptitle(f"qa at scale — {data['machine']['cores']} cores, {data['machine']['cpu']}")

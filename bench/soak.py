@@ -48,8 +48,10 @@ def main() -> None:
             print(f"{n:6} questions  RSS {samples[-1][1]:.0f} MB", flush=True)
     seconds = time.perf_counter() - start
     first, last = samples[0][1], samples[-1][1]
-    print(f"RSS start {first:.0f} MB, end {last:.0f} MB ({last - first:+.0f} MB) after "
-          f"{args.questions} questions in {seconds:.0f} s")
+    print(
+        f"RSS start {first:.0f} MB, end {last:.0f} MB ({last - first:+.0f} MB) after "
+        f"{args.questions} questions in {seconds:.0f} s"
+    )
     path = save("soak", {"questions": args.questions, "rss_mb": samples, "seconds": seconds})
     print(f"wrote {path}")
 

@@ -105,9 +105,9 @@ def chunk_markdown(text: str, file: str, window_chars: int = WINDOW_CHARS) -> li
             continue
         has_children = i + 1 < len(headings) and headings[i + 1].level > heading.level
         if not has_children:
-            line = heading.start + 1
+            first = heading.start + 1
             sections.append(
-                Section(file, path, line, heading.end, "", heading.level, section_line=line)
+                Section(file, path, first, heading.end, "", heading.level, section_line=first)
             )
     return sections
 

@@ -37,8 +37,16 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from qa.search import QuestionError
     from qa.workbench import BaselineError
 
-    return (CorpusError, IndexError_, QuestionError, UnknownNameError, LabelError,
-            PresetError, BaselineError, OSError)
+    return (
+        CorpusError,
+        IndexError_,
+        QuestionError,
+        UnknownNameError,
+        LabelError,
+        PresetError,
+        BaselineError,
+        OSError,
+    )
 
 
 @contextmanager
@@ -142,8 +150,7 @@ def run_build(corpus: Path, index_dir: Path, settings: Settings, full: bool = Fa
         try:
             report = build_index(corpus, index_dir, settings, progress, full=full, wait=False)
         except IndexBusy:
-            click.echo(f"qa: another build is running on {index_dir}; waiting for it…",
-                       err=True)
+            click.echo(f"qa: another build is running on {index_dir}; waiting for it…", err=True)
             report = build_index(corpus, index_dir, settings, progress, full=full)
     for problem in report.problems:
         click.echo(f"qa: warning: {problem}", err=True)
@@ -248,31 +255,68 @@ def ask(
 
 
 @main.command("eval")
-@click.option("--questions", type=click.Path(dir_okay=False, path_type=Path),
-              help="Labelled questions, JSONL (default: questions.jsonl in the notes folder).")
+@click.option(
+    "--questions",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Labelled questions, JSONL (default: questions.jsonl in the notes folder).",
+)
 @corpus_options
-@click.option("--split", type=click.Choice(["all", "dev", "test"]), default="all",
-              show_default=True, help="Evaluate on one fixed half of the set.")
+@click.option(
+    "--split",
+    type=click.Choice(["all", "dev", "test"]),
+    default="all",
+    show_default=True,
+    help="Evaluate on one fixed half of the set.",
+)
 @click.option("--settings", "preset", help="Evaluate these named settings (see --compare).")
-@click.option("--compare", nargs=2, metavar="A B",
-              help="Compare two named settings on the same questions, with p-values.")
+@click.option(
+    "--compare",
+    nargs=2,
+    metavar="A B",
+    help="Compare two named settings on the same questions, with p-values.",
+)
 @click.option("--by-channel", is_flag=True, help="Also score each channel alone.")
 @click.option("--save-baseline", metavar="NAME", help="Save this run as a baseline.")
-@click.option("--against", metavar="NAME", help="List questions that got better or worse "
-              "since a saved baseline.")
-@click.option("--coverage", "show_coverage", is_flag=True,
-              help="List sections no question retrieves, and boilerplate headings.")
+@click.option(
+    "--against",
+    metavar="NAME",
+    help="List questions that got better or worse since a saved baseline.",
+)
+@click.option(
+    "--coverage",
+    "show_coverage",
+    is_flag=True,
+    help="List sections no question retrieves, and boilerplate headings.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the report as Markdown to this file.")
-@click.option("--png", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write a chart of the metrics by language and channel.")
+@click.option(
+    "--markdown",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the report as Markdown to this file.",
+)
+@click.option(
+    "--png",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a chart of the metrics by language and channel.",
+)
 @click.option("--browse", is_flag=True, help="Browse the missed questions in a TUI.")
-def eval_(questions: Path | None, corpus: Path | None, index_dir: Path | None,
-          model: str | None, split: str, preset: str | None, compare: tuple[str, str] | None,
-          by_channel: bool, save_baseline: str | None, against: str | None,
-          show_coverage: bool, as_json: bool, markdown: Path | None, png: Path | None,
-          browse: bool) -> None:
+def eval_(
+    questions: Path | None,
+    corpus: Path | None,
+    index_dir: Path | None,
+    model: str | None,
+    split: str,
+    preset: str | None,
+    compare: tuple[str, str] | None,
+    by_channel: bool,
+    save_baseline: str | None,
+    against: str | None,
+    show_coverage: bool,
+    as_json: bool,
+    markdown: Path | None,
+    png: Path | None,
+    browse: bool,
+) -> None:
     """Score retrieval on a labelled question set, per language.
 
     Named settings: default, bm25, minilm, e5, bm25+minilm, rrf, no-glossary, and any
@@ -294,16 +338,25 @@ def eval_(questions: Path | None, corpus: Path | None, index_dir: Path | None,
         with progress_bar() as progress:
             if compare:
                 a, b = (get_preset(name, presets) for name in compare)
-                reports = [workbench.run_eval(
-                    workbench.searcher_for(corpus, index_dir, s, progress), items)
-                    for s in (a, b)]
+                reports = [
+                    workbench.run_eval(
+                        workbench.searcher_for(corpus, index_dir, s, progress), items
+                    )
+                    for s in (a, b)
+                ]
                 comparison = workbench.compare_reports(compare, reports[0], reports[1])
             else:
                 searcher = workbench.searcher_for(corpus, index_dir, settings, progress)
                 report = workbench.run_eval(searcher, items)
-                channels = workbench.by_channel(
-                    settings, lambda s: workbench.searcher_for(corpus, index_dir, s, progress),
-                    items) if by_channel or png else None
+                channels = (
+                    workbench.by_channel(
+                        settings,
+                        lambda s: workbench.searcher_for(corpus, index_dir, s, progress),
+                        items,
+                    )
+                    if by_channel or png
+                    else None
+                )
         if compare:
             _finish_compare(comparison, as_json, png)
             return
@@ -314,14 +367,20 @@ def eval_(questions: Path | None, corpus: Path | None, index_dir: Path | None,
             data["by_channel"] = {name: r.groups for name, r in channels.items()}
         if against:
             diff = workbench.diff_against(
-                report, workbench.load_baseline(workbench.baseline_path(against, questions)))
-            data["against"] = {"name": against, "metric_deltas": diff.metric_deltas,
-                               "better": [c.__dict__ for c in diff.better],
-                               "worse": [c.__dict__ for c in diff.worse]}
+                report, workbench.load_baseline(workbench.baseline_path(against, questions))
+            )
+            data["against"] = {
+                "name": against,
+                "metric_deltas": diff.metric_deltas,
+                "better": [c.__dict__ for c in diff.better],
+                "worse": [c.__dict__ for c in diff.worse],
+            }
         if show_coverage:
             cov = workbench.coverage(report, searcher.index)
-            data["coverage"] = {"unretrieved": [[f, n, list(p)] for f, n, p in cov.unretrieved],
-                                "repeated_headings": [list(r) for r in cov.repeated]}
+            data["coverage"] = {
+                "unretrieved": [[f, n, list(p)] for f, n, p in cov.unretrieved],
+                "repeated_headings": [list(r) for r in cov.repeated],
+            }
         if save_baseline:
             path = workbench.baseline_path(save_baseline, questions)
             workbench.save_baseline(report, path, settings)
@@ -346,10 +405,12 @@ def eval_(questions: Path | None, corpus: Path | None, index_dir: Path | None,
         show.print_diff(diff, against)
     if show_coverage:
         show.print_coverage(cov)
-    for done, path in ((save_baseline, save_baseline and workbench.baseline_path(
-            save_baseline, questions)), (markdown, markdown), (png, png)):
-        if done:
-            click.echo(f"Wrote {path}")
+    written: list[Path | None] = [markdown, png]
+    if save_baseline:
+        written.insert(0, workbench.baseline_path(save_baseline, questions))
+    for out in written:
+        if out:
+            click.echo(f"Wrote {out}")
 
 
 def _finish_compare(comparison: Any, as_json: bool, png: Path | None) -> None:
@@ -368,8 +429,9 @@ def _finish_compare(comparison: Any, as_json: bool, png: Path | None) -> None:
 @main.command(short_help="Show mined term pairs, or look up a term.")
 @corpus_options
 @click.argument("term", required=False)
-def glossary(corpus: Path | None, index_dir: Path | None, model: str | None,
-             term: str | None) -> None:
+def glossary(
+    corpus: Path | None, index_dir: Path | None, model: str | None, term: str | None
+) -> None:
     """Show the term pairs mined from your notes, or look up TERM in the glossary."""
     corpus, index_dir, settings = resolve(corpus, index_dir, model)
     from qa.glossary import load_glossary
@@ -414,8 +476,10 @@ def print_answer(answer: Any) -> None:
     if not answer.hits and not answer.unanswered:
         click.echo("Nothing in your notes matches this question.")
     if answer.declined and answer.hits:
-        click.echo(f"Your notes don't seem to answer this (confidence {answer.confidence:.2f}). "
-                   "The nearest sections:\n")
+        click.echo(
+            f"Your notes don't seem to answer this (confidence {answer.confidence:.2f}). "
+            "The nearest sections:\n"
+        )
     for hit in answer.hits:
         loc = hit.chunk.location
         click.echo(bold(f"{hit.rank}. {loc.file}:{loc.start_line}  (score {hit.score:.3f})"))

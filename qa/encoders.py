@@ -25,8 +25,10 @@ class UnknownNameError(ValueError):
 class Encoder(Protocol):
     name: str  # the registry name, e.g. "minilm"
     model_id: str  # what the index manifest records; an index only answers the same model_id
-    dim: int
     multilingual: bool  # False: Chinese questions are rendered in English words first
+
+    @property
+    def dim(self) -> int: ...
 
     def embed_passages(
         self, texts: Sequence[str], progress: Progress | None = None

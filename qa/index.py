@@ -379,8 +379,11 @@ def check_freshness(
 
 def _covers(built: dict[str, Any], wanted: dict[str, Any]) -> bool:
     same = all(built.get(k) == wanted.get(k) for k in ("window_chars", "glossary"))
-    return (same and set(wanted["channels"]) <= set(built.get("channels", []))
-            and set(wanted["models"]) <= set(built.get("models", [])))
+    return (
+        same
+        and set(wanted["channels"]) <= set(built.get("channels", []))
+        and set(wanted["models"]) <= set(built.get("models", []))
+    )
 
 
 def index_settings(settings: Settings, corpus: Path) -> dict[str, Any]:
@@ -482,8 +485,12 @@ def build_index(
                 if settings.glossary:
                     mined += mine_pairs(note.text, note.path)
             except Exception as err:  # one odd note must not stop the others
-                problems.append(Problem(note.path, f"cannot be read as Markdown "
-                                        f"({type(err).__name__}: {err}); skipped"))
+                problems.append(
+                    Problem(
+                        note.path,
+                        f"cannot be read as Markdown ({type(err).__name__}: {err}); skipped",
+                    )
+                )
                 continue
             notes_meta[note.path] = _note_meta(stat, note.digest)
             if progress:

@@ -55,7 +55,8 @@ class LexicalIndex:
         arrays = [np.load(folder / f"{name}.csc.index.npy", allow_pickle=False) for name in _ARRAYS]
         vocab = json.loads((folder / "vocab.index.json").read_text(encoding="utf-8"))
         params = json.loads((folder / "params.index.json").read_text(encoding="utf-8"))
-        index = cls(*arrays, vocab=vocab, num_docs=int(params["num_docs"]))
+        data, indices, indptr = arrays
+        index = cls(data, indices, indptr, vocab, int(params["num_docs"]))
         if len(index.indptr) - 1 < len(vocab) - 1:
             raise ValueError("BM25 arrays do not match the vocabulary")
         return index
@@ -72,5 +73,6 @@ class LexicalIndex:
             values.append(weight * self.data[start:end])
         if not docs:
             return np.zeros(self.num_docs, dtype=np.float32)
-        return np.bincount(np.concatenate(docs), weights=np.concatenate(values),
-                           minlength=self.num_docs).astype(np.float32)
+        return np.bincount(
+            np.concatenate(docs), weights=np.concatenate(values), minlength=self.num_docs
+        ).astype(np.float32)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from qa.evaluate import METRICS, Report
+
+if TYPE_CHECKING:
+    from qa.workbench import Change, Comparison, Coverage, Diff
 
 GROUP_NAMES = {"all": "all", "en": "English", "zh": "Chinese"}
 LANGS = ("en", "zh", "all")
@@ -24,8 +28,9 @@ def metrics_table(report: Report, title: str = "Retrieval quality") -> Table:
         if group not in report.groups:
             continue
         values = report.groups[group]
-        table.add_row(GROUP_NAMES[group], str(report.counts[group]),
-                      *(f"{values[m]:.3f}" for m in METRICS))
+        table.add_row(
+            GROUP_NAMES[group], str(report.counts[group]), *(f"{values[m]:.3f}" for m in METRICS)
+        )
     return table
 
 
@@ -38,8 +43,12 @@ def declines_table(report: Report) -> Table:
     for group in LANGS:
         if group in report.declines:
             d = report.declines[group]
-            table.add_row(GROUP_NAMES[group], str(int(d["off_topic"])),
-                          f"{d['off_topic_declined']:.3f}", f"{d['answerable_declined']:.3f}")
+            table.add_row(
+                GROUP_NAMES[group],
+                str(int(d["off_topic"])),
+                f"{d['off_topic_declined']:.3f}",
+                f"{d['answerable_declined']:.3f}",
+            )
     return table
 
 
@@ -58,7 +67,8 @@ def print_eval_report(report: Report, console: Console | None = None) -> None:
         console.print(
             f"  [{o.item.lang}] {o.item.question}  —  {where}; first: {top}; "
             f"wanted: {' | '.join(o.item.relevant)}",
-            markup=False, highlight=False,
+            markup=False,
+            highlight=False,
         )
 
 
@@ -77,27 +87,32 @@ def channels_table(reports: Mapping[str, Report]) -> Table:
     return table
 
 
-def print_comparison(comparison, console: Console | None = None) -> None:  # type: ignore[no-untyped-def]
+def print_comparison(comparison: Comparison, console: Console | None = None) -> None:
     console = console or Console()
     a, b = comparison.names
     for lang in LANGS:
         rows = comparison.table.get(lang)
         if not rows:
             continue
-        table = Table(title=f"{GROUP_NAMES[lang]} ({comparison.counts[lang]} questions): "
-                      f"{a} vs {b}", title_justify="left")
+        table = Table(
+            title=f"{GROUP_NAMES[lang]} ({comparison.counts[lang]} questions): {a} vs {b}",
+            title_justify="left",
+        )
         for col in ("metric", a, b, "Δ", "p", ""):
             table.add_column(col, justify="left" if col == "metric" else "right")
         for metric, c in rows.items():
             mark = "significant" if c.p_value < 0.05 else ""
-            table.add_row(metric, f"{c.a:.3f}", f"{c.b:.3f}", f"{c.delta:+.3f}",
-                          f"{c.p_value:.3f}", mark)
+            table.add_row(
+                metric, f"{c.a:.3f}", f"{c.b:.3f}", f"{c.delta:+.3f}", f"{c.p_value:.3f}", mark
+            )
         console.print(table)
-    console.print("p: Fisher's randomization test, paired over the same questions (ranx); "
-                  "significant at p < 0.05.")
+    console.print(
+        "p: Fisher's randomization test, paired over the same questions (ranx); "
+        "significant at p < 0.05."
+    )
 
 
-def print_diff(diff, name: str, console: Console | None = None) -> None:  # type: ignore[no-untyped-def]
+def print_diff(diff: Diff, name: str, console: Console | None = None) -> None:
     console = console or Console()
     table = Table(title=f"Against baseline {name!r}", title_justify="left")
     table.add_column("questions")
@@ -105,17 +120,21 @@ def print_diff(diff, name: str, console: Console | None = None) -> None:  # type
         table.add_column(metric, justify="right")
     for lang in LANGS:
         if lang in diff.metric_deltas:
-            table.add_row(GROUP_NAMES[lang],
-                          *(f"{diff.metric_deltas[lang][m]:+.3f}" for m in METRICS))
+            table.add_row(
+                GROUP_NAMES[lang], *(f"{diff.metric_deltas[lang][m]:+.3f}" for m in METRICS)
+            )
     console.print(table)
 
-    def show(title: str, changes: list) -> None:  # type: ignore[type-arg]
+    def show(title: str, changes: list[Change]) -> None:
         console.print(f"\n{title} ({len(changes)}):")
         for c in changes:
             before = c.before or "—"
             after = c.after or "—"
-            console.print(f"  [{c.lang}] {c.question}  rank {before} → {after} "
-                          f"({c.ranks_moved:+d})", markup=False, highlight=False)
+            console.print(
+                f"  [{c.lang}] {c.question}  rank {before} → {after} ({c.ranks_moved:+d})",
+                markup=False,
+                highlight=False,
+            )
 
     show("Better", diff.better)
     show("Worse", diff.worse)
@@ -123,42 +142,68 @@ def print_diff(diff, name: str, console: Console | None = None) -> None:  # type
         console.print(f"\n{diff.missing} baseline questions are no longer in the labelled set.")
 
 
-def print_coverage(cov, console: Console | None = None) -> None:  # type: ignore[no-untyped-def]
+def print_coverage(cov: Coverage, console: Console | None = None) -> None:
     console = console or Console()
-    console.print(f"\nSections no labelled question retrieves in its top ten: "
-                  f"{len(cov.unretrieved)} of {cov.sections}")
+    console.print(
+        f"\nSections no labelled question retrieves in its top ten: "
+        f"{len(cov.unretrieved)} of {cov.sections}"
+    )
     for file, line, path in cov.unretrieved:
         console.print(f"  {file}:{line}  {' › '.join(path)}", markup=False, highlight=False)
     console.print(f"\nHeadings repeated across files (boilerplate?): {len(cov.repeated)}")
     for heading, count, files in cov.repeated:
-        console.print(f"  {heading!r} ×{count} in {', '.join(files)}", markup=False,
-                      highlight=False)
+        console.print(
+            f"  {heading!r} ×{count} in {', '.join(files)}", markup=False, highlight=False
+        )
 
 
 def markdown_report(report: Report, channels: Mapping[str, Report] | None = None) -> str:
     """The evaluation as Markdown tables, for notes or pull requests."""
-    lines = ["# qa eval", "", "## Retrieval quality", "",
-             "| questions | n | " + " | ".join(METRICS) + " |",
-             "|---|---:|" + "---:|" * len(METRICS)]
+    lines = [
+        "# qa eval",
+        "",
+        "## Retrieval quality",
+        "",
+        "| questions | n | " + " | ".join(METRICS) + " |",
+        "|---|---:|" + "---:|" * len(METRICS),
+    ]
     for lang in LANGS:
         if lang in report.groups:
             values = report.groups[lang]
-            lines.append(f"| {GROUP_NAMES[lang]} | {report.counts[lang]} | "
-                         + " | ".join(f"{values[m]:.3f}" for m in METRICS) + " |")
-    lines += ["", "## Declines", "", "| questions | off-topic | off-topic declined | "
-              "answerable declined |", "|---|---:|---:|---:|"]
+            lines.append(
+                f"| {GROUP_NAMES[lang]} | {report.counts[lang]} | "
+                + " | ".join(f"{values[m]:.3f}" for m in METRICS)
+                + " |"
+            )
+    lines += [
+        "",
+        "## Declines",
+        "",
+        "| questions | off-topic | off-topic declined | answerable declined |",
+        "|---|---:|---:|---:|",
+    ]
     for lang in LANGS:
         if lang in report.declines:
             d = report.declines[lang]
-            lines.append(f"| {GROUP_NAMES[lang]} | {int(d['off_topic'])} | "
-                         f"{d['off_topic_declined']:.3f} | {d['answerable_declined']:.3f} |")
+            lines.append(
+                f"| {GROUP_NAMES[lang]} | {int(d['off_topic'])} | "
+                f"{d['off_topic_declined']:.3f} | {d['answerable_declined']:.3f} |"
+            )
     if channels:
-        lines += ["", "## By channel (hit@1 / mrr@10)", "",
-                  "| channel | " + " | ".join(GROUP_NAMES[lang] for lang in LANGS) + " |",
-                  "|---|" + "---:|" * len(LANGS)]
+        lines += [
+            "",
+            "## By channel (hit@1 / mrr@10)",
+            "",
+            "| channel | " + " | ".join(GROUP_NAMES[lang] for lang in LANGS) + " |",
+            "|---|" + "---:|" * len(LANGS),
+        ]
         for name, r in channels.items():
-            cells = [f"{r.groups[lang]['hit@1']:.3f} / {r.groups[lang]['mrr@10']:.3f}"
-                     if lang in r.groups else "—" for lang in LANGS]
+            cells = [
+                f"{r.groups[lang]['hit@1']:.3f} / {r.groups[lang]['mrr@10']:.3f}"
+                if lang in r.groups
+                else "—"
+                for lang in LANGS
+            ]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     missed = report.missed
     lines += ["", f"## Questions without a relevant passage first ({len(missed)})", ""]

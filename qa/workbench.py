@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.evaluate import CUTOFF, METRICS, Labelled, Outcome, Report, Target, evaluate
-from qa.index import BuildProgress, Index, build_index, check_freshness
+from qa.index import BuildProgress, Index, check_freshness
 from qa.search import Searcher
 from qa.settings import LEXICAL, Settings
 
@@ -87,13 +87,16 @@ class Comparison:
                 }
                 for lang, rows in self.table.items()
             },
-            "declines": {self.names[0]: self.reports[0].declines,
-                         self.names[1]: self.reports[1].declines},
+            "declines": {
+                self.names[0]: self.reports[0].declines,
+                self.names[1]: self.reports[1].declines,
+            },
         }
 
 
-def ranx_run(outcomes: Sequence[Outcome]) -> tuple[dict[str, dict[str, int]],
-                                                    dict[str, dict[str, float]]]:
+def ranx_run(
+    outcomes: Sequence[Outcome],
+) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, float]]]:
     """Qrels and a run in ranx's terms for answerable questions.
 
     Each relevant entry is a document; a hit that satisfies an entry not yet satisfied
@@ -111,8 +114,11 @@ def ranx_run(outcomes: Sequence[Outcome]) -> tuple[dict[str, dict[str, int]],
         docs: dict[str, float] = {}
         found: set[int] = set()
         for rank, chunk in enumerate(o.top[:CUTOFF], start=1):
-            new = [i for i, t in enumerate(targets)
-                   if i not in found and any(t.matches(loc) for loc in chunk.locations)]
+            new = [
+                i
+                for i, t in enumerate(targets)
+                if i not in found and any(t.matches(loc) for loc in chunk.locations)
+            ]
             if new:
                 found.add(new[0])
                 doc = f"target{new[0]}"
@@ -123,8 +129,9 @@ def ranx_run(outcomes: Sequence[Outcome]) -> tuple[dict[str, dict[str, int]],
     return qrels, run
 
 
-def ranx_scores(a: Sequence[Outcome], b: Sequence[Outcome], n_permutations: int = 1000
-                ) -> dict[str, MetricComparison]:
+def ranx_scores(
+    a: Sequence[Outcome], b: Sequence[Outcome], n_permutations: int = 1000
+) -> dict[str, MetricComparison]:
     """Metric means of two runs over the same questions, with paired p-values."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -135,9 +142,12 @@ def ranx_scores(a: Sequence[Outcome], b: Sequence[Outcome], n_permutations: int 
         if not qrels_a:
             return {}
         report = compare(
-            Qrels(qrels_a), [Run(run_a, name="A"), Run(run_b, name="B")],
-            metrics=list(RANX_METRICS.values()), stat_test="fisher",
-            n_permutations=n_permutations, random_seed=42,
+            Qrels(qrels_a),
+            [Run(run_a, name="A"), Run(run_b, name="B")],
+            metrics=list(RANX_METRICS.values()),
+            stat_test="fisher",
+            n_permutations=n_permutations,
+            random_seed=42,
         )
     data = report.to_dict()
     return {
@@ -255,7 +265,8 @@ def diff_against(report: Report, baseline: dict[str, Any]) -> Diff:
     worse.sort(key=lambda c: c.ranks_moved)
     deltas = {
         lang: {m: report.groups[lang][m] - baseline["metrics"][lang][m] for m in METRICS}
-        for lang in report.groups if lang in baseline.get("metrics", {})
+        for lang in report.groups
+        if lang in baseline.get("metrics", {})
     }
     missing = sum(1 for k, q in before.items() if q["relevant"] and k not in seen)
     return Diff(better, worse, deltas, missing)
@@ -279,7 +290,8 @@ def coverage(report: Report, index: Index, min_repeats: int = 3) -> Coverage:
         if chunk.answered:
             sections.setdefault(chunk.section_key, chunk.heading_path)
     unretrieved = sorted(
-        (file, line, path) for (file, line), path in sections.items()
+        (file, line, path)
+        for (file, line), path in sections.items()
         if (file, line) not in retrieved
     )
     places: dict[str, set[tuple[str, int]]] = defaultdict(set)
@@ -290,8 +302,11 @@ def coverage(report: Report, index: Index, min_repeats: int = 3) -> Coverage:
             places[heading].add((loc.file, loc.section_line))
             files[heading].add(loc.file)
     repeated = sorted(
-        ((h, len(p), sorted(files[h])) for h, p in places.items()
-         if len(p) >= min_repeats and len(files[h]) >= 2),
+        (
+            (h, len(p), sorted(files[h]))
+            for h, p in places.items()
+            if len(p) >= min_repeats and len(files[h]) >= 2
+        ),
         key=lambda r: -r[1],
     )
     return Coverage(unretrieved, len(sections), repeated)
@@ -300,8 +315,9 @@ def coverage(report: Report, index: Index, min_repeats: int = 3) -> Coverage:
 # ---------------------------------------------------------------------------- channels
 
 
-def by_channel(settings: Settings, make: Callable[[Settings], Searcher],
-               items: Sequence[Labelled]) -> dict[str, Report]:
+def by_channel(
+    settings: Settings, make: Callable[[Settings], Searcher], items: Sequence[Labelled]
+) -> dict[str, Report]:
     """Each channel alone, then all of them fused."""
     reports = {}
     for channel in settings.channels:

@@ -20,8 +20,7 @@ def test_numpy_bert_gives_the_sentence_transformers_vectors() -> None:
     path = bundled_minilm_path()
     assert supports(path)
     ours = NumpyBert(path).encode(TEXTS)
-    theirs = SentenceTransformer(str(path), device="cpu").encode(
-        TEXTS, normalize_embeddings=True)
+    theirs = SentenceTransformer(str(path), device="cpu").encode(TEXTS, normalize_embeddings=True)
     np.testing.assert_allclose(ours, theirs, atol=2e-5)
 
 
@@ -43,7 +42,9 @@ def test_e5_is_multilingual_and_normalised() -> None:
 
 
 def test_unknown_model_lists_valid_names() -> None:
-    with pytest.raises(UnknownNameError, match=r"unknown model 'nope'; choose one of: .*e5.*minilm"):
+    with pytest.raises(
+        UnknownNameError, match=r"unknown model 'nope'; choose one of: .*e5.*minilm"
+    ):
         get_encoder("nope")
 
 

@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import BUNDLED, MIXED
+
 from qa.evaluate import evaluate, load_labelled
 
 BASELINE = Path(__file__).parent / "baseline.json"
@@ -28,15 +28,17 @@ BN_6 = "6. What is Batch Norm? Any difference for Batch Norm in Training and Inf
         ("SVM的核函数怎么选", {"Kernel Functions and How to Choose"}),
     ],
 )
-def test_best_passage_on_the_bundled_notes(bundled_searcher, question: str,
-                                           headings: set[str]) -> None:
+def test_best_passage_on_the_bundled_notes(
+    bundled_searcher, question: str, headings: set[str]
+) -> None:
     answer = bundled_searcher.search(question, 3)
     assert answer.hits[0].chunk.heading in headings
     assert not answer.declined
 
 
-@pytest.mark.parametrize("question", ["how do I bake bread", "什么是量子纠缠",
-                                      "北京到上海的高铁要多久"])
+@pytest.mark.parametrize(
+    "question", ["how do I bake bread", "什么是量子纠缠", "北京到上海的高铁要多久"]
+)
 def test_questions_the_notes_do_not_cover_are_declined(bundled_searcher, question: str) -> None:
     answer = bundled_searcher.search(question, 3)
     assert answer.declined

@@ -29,16 +29,33 @@ TESTS = Path(__file__).parent
 
 # ---------------------------------------------------------------- chunker properties
 
-WORD = st.sampled_from(["dropout", "batch", "norm", "过拟合", "正则化", "loss", "SVM",
-                        "$x^2$", "**bold**", "`code`", "1.", "a-b", "###x"])
+WORD = st.sampled_from(
+    [
+        "dropout",
+        "batch",
+        "norm",
+        "过拟合",
+        "正则化",
+        "loss",
+        "SVM",
+        "$x^2$",
+        "**bold**",
+        "`code`",
+        "1.",
+        "a-b",
+        "###x",
+    ]
+)
 LINE = st.lists(WORD, min_size=1, max_size=6).map(" ".join)
 BLOCK = st.one_of(
     st.tuples(st.integers(1, 6), LINE).map(lambda t: ("heading", "#" * t[0] + " " + t[1])),
     st.lists(LINE, min_size=1, max_size=3).map(lambda ls: ("para", "\n".join(ls))),
     st.lists(LINE, min_size=1, max_size=4).map(
-        lambda ls: ("list", "\n".join("- " + line for line in ls))),
+        lambda ls: ("list", "\n".join("- " + line for line in ls))
+    ),
     st.lists(LINE, min_size=0, max_size=3).map(
-        lambda ls: ("code", "```\n" + "\n".join(ls) + "\n```")),
+        lambda ls: ("code", "```\n" + "\n".join(ls) + "\n```")
+    ),
 )
 DOC = st.lists(BLOCK, min_size=0, max_size=25)
 
@@ -53,10 +70,14 @@ def test_random_markdown_never_crashes_and_every_body_line_lands_once(blocks, wi
     text = render(blocks)
     sections = chunk_markdown(text, "r.md", window_chars=window)
     lines = text.split("\n")
-    heading_lines = {i + 1 for i, line in enumerate(lines) if line.startswith("#")
-                     and _is_heading(lines, i)}
-    body_lines = [n for n, line in enumerate(lines, start=1)
-                  if line.strip() and n not in heading_lines and line.strip() != "```"]
+    heading_lines = {
+        i + 1 for i, line in enumerate(lines) if line.startswith("#") and _is_heading(lines, i)
+    }
+    body_lines = [
+        n
+        for n, line in enumerate(lines, start=1)
+        if line.strip() and n not in heading_lines and line.strip() != "```"
+    ]
     for n in body_lines:
         owners = [s for s in sections if s.answered and s.start_line <= n <= s.end_line]
         assert len(owners) == 1, (n, lines[n - 1], [(s.start_line, s.end_line) for s in owners])
@@ -101,8 +122,9 @@ def test_any_text_at_all_can_be_chunked(text: str) -> None:
 # ---------------------------------------------------------------- hostile notes
 
 
-def test_hostile_notes_are_reported_and_the_rest_indexed(notes: Path, tmp_path: Path,
-                                                         fake_settings, monkeypatch) -> None:
+def test_hostile_notes_are_reported_and_the_rest_indexed(
+    notes: Path, tmp_path: Path, fake_settings, monkeypatch
+) -> None:
     (notes / "binary.md").write_bytes(bytes(range(256)) * 10)
     (notes / "latin1.md").write_bytes("# Café\n\nnaïve \xe9t\xe9".encode("latin-1") + b"\xff")
     (notes / "huge.md").write_bytes(b"# Huge\n\n" + b"word " * (11 * 1024 * 1024 // 5))
@@ -143,8 +165,15 @@ def fake_searcher(notes: Path, tmp_path: Path, fake_settings) -> Searcher:
 
 @pytest.mark.parametrize(
     "question",
-    ["x" * 1_000_000, "what is\x00 drop\x07out\x1b[31m", "dropout 🤖 是什么？😀",
-     "Dropout と正則化の違いは", "ReLU или sigmoid", "\u200bdropout\u200b", "a" * 3],
+    [
+        "x" * 1_000_000,
+        "what is\x00 drop\x07out\x1b[31m",
+        "dropout 🤖 是什么？😀",
+        "Dropout と正則化の違いは",
+        "ReLU или sigmoid",
+        "\u200bdropout\u200b",
+        "a" * 3,
+    ],
 )
 def test_odd_questions_are_answered(fake_searcher: Searcher, question: str) -> None:
     answer = fake_searcher.search(question, 3)
@@ -155,12 +184,17 @@ def test_odd_questions_are_answered(fake_searcher: Searcher, question: str) -> N
 
 @pytest.mark.parametrize(
     ("question", "message"),
-    [("", "the question is empty"), (" \t\n ", "the question is empty"),
-     ("?!…。", "the question has no words in it"), ("😀😀", "the question has no words in it"),
-     ("\x00\x01", "the question is empty")],
+    [
+        ("", "the question is empty"),
+        (" \t\n ", "the question is empty"),
+        ("?!…。", "the question has no words in it"),
+        ("😀😀", "the question has no words in it"),
+        ("\x00\x01", "the question is empty"),
+    ],
 )
-def test_unanswerable_questions_are_refused_clearly(fake_searcher: Searcher, question: str,
-                                                    message: str) -> None:
+def test_unanswerable_questions_are_refused_clearly(
+    fake_searcher: Searcher, question: str, message: str
+) -> None:
     with pytest.raises(QuestionError, match=f"^{message}$"):
         fake_searcher.search(question)
 
@@ -168,8 +202,7 @@ def test_unanswerable_questions_are_refused_clearly(fake_searcher: Searcher, que
 # ---------------------------------------------------------------- damaged index
 
 
-def test_damaged_index_is_rebuilt_automatically(notes: Path, tmp_path: Path,
-                                                fake_settings) -> None:
+def test_damaged_index_is_rebuilt_automatically(notes: Path, tmp_path: Path, fake_settings) -> None:
     idx = tmp_path / "idx"
     build_index(notes, idx, fake_settings)
     (current_generation(idx) / "sections.jsonl").write_text("{not json\n")
@@ -190,8 +223,9 @@ def test_lock_keeps_a_second_build_out(notes: Path, tmp_path: Path, fake_setting
         build_index(notes, idx, fake_settings, wait=False)
 
 
-def test_queries_keep_working_while_the_index_is_rebuilt(notes: Path, tmp_path: Path,
-                                                         fake_settings) -> None:
+def test_queries_keep_working_while_the_index_is_rebuilt(
+    notes: Path, tmp_path: Path, fake_settings
+) -> None:
     idx = tmp_path / "idx"
     build_index(notes, idx, fake_settings)
     searcher = Searcher(Index.load(idx), fake_settings)
@@ -203,7 +237,7 @@ def test_queries_keep_working_while_the_index_is_rebuilt(notes: Path, tmp_path: 
             try:
                 Searcher(Index.load(idx), fake_settings).search("batch norm")
                 searcher.search("dropout")
-            except BaseException as err:  # noqa: BLE001 - collect anything
+            except BaseException as err:
                 errors.append(err)
 
     threads = [threading.Thread(target=reader) for _ in range(2)]
@@ -211,8 +245,9 @@ def test_queries_keep_working_while_the_index_is_rebuilt(notes: Path, tmp_path: 
         t.start()
     note = notes / "mle-basics.md"
     for i in range(6):
-        note.write_text(note.read_text(encoding="utf-8") + f"\n## Edit {i}\n\nmore {i}\n",
-                        encoding="utf-8")
+        note.write_text(
+            note.read_text(encoding="utf-8") + f"\n## Edit {i}\n\nmore {i}\n", encoding="utf-8"
+        )
         build_index(notes, idx, fake_settings)
     stop.set()
     for t in threads:
@@ -243,21 +278,27 @@ def test_killing_builds_never_leaves_a_broken_index(notes: Path, tmp_path: Path)
     note = notes / "ml-quick-revision-links.md"
     versions = {Index.load(idx).manifest["notes"][note.name]["sha256"]}
     for trial in range(20):
-        note.write_text(note.read_text(encoding="utf-8") + f"\n{trial}. new link {trial}\n",
-                        encoding="utf-8")
+        note.write_text(
+            note.read_text(encoding="utf-8") + f"\n{trial}. new link {trial}\n", encoding="utf-8"
+        )
         import hashlib
 
         versions.add(hashlib.sha256(note.read_bytes()).hexdigest())
-        proc = subprocess.Popen(qa_child("build", "--full", *opts),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            qa_child("build", "--full", *opts), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(rng.uniform(0.05, 2.5))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         index = Index.load(idx)
         assert index.manifest["notes"][note.name]["sha256"] in versions
         assert len(index.chunks) == index.manifest["chunks"]
-        answer = subprocess.run(qa_child("ask", "dropout", "--json", "--no-build", *opts),
-                                capture_output=True, text=True, timeout=300)
+        answer = subprocess.run(
+            qa_child("ask", "dropout", "--json", "--no-build", *opts),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert answer.returncode == 0, answer.stderr
         assert json.loads(answer.stdout)["hits"]
     leftovers = [p.name for p in idx.iterdir() if p.name.startswith(("gen-", ".gen-"))]
@@ -267,8 +308,9 @@ def test_killing_builds_never_leaves_a_broken_index(notes: Path, tmp_path: Path)
 def test_qa_watch_reindexes_a_changed_note(notes: Path, tmp_path: Path) -> None:
     idx = tmp_path / "idx"
     opts = ["--corpus", str(notes), "--index", str(idx), "--model", "fake"]
-    proc = subprocess.Popen(qa_child("watch", *opts), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        qa_child("watch", *opts), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         deadline = time.time() + 240
         while not (idx / CURRENT).exists() and time.time() < deadline:

@@ -4,6 +4,7 @@ import json
 import shutil
 import struct
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from click.testing import CliRunner
@@ -21,8 +22,13 @@ SMALL = Path(__file__).parent / "fixtures" / "small"
 
 def chunk(heading: str, file: str = "n.md", line: int = 1, answered: bool = True) -> Chunk:
     loc = Location(file, line, line + 2, ("Notes", heading), line)
-    return Chunk(f"id-{file}-{line}", ("Notes", heading), "text" if answered else "",
-                 answered, locations=[loc])
+    return Chunk(
+        f"id-{file}-{line}",
+        ("Notes", heading),
+        "text" if answered else "",
+        answered,
+        locations=[loc],
+    )
 
 
 def outcome(question: str, relevant: list[str], top: list[Chunk], lang: str = "en") -> Outcome:
@@ -70,15 +76,19 @@ def test_hand_written_metrics_agree_with_ranx_on_the_labelled_set(bundled_search
 
 
 def test_diff_against_a_crafted_baseline() -> None:
-    now = summarise([
-        outcome("moved up", ["Alpha"], [A, B]),
-        outcome("moved down", ["Alpha"], [B, C, A]),
-        outcome("lost", ["Gamma"], [A, B]),
-        outcome("same", ["Beta"], [B]),
-    ])
+    now = summarise(
+        [
+            outcome("moved up", ["Alpha"], [A, B]),
+            outcome("moved down", ["Alpha"], [B, C, A]),
+            outcome("lost", ["Gamma"], [A, B]),
+            outcome("same", ["Beta"], [B]),
+        ]
+    )
     baseline = {
-        "metrics": {"all": {m: 0.5 for m in now.groups["all"]},
-                    "en": {m: 0.5 for m in now.groups["en"]}},
+        "metrics": {
+            "all": {m: 0.5 for m in now.groups["all"]},
+            "en": {m: 0.5 for m in now.groups["en"]},
+        },
         "questions": [
             {"question": "moved up", "relevant": ["Alpha"], "rank": 4},
             {"question": "moved down", "relevant": ["Alpha"], "rank": 1},
@@ -89,18 +99,24 @@ def test_diff_against_a_crafted_baseline() -> None:
     }
     diff = diff_against(now, baseline)
     assert [(c.question, c.before, c.after, c.ranks_moved) for c in diff.better] == [
-        ("moved up", 4, 1, 3)]
+        ("moved up", 4, 1, 3)
+    ]
     assert [(c.question, c.before, c.after, c.ranks_moved) for c in diff.worse] == [
-        ("lost", 2, None, -9), ("moved down", 1, 3, -2)]
+        ("lost", 2, None, -9),
+        ("moved down", 1, 3, -2),
+    ]
     assert diff.missing == 1
     assert diff.metric_deltas["all"]["hit@1"] == pytest.approx(0.5 - 0.5)
 
 
 def test_coverage_lists_unretrieved_sections_and_boilerplate() -> None:
     class FakeIndex:
-        chunks = [
-            chunk("Alpha", "a.md", 1), chunk("Beta", "a.md", 10), chunk("Summary", "a.md", 30),
-            chunk("Summary", "b.md", 1), chunk("Summary", "c.md", 5),
+        chunks: ClassVar[list[Chunk]] = [
+            chunk("Alpha", "a.md", 1),
+            chunk("Beta", "a.md", 10),
+            chunk("Summary", "a.md", 30),
+            chunk("Summary", "b.md", 1),
+            chunk("Summary", "c.md", 5),
             chunk("Empty", "a.md", 40, answered=False),
         ]
 
@@ -108,7 +124,11 @@ def test_coverage_lists_unretrieved_sections_and_boilerplate() -> None:
     cov = coverage(report, FakeIndex())  # type: ignore[arg-type]
     assert cov.sections == 5
     assert [(f, n) for f, n, _ in cov.unretrieved] == [
-        ("a.md", 10), ("a.md", 30), ("b.md", 1), ("c.md", 5)]
+        ("a.md", 10),
+        ("a.md", 30),
+        ("b.md", 1),
+        ("c.md", 5),
+    ]
     assert cov.repeated == [("summary", 3, ["a.md", "b.md", "c.md"])]
 
 
@@ -124,7 +144,8 @@ def test_png_is_a_valid_image_of_the_expected_size(tmp_path: Path) -> None:
 
 def test_presets_from_qa_toml(tmp_path: Path) -> None:
     (tmp_path / "qa.toml").write_text(
-        '[settings.heavy]\nmodels = ["minilm"]\nweights = { minilm = 3.0 }\nfusion = "rrf"\n')
+        '[settings.heavy]\nmodels = ["minilm"]\nweights = { minilm = 3.0 }\nfusion = "rrf"\n'
+    )
     presets = load_presets(tmp_path)
     heavy = get_preset("heavy", presets)
     assert heavy.models == ("minilm",) and heavy.fusion == "rrf"
@@ -141,14 +162,16 @@ def small(tmp_path: Path) -> Path:
     folder = tmp_path / "notes"
     shutil.copytree(SMALL, folder)
     (folder / "qa.toml").write_text(
-        '[settings.fake]\nmodels = ["fake"]\n\n[settings.fake-words]\nmodels = []\n')
+        '[settings.fake]\nmodels = ["fake"]\n\n[settings.fake-words]\nmodels = []\n'
+    )
     return folder
 
 
 def run(small: Path, *args: str):
     index = str(small.parent / "index")
-    return CliRunner().invoke(main, ["eval", "--corpus", str(small), "--index", index, *args],
-                              catch_exceptions=False)
+    return CliRunner().invoke(
+        main, ["eval", "--corpus", str(small), "--index", index, *args], catch_exceptions=False
+    )
 
 
 def test_eval_compare_from_the_command_line(small: Path) -> None:
@@ -175,8 +198,9 @@ def test_save_baseline_then_against(small: Path) -> None:
 
 def test_markdown_and_png_reports(small: Path, tmp_path: Path) -> None:
     md, png = tmp_path / "r.md", tmp_path / "r.png"
-    result = run(small, "--settings", "fake", "--markdown", str(md), "--png", str(png),
-                 "--coverage")
+    result = run(
+        small, "--settings", "fake", "--markdown", str(md), "--png", str(png), "--coverage"
+    )
     assert result.exit_code == 0, result.output
     text = md.read_text()
     assert text.startswith("# qa eval\n") and "| English |" in text
@@ -196,11 +220,13 @@ async def _browse_failures() -> None:
 
     from qa.tui.failures import FailureBrowser
 
-    report = summarise([
-        outcome("where is beta", ["Beta"], [A, B]),
-        outcome("alpha please", ["Alpha"], [A]),
-        outcome("gamma?", ["Gamma"], [A, B]),
-    ])
+    report = summarise(
+        [
+            outcome("where is beta", ["Beta"], [A, B]),
+            outcome("alpha please", ["Alpha"], [A]),
+            outcome("gamma?", ["Gamma"], [A, B]),
+        ]
+    )
     app = FailureBrowser(report, [A, B, C])
     async with app.run_test() as pilot:
         await pilot.pause()
