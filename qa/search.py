@@ -91,6 +91,7 @@ class Answer:
     confidence: float = 0.0  # estimated probability that hits[0] answers the question
     declined: bool = True  # the notes do not seem to answer this; hits are only the nearest
     features: dict[str, float] = field(default_factory=dict)
+    expansion: Expansion | None = None  # the question carried across languages
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -137,11 +138,18 @@ class ChannelResult:
 class Searcher:
     """An open index plus the encoders its dense channels need (loaded on first use)."""
 
-    def __init__(self, index: Index, settings: Settings):
+    def __init__(
+        self, index: Index, settings: Settings, encoders: dict[str, Encoder] | None = None
+    ):
+        """``encoders``: models already loaded (by a searcher on an older index) to reuse."""
         check_compatible(index.manifest, settings)
         self.index = index
         self.settings = settings
-        self._encoders: dict[str, Encoder] = {}
+        self._encoders: dict[str, Encoder] = {
+            name: enc
+            for name, enc in (encoders or {}).items()
+            if name in settings.dense_channels and index.model_id(name) == enc.model_id
+        }
         self._executor: Any = None
         self._answered = np.array([c.answered for c in index.chunks], dtype=bool)
         self._centroids = {
@@ -182,6 +190,11 @@ class Searcher:
         build_index(corpus, index_dir, settings, progress=progress, full=True)
         return cls(Index.load(index_dir, settings.channels), settings)
 
+    @property
+    def encoders(self) -> dict[str, Encoder]:
+        """The models loaded so far, by channel."""
+        return dict(self._encoders)
+
     def encoder(self, channel: str) -> Encoder:
         if channel not in self._encoders:
             model = dict(zip(self.settings.dense_channels, self.settings.models, strict=True))
@@ -208,7 +221,7 @@ class Searcher:
 
         candidates = np.array(sorted({int(i) for r in raw.values() for i in r.ids}), dtype=np.int64)
         if not len(candidates):
-            return Answer(text, lang, [], [], use, query_terms)
+            return Answer(text, lang, [], [], use, query_terms, expansion=expansion)
         per_channel = {}
         for name, result in raw.items():
             ids, scores = result.ids, result.scores
@@ -226,7 +239,7 @@ class Searcher:
         unanswered = [h for h in everything if not h.answered]
         for n, hit in enumerate(unanswered, start=len(hits) + 1):
             hit.rank = n
-        answer = Answer(text, lang, hits, unanswered, use, query_terms)
+        answer = Answer(text, lang, hits, unanswered, use, query_terms, expansion=expansion)
         if hits:
             answer.features = self._evidence(text, expansion, raw, hits[0])
             answer.confidence = DEFAULT_MODEL.probability(answer.features)
