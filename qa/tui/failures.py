@@ -6,8 +6,10 @@ expected, and what ranked first instead, with their text.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Header, ListItem, ListView, Markdown, Static
 
@@ -18,19 +20,28 @@ from qa.index import Chunk
 def describe(outcome: Outcome, chunks: list[Chunk]) -> str:
     """Markdown: the question, the expected sections and what came first."""
     item = outcome.item
-    where = (f"rank {outcome.first_relevant}" if outcome.first_relevant
-             else "not in the top ten")
-    lines = [f"## {item.question}", "", f"*{item.lang}* · relevant passage at **{where}**", "",
-             "### Expected"]
+    where = f"rank {outcome.first_relevant}" if outcome.first_relevant else "not in the top ten"
+    lines = [
+        f"## {item.question}",
+        "",
+        f"*{item.lang}* · relevant passage at **{where}**",
+        "",
+        "### Expected",
+    ]
     for entry in item.relevant:
         target = Target.parse(entry)
-        found = [c for c in chunks if c.answered and any(target.matches(loc)
-                                                         for loc in c.locations)]
+        found = [
+            c for c in chunks if c.answered and any(target.matches(loc) for loc in c.locations)
+        ]
         lines.append(f"- `{entry}`")
         for c in found[:1]:
             loc = c.location
-            lines += [f"  - {loc.file}:{loc.start_line} — {' › '.join(loc.heading_path)}",
-                      "", _quote(c.text), ""]
+            lines += [
+                f"  - {loc.file}:{loc.start_line} — {' › '.join(loc.heading_path)}",
+                "",
+                _quote(c.text),
+                "",
+            ]
     lines.append("### Ranked first instead")
     for rank, c in enumerate(outcome.top[:3], start=1):
         loc = c.location
@@ -54,7 +65,7 @@ class FailureBrowser(App[None]):
     #detail { width: 1fr; padding: 0 1; }
     ListItem > Static { padding: 0 1; }
     """
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
         Binding("j", "cursor_down", "Next", show=False),
         Binding("k", "cursor_up", "Previous", show=False),
@@ -92,8 +103,7 @@ class FailureBrowser(App[None]):
     def on_list_view_highlighted(self, event: ListView.Highlighted) -> None:
         index = self.query_one(ListView).index
         if index is not None and 0 <= index < len(self.missed):
-            self.query_one("#evidence", Markdown).update(
-                describe(self.missed[index], self.chunks))
+            self.query_one("#evidence", Markdown).update(describe(self.missed[index], self.chunks))
 
     def action_cursor_down(self) -> None:
         self.query_one(ListView).action_cursor_down()

@@ -1,0 +1,1 @@
+"""The chat TUI: ``qa`` with no arguments opens it (see ``qa.tui.app.run_app``)."""

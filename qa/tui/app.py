@@ -1,0 +1,802 @@
+"""The chat TUI: ask questions, read answer cards, browse results and sections.
+
+Everything slow runs in thread workers that post messages back: opening or building
+the index, loading each dense model, searching, checking whether the notes changed.
+The input is usable at once; a question asked before every model is ready is answered
+by the channels that are, and its card is refined when the rest arrive.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Header, Input
+
+from qa.settings import LEXICAL, Settings
+from qa.tui.messages import (
+    Answered,
+    BuildProgress,
+    BuildStarted,
+    ChannelFailed,
+    ChannelReady,
+    CopyChunk,
+    EditChunk,
+    FreshnessChecked,
+    IndexFailed,
+    IndexOpened,
+    OpenSection,
+    SearchFailed,
+)
+from qa.tui.present import status_reason
+from qa.tui.widgets import (
+    AnswerCard,
+    HistoryInput,
+    QuestionBubble,
+    RebuildBar,
+    ResultsList,
+    ResultsPanel,
+    StatusLine,
+    Welcome,
+)
+
+if TYPE_CHECKING:
+    from qa.index import BuildReport, Freshness
+    from qa.navigate import Outline
+    from qa.search import Answer, Searcher
+
+W = TypeVar("W", bound=Widget)
+HISTORY_LIMIT = 500
+FRESHNESS_SECONDS = 10.0
+CHINESE_WARMUP_SECONDS = 5.0
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+@dataclass
+class Turn:
+    """One question and the card that answers it."""
+
+    id: int
+    question: str
+    bubble: QuestionBubble
+    card: AnswerCard
+    answer: Answer | None = None
+    pattern: re.Pattern[str] | None = None
+    partial: bool = False  # answered before every channel was ready
+    in_flight: bool = False
+
+
+class ChatScreen(Screen[None]):
+    """Transcript above, question input below, results panel on the right."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+r", "toggle_results", "Results"),
+        Binding("ctrl+o", "open_best", "Section"),
+        Binding("ctrl+y", "copy_best", "Copy"),
+        Binding("ctrl+l", "clear", "Clear", show=False),
+        Binding("escape", "focus_input", "Back to question", show=False),
+        Binding("pageup", "page(-1)", "Scroll up", show=False),
+        Binding("pagedown", "page(1)", "Scroll down", show=False),
+    ]
+
+    def __init__(self, history: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._history = list(history)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield StatusLine("Opening the index…", id="status")
+        with Horizontal(id="body"):
+            with VerticalScroll(id="transcript"):
+                yield Welcome(id="welcome")
+            yield ResultsPanel(id="results")
+        yield RebuildBar(id="rebuild")
+        yield HistoryInput(self._history, id="question")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(HistoryInput).focus()
+
+    @property
+    def qa(self) -> QAApp:
+        app = self.app
+        assert isinstance(app, QAApp)
+        return app
+
+    @property
+    def transcript(self) -> VerticalScroll:
+        return self.query_one("#transcript", VerticalScroll)
+
+    @on(Input.Submitted, "#question")
+    def submitted(self, event: Input.Submitted) -> None:
+        self.qa.ask(event.value)
+
+    @on(Input.Changed, "#question")
+    def typing(self, event: Input.Changed) -> None:
+        if _HAN.search(event.value):
+            self.qa.warm_chinese()  # the segmenter loads while the question is typed
+
+    def action_toggle_results(self) -> None:
+        panel = self.query_one(ResultsPanel)
+        panel.toggle_class("open")
+        if panel.has_class("open"):
+            self.query_one(ResultsList).focus()
+        else:
+            self.query_one(HistoryInput).focus()
+        # The transcript changes width and reflows: keep the latest question in view.
+        bubbles = self.query(QuestionBubble)
+        if bubbles:
+            self.call_after_refresh(
+                self.transcript.scroll_to_widget, bubbles.last(), top=True, animate=False
+            )
+
+    def action_focus_input(self) -> None:
+        self.query_one(HistoryInput).focus()
+
+    def action_page(self, direction: int) -> None:
+        if direction < 0:
+            self.transcript.scroll_page_up()
+        else:
+            self.transcript.scroll_page_down()
+
+    def _latest_card(self) -> AnswerCard | None:
+        cards = [c for c in self.query(AnswerCard) if c.best is not None]
+        return cards[-1] if cards else None
+
+    def action_open_best(self) -> None:
+        card = self._latest_card()
+        if card is None:
+            self.notify("Ask a question first.", timeout=3)
+        else:
+            card.action_open()
+
+    def action_copy_best(self) -> None:
+        card = self._latest_card()
+        if card is None:
+            self.notify("Ask a question first.", timeout=3)
+        else:
+            card.action_copy()
+
+    async def action_clear(self) -> None:
+        await self.transcript.remove_children()
+        await self.transcript.mount(Welcome(id="welcome"))
+        self.query_one(ResultsPanel).show(None, None)
+        self.qa.turns.clear()
+
+
+class QAApp(App[None]):
+    """``qa``'s chat screen over one notes folder and its index."""
+
+    TITLE = "qa · ask your notes"
+    CSS_PATH = Path(__file__).with_name("app.tcss")
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+b", "rebuild", "Rebuild"),
+        Binding("ctrl+t", "toggle_theme", "Light/dark"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        corpus: Path,
+        index_dir: Path,
+        settings: Settings,
+        *,
+        searcher: Searcher | None = None,
+        history_path: Path | None = None,
+        freshness_seconds: float = FRESHNESS_SECONDS,
+    ) -> None:
+        """``searcher``: an index already open (tests); else the index is opened, or
+        built when missing, in a worker. ``history_path``: where questions are kept
+        between sessions (None: only in memory)."""
+        super().__init__()
+        self.corpus = Path(corpus).resolve()
+        self.index_dir = Path(index_dir)
+        self.settings = settings
+        self.sub_title = self.corpus.name
+        self.searcher: Searcher | None = None
+        self.outline: Outline | None = None
+        self.freshness: Freshness | None = None
+        self.phase = "opening"  # opening, building, ready, failed
+        self.problem = ""  # why the index could not be opened
+        self.build_reason = ""
+        self.building = False
+        self.channels: dict[str, str] = {}  # channel -> loading, ready, failed
+        self.turns: dict[int, Turn] = {}
+        self._given_searcher = searcher
+        self._next_turn = 1
+        self._history_path = history_path
+        self._freshness_seconds = freshness_seconds
+        self._chinese_warmed = False
+
+    # ------------------------------------------------------------------ start-up
+
+    def get_default_screen(self) -> Screen[Any]:
+        return ChatScreen(self._read_history())
+
+    @property
+    def chat(self) -> ChatScreen:
+        screen = self.screen_stack[0]
+        assert isinstance(screen, ChatScreen)
+        return screen
+
+    def _chat_widgets(self, kind: type[W]) -> list[W]:
+        """Widgets of the chat screen; none before it is composed or after it is gone."""
+        if not self.screen_stack or not isinstance(self.screen_stack[0], ChatScreen):
+            return []
+        return list(self.screen_stack[0].query(kind).results(kind))
+
+    def on_mount(self) -> None:
+        self.refresh_status()
+        self._open_index()
+        if self._freshness_seconds > 0:
+            self.set_interval(self._freshness_seconds, self._poll_freshness)
+
+    @work(thread=True, exclusive=True, group="index", exit_on_error=False)
+    def _open_index(self) -> None:
+        """Open the index, building it first when there is none.
+
+        As ``Searcher.open`` does: a damaged index, or one written by another version
+        of qa, is rebuilt from scratch; one built with other models is an error for
+        the user to settle, never silently rebuilt. Notes that changed since the build
+        are only reported (the status line offers ctrl+b).
+        """
+        from qa.index import IndexCorrupt, IndexError_, IndexMissing, IndexOutdated
+        from qa.notes import CorpusError
+
+        report = None
+        try:
+            searcher = self._given_searcher
+            reason, full = "", False
+            if searcher is None:
+                try:
+                    searcher = self._load_searcher()
+                except IndexMissing:
+                    reason = "there is no index yet"
+                except (IndexCorrupt, IndexOutdated) as err:
+                    reason, full = _one_line(err).split("; run")[0], True
+                else:
+                    built_from = searcher.index.manifest.get("corpus")
+                    if built_from != str(self.corpus):
+                        reason = f"the index was built from {built_from}"
+            if reason:
+                report = self._build(reason, full=full)
+                searcher = self._load_searcher()
+            assert searcher is not None
+            outline, freshness = self._survey(searcher)
+        except (CorpusError, IndexError_, OSError, RuntimeError, ValueError) as err:
+            self.post_message(IndexFailed(_one_line(err)))
+            return
+        self.post_message(IndexOpened(searcher, outline, freshness, report))
+
+    def _load_searcher(self) -> Searcher:
+        """Open the current index; models the previous searcher loaded are reused."""
+        from qa.index import Index
+        from qa.search import Searcher
+
+        loaded = self.searcher.encoders if self.searcher is not None else None
+        index = Index.load(self.index_dir, self.settings.channels)
+        return Searcher(index, self.settings, encoders=loaded)
+
+    def _survey(self, searcher: Searcher) -> tuple[Outline, Freshness]:
+        from qa.navigate import Outline
+
+        return Outline(searcher.index.chunks, self.corpus), self._freshness_now()
+
+    def _freshness_now(self) -> Freshness:
+        from qa.index import Freshness, check_freshness
+        from qa.notes import CorpusError
+
+        try:
+            return check_freshness(self.corpus, self.index_dir, self.settings)
+        except (CorpusError, OSError) as err:
+            return Freshness(False, _one_line(err))
+
+    def _build(self, reason: str, full: bool) -> BuildReport:
+        """Build the index (in a worker thread), reporting progress to the UI."""
+        from qa.index import build_index
+
+        self.post_message(BuildStarted(reason))
+
+        def progress(stage: str, done: int, total: int) -> None:
+            self.post_message(BuildProgress(stage, done, total))
+
+        return build_index(self.corpus, self.index_dir, self.settings, progress=progress, full=full)
+
+    def on_build_started(self, message: BuildStarted) -> None:
+        self.building = True
+        self.phase = "building" if self.searcher is None else self.phase
+        self.build_reason = message.reason
+        for bar in self._chat_widgets(RebuildBar):
+            bar.start(message.reason)
+        self.refresh_status()
+
+    def on_build_progress(self, message: BuildProgress) -> None:
+        for bar in self._chat_widgets(RebuildBar):
+            bar.advance(message.stage, message.done, message.total)
+
+    def on_index_opened(self, message: IndexOpened) -> None:
+        self.searcher = message.searcher
+        self.outline = message.outline
+        self.freshness = message.freshness
+        self.phase = "ready"
+        self.problem = ""
+        for bar in self._chat_widgets(RebuildBar):
+            bar.finish()
+        if message.report is not None:
+            self.building = False
+            self.notify(_build_summary(message.report), title="Index up to date", timeout=6)
+        elif message.reloaded:
+            self.notify(
+                "The index was rebuilt by another qa (qa watch?); answers now use it.",
+                title="Index updated",
+                timeout=6,
+            )
+        dense = self.settings.dense_channels
+        self.channels = {c: "ready" if c == LEXICAL else "loading" for c in self.settings.channels}
+        for channel in dense:
+            self._load_channel(message.searcher, channel)
+        self.refresh_status()
+        for turn in list(self.turns.values()):
+            if turn.answer is None and not turn.in_flight:
+                self._dispatch(turn)
+
+    def on_index_failed(self, message: IndexFailed) -> None:
+        for bar in self._chat_widgets(RebuildBar):
+            bar.finish()
+        was_building = self.building
+        self.building = False
+        if self.searcher is None:
+            self.phase = "failed"
+            self.problem = message.message
+            for turn in self.turns.values():
+                if turn.answer is None:
+                    self.call_later(turn.card.fail, f"No index to search: {message.message}")
+        title = "Rebuild failed" if was_building and self.searcher else "Cannot open the index"
+        self.notify(message.message, title=title, severity="error", timeout=10)
+        self.refresh_status()
+
+    @work(thread=True, group="models", exit_on_error=False)
+    def _load_channel(self, searcher: Searcher, channel: str) -> None:
+        try:
+            searcher.encoder(channel).embed_queries(["warm up"])
+        except Exception as err:  # a model that cannot load must not take the app down
+            self.post_message(ChannelFailed(searcher, channel, _one_line(err)))
+        else:
+            self.post_message(ChannelReady(searcher, channel))
+
+    def on_channel_ready(self, message: ChannelReady) -> None:
+        if message.searcher is not self.searcher:
+            return
+        self.channels[message.channel] = "ready"
+        self._channels_changed()
+
+    def on_channel_failed(self, message: ChannelFailed) -> None:
+        if message.searcher is not self.searcher:
+            return
+        self.channels[message.channel] = "failed"
+        self.notify(
+            f"{message.channel}: {message.message}. Answers use the other channels.",
+            title="A model could not load",
+            severity="warning",
+            timeout=10,
+        )
+        self._channels_changed()
+
+    def _channels_changed(self) -> None:
+        self.refresh_status()
+        if self.loading_channels:
+            return
+        # Loading the Chinese segmenter holds the interpreter for about a second; not
+        # while the first (likely English) question is being answered, so later, or as
+        # soon as the user starts typing Chinese (see warm_chinese).
+        self.set_timer(CHINESE_WARMUP_SECONDS, self.warm_chinese)
+        for turn in list(self.turns.values()):
+            if (turn.partial or turn.answer is None) and not turn.in_flight:
+                self._dispatch(turn)
+
+    def warm_chinese(self) -> None:
+        """Load the Chinese word segmenter now, not on the first Chinese question."""
+        if not self._chinese_warmed and self.searcher is not None:
+            self._chinese_warmed = True
+            self._warm_chinese(self.searcher)
+
+    @work(thread=True, group="models", exit_on_error=False)
+    def _warm_chinese(self, searcher: Searcher) -> None:
+        from qa.text import tokenize
+
+        try:
+            tokenize("预热中文分词")
+            searcher.glossary.expand("预热")
+        except Exception:  # only a warm-up: the first Chinese question will load it
+            self._chinese_warmed = False
+
+    @property
+    def ready_channels(self) -> tuple[str, ...]:
+        return tuple(c for c in self.settings.channels if self.channels.get(c) == "ready")
+
+    @property
+    def loading_channels(self) -> tuple[str, ...]:
+        return tuple(c for c in self.settings.channels if self.channels.get(c) == "loading")
+
+    # ------------------------------------------------------------------ questions
+
+    def ask(self, text: str) -> None:
+        """Answer a question typed in the input (from the chat screen)."""
+        question = " ".join(text.split())
+        if not question:
+            self.notify(
+                "Type a question first, e.g. “what is dropout” or “什么是过拟合”.",
+                severity="warning",
+                timeout=4,
+            )
+            return
+        from qa.search import QuestionError, clean_question
+
+        try:
+            question = clean_question(question)
+        except QuestionError as err:
+            self.notify(f"Cannot search this: {err}.", severity="warning", timeout=4)
+            return
+        chat = self.chat
+        field = chat.query_one(HistoryInput)
+        field.remember(question)
+        field.value = ""
+        self._save_history(question)
+        turn = Turn(
+            self._next_turn,
+            question,
+            QuestionBubble(question),
+            AnswerCard(question, self._next_turn),
+        )
+        self._next_turn += 1
+        self.turns[turn.id] = turn
+        transcript = chat.transcript
+        for welcome in transcript.query("#welcome"):
+            welcome.remove()
+        transcript.mount_all([turn.bubble, turn.card])
+        transcript.scroll_end(animate=False)
+        self._dispatch(turn)
+
+    def _dispatch(self, turn: Turn) -> None:
+        """Search now with the channels that are ready, or say what the card waits for."""
+        if self.searcher is None:
+            if self.phase == "failed":
+                self.call_later(turn.card.fail, f"No index to search: {self.problem}")
+            else:
+                note = (
+                    "Waiting for the index to be built…"
+                    if self.phase == "building"
+                    else "Waiting for the index to open…"
+                )
+                self.call_later(turn.card.wait, note)
+            return
+        ready = self.ready_channels
+        loading = self.loading_channels
+        if not ready:
+            self.call_later(turn.card.wait, f"Waiting for {', '.join(loading)} to load…")
+            return
+        turn.in_flight = True
+        self._search(turn.id, turn.question, self.searcher, ready, loading)
+
+    @work(thread=True, group="search", exit_on_error=False)
+    def _search(
+        self,
+        turn: int,
+        question: str,
+        searcher: Searcher,
+        channels: tuple[str, ...],
+        waiting_for: tuple[str, ...],
+    ) -> None:
+        from qa.passage import highlight_pattern, highlight_terms
+        from qa.search import QuestionError
+
+        try:
+            answer = searcher.search(question, top_k=10, channels=channels)
+            expansion = answer.expansion
+            shown = answer.hits + answer.unanswered
+            text = "\n".join(f"{' '.join(h.chunk.heading_path)}\n{h.chunk.text}" for h in shown)
+            pattern = highlight_pattern(highlight_terms(question, text, expansion))
+        except QuestionError as err:
+            self.post_message(SearchFailed(turn, f"Cannot search this: {err}."))
+        except Exception as err:  # shown on the card, never a traceback
+            self.post_message(SearchFailed(turn, f"Search failed: {_one_line(err)}"))
+        else:
+            self.post_message(Answered(turn, answer, pattern, bool(waiting_for), waiting_for))
+
+    async def on_answered(self, message: Answered) -> None:
+        turn = self.turns.get(message.turn)
+        if turn is None:  # cleared meanwhile
+            return
+        turn.in_flight = False
+        turn.answer = message.answer
+        turn.pattern = message.pattern
+        still_loading = self.loading_channels
+        turn.partial = message.partial
+        refining = (still_loading or message.waiting_for) if message.partial else ()
+        await turn.card.show(message.answer, turn.pattern, refining)
+        if turn.id == max(self.turns):
+            for panel in self._chat_widgets(ResultsPanel):
+                panel.show(message.answer, turn.pattern)
+            # The new question at the top of the view, its answer below (as far as it goes).
+            transcript = self.chat.transcript
+            self.call_after_refresh(
+                transcript.scroll_to_widget, turn.bubble, top=True, animate=False
+            )
+        if message.partial and not still_loading:
+            self._dispatch(turn)  # the models arrived while this search ran
+
+    async def on_search_failed(self, message: SearchFailed) -> None:
+        turn = self.turns.get(message.turn)
+        if turn is None:
+            return
+        turn.in_flight = False
+        turn.partial = False
+        if turn.answer is None:
+            await turn.card.fail(message.message)
+        else:
+            self.notify(message.message, severity="error")
+
+    # ------------------------------------------------------------------ sections, editor, copy
+
+    def on_open_section(self, message: OpenSection) -> None:
+        from qa.tui.section import SectionScreen
+
+        if self.outline is None:
+            return
+        try:
+            section = self.outline.section_of(message.chunk)
+        except KeyError:
+            self.notify("That section is no longer in the index; rebuild it.", severity="warning")
+            return
+        self.push_screen(SectionScreen(self.outline, section, message.highlight))
+
+    def on_edit_chunk(self, message: EditChunk) -> None:
+        loc = message.chunk.location
+        self.edit_note(loc.file, loc.section_line or loc.start_line)
+
+    def on_copy_chunk(self, message: CopyChunk) -> None:
+        chunk = message.chunk
+        loc = chunk.location
+        self.copy_passage(chunk.text, f"{loc.file}:{loc.start_line}")
+
+    def copy_passage(self, text: str, where: str) -> None:
+        if not text:
+            self.notify("Nothing to copy: this heading has no text yet.", timeout=3)
+            return
+        self.copy_to_clipboard(text)
+        lines = text.count("\n") + 1
+        self.notify(f"Copied {lines} line{'s' * (lines != 1)} from {where}.", timeout=3)
+
+    def edit_note(self, file: str, line: int) -> None:
+        """Open the note in $EDITOR at ``line``; the app is suspended meanwhile."""
+        from qa.tui.editor import editor_command
+
+        path = self.corpus / file
+        if not path.is_file():
+            self.notify(f"{file} is not in {self.corpus} any more.", severity="error")
+            return
+        command = editor_command(path, line)
+        if command is None:
+            self.notify(
+                "No editor found: set $EDITOR (for example `export EDITOR=nano`).",
+                severity="error",
+                timeout=8,
+            )
+            return
+        self.run_editor(command)
+        self._poll_freshness()
+
+    def run_editor(self, command: list[str]) -> None:
+        from textual.app import SuspendNotSupported
+
+        try:
+            with self.suspend():
+                subprocess.run(command, check=False)
+        except SuspendNotSupported:
+            self.notify("This terminal cannot hand over to an editor.", severity="error")
+        except OSError as err:
+            self.notify(f"Cannot run {command[0]}: {err.strerror}", severity="error")
+
+    # ------------------------------------------------------------------ rebuild, freshness
+
+    def action_rebuild(self, full: bool = False) -> None:
+        if self.building:
+            self.notify("A rebuild is already running.", timeout=3)
+            return
+        self.building = True
+        self._rebuild(full)
+
+    @work(thread=True, exclusive=True, group="index", exit_on_error=False)
+    def _rebuild(self, full: bool) -> None:
+        from qa.index import IndexError_
+        from qa.notes import CorpusError
+
+        reason = "re-reading every note" if full else "re-reading the notes"
+        try:
+            report = self._build(reason, full)
+            searcher = self._load_searcher()
+            outline, freshness = self._survey(searcher)
+        except (CorpusError, IndexError_, OSError, RuntimeError, ValueError) as err:
+            self.post_message(IndexFailed(_one_line(err)))
+            return
+        self.post_message(IndexOpened(searcher, outline, freshness, report))
+
+    def _poll_freshness(self) -> None:
+        if self.phase == "ready" and not self.building:
+            self._check_freshness()
+
+    @work(thread=True, exclusive=True, group="freshness", exit_on_error=False)
+    def _check_freshness(self) -> None:
+        """Have the notes changed? Has another process (qa watch) built a newer index?"""
+        from qa.index import IndexError_, current_generation
+
+        searcher = self.searcher
+        try:
+            newer = searcher is not None and current_generation(self.index_dir) != (
+                searcher.index.folder
+            )
+            if newer:
+                searcher = self._load_searcher()
+                outline, freshness = self._survey(searcher)
+                self.post_message(IndexOpened(searcher, outline, freshness, reloaded=True))
+                return
+        except (IndexError_, OSError, ValueError):
+            pass  # a build is swapping generations right now; look again next time
+        self.post_message(FreshnessChecked(self._freshness_now()))
+
+    def on_freshness_checked(self, message: FreshnessChecked) -> None:
+        if self.building:
+            return
+        was_fresh = self.freshness is None or self.freshness.fresh
+        self.freshness = message.freshness
+        if was_fresh and not message.freshness.fresh:
+            self.notify(
+                f"{message.freshness.reason} — press ctrl+b to rebuild the index.",
+                title="The index is out of date",
+                timeout=8,
+            )
+        self.refresh_status()
+
+    # ------------------------------------------------------------------ status, theme, palette
+
+    def status_content(self) -> Content:
+        """The status line: index size, channels, freshness."""
+        parts: list[str | Content | tuple[str, str]] = []
+        if self.phase == "opening":
+            parts.append(("Opening the index…", "bold"))
+        elif self.phase == "building" and self.searcher is None:
+            parts.append((f"Building the index ({self.build_reason})…", "bold $warning"))
+        elif self.phase == "failed":
+            parts.append((f"No index: {self.problem}", "bold $error"))
+        elif self.searcher is not None:
+            index = self.searcher.index
+            notes = len(index.manifest.get("notes", {}))
+            parts.append(f"{len(index.chunks)} sections in {notes} note{'s' * (notes != 1)}")
+        if self.channels:
+            parts.append("  ·  ")
+            for n, channel in enumerate(self.settings.channels):
+                state = self.channels.get(channel, "loading")
+                mark, style = {
+                    "ready": ("✓", "$success"),
+                    "failed": ("✗", "$error"),
+                }.get(state, ("…", "$warning"))
+                parts += [" " if n else "", channel, " ", (mark, style)]
+        if self.building and self.searcher is not None:
+            parts += ["  ·  ", ("rebuilding…", "$warning")]
+        elif self.freshness is not None and self.phase == "ready":
+            parts.append("  ·  ")
+            if self.freshness.fresh:
+                parts.append(("up to date", "$success"))
+            else:
+                parts.append(
+                    (f"{status_reason(self.freshness.reason)} — ctrl+b to rebuild", "$warning")
+                )
+        return Content.assemble(*parts)
+
+    def refresh_status(self) -> None:
+        for status in self._chat_widgets(StatusLine):
+            status.update(self.status_content())
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "Rebuild index",
+            "Re-read the notes and update the index (ctrl+b)",
+            self.action_rebuild,
+        )
+        yield SystemCommand(
+            "Rebuild index from scratch",
+            "Re-embed every section, not only what changed",
+            lambda: self.action_rebuild(full=True),
+        )
+        yield SystemCommand(
+            "Check notes for changes",
+            "Compare the notes with the index now",
+            self._check_freshness,
+        )
+        yield SystemCommand(
+            "Toggle light/dark theme",
+            "Switch between light and dark (ctrl+t)",
+            self.action_toggle_theme,
+        )
+        if isinstance(screen, ChatScreen):
+            yield SystemCommand(
+                "Toggle results panel",
+                "Show the top ten results of the latest question (ctrl+r)",
+                screen.action_toggle_results,
+            )
+            yield SystemCommand(
+                "Open best section",
+                "Read the whole section of the latest answer (ctrl+o)",
+                screen.action_open_best,
+            )
+            yield SystemCommand(
+                "Clear conversation",
+                "Remove every question and answer (ctrl+l)",
+                screen.action_clear,
+            )
+
+    # ------------------------------------------------------------------ history
+
+    def _read_history(self) -> list[str]:
+        if self._history_path is None:
+            return []
+        try:
+            lines = self._history_path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            return []
+        return [line for line in lines if line.strip()][-HISTORY_LIMIT:]
+
+    def _save_history(self, question: str) -> None:
+        if self._history_path is None:
+            return
+        try:
+            self._history_path.parent.mkdir(parents=True, exist_ok=True)
+            lines = self._read_history()
+            if lines and lines[-1] == question:
+                return
+            lines = [*lines, question][-HISTORY_LIMIT:]
+            self._history_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        except OSError:
+            pass  # history is a convenience; never fail a question over it
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _build_summary(report: BuildReport) -> str:
+    embedded = ", ".join(f"{n} {name}" for name, n in report.embedded.items() if n)
+    return (
+        f"{report.notes} note{'s' * (report.notes != 1)}, {report.chunks} sections: "
+        f"{report.added} added, {report.changed} changed, {report.removed} removed"
+        + (f"; embedded {embedded}" if embedded else "")
+        + f" ({report.seconds:.1f} s)."
+        + (f" {len(report.problems)} note(s) had problems." if report.problems else "")
+    )
+
+
+def default_history_path() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "qa" / "history"
+
+
+def run_app(corpus: Path, index_dir: Path, settings: Settings) -> None:
+    """Run the chat TUI until the user quits."""
+    QAApp(corpus, index_dir, settings, history_path=default_history_path()).run()

@@ -1,0 +1,73 @@
+"""How answers are worded on screen: breadcrumbs, confidence cues, snippets.
+
+Plain functions over the core's result types, so they are easy to test and reuse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qa.index import Chunk, Location
+    from qa.search import Answer
+
+SEPARATOR = " › "
+
+
+@dataclass(frozen=True)
+class Cue:
+    """A short verdict on how well the best passage answers, with a style class."""
+
+    label: str
+    kind: str  # "strong", "likely", "weak", "none": CSS class suffixes
+
+    def text(self, confidence: float) -> str:
+        # Never "100%": retrieval is an estimate.
+        return f"{self.label} · {min(99, round(confidence * 100))}%"
+
+
+def confidence_cue(answer: Answer) -> Cue:
+    """Strong above 0.85, likely above 0.65, weak below; "no clear answer" when declined."""
+    if answer.declined or not answer.hits:
+        return Cue("no clear answer", "none")
+    if answer.confidence >= 0.85:
+        return Cue("strong match", "strong")
+    if answer.confidence >= 0.65:
+        return Cue("likely", "likely")
+    return Cue("weak match", "weak")
+
+
+def place(location: Location, line: int | None = None) -> str:
+    """``file.md:LINE``."""
+    return f"{location.file}:{location.start_line if line is None else line}"
+
+
+def breadcrumb(location: Location, line: int | None = None) -> str:
+    """``file.md:LINE › H1 › H2``."""
+    return SEPARATOR.join([place(location, line), *location.heading_path])
+
+
+def section_breadcrumb(file: str, line: int, heading_path: Sequence[str]) -> str:
+    return SEPARATOR.join([f"{file}:{line}", *heading_path])
+
+
+def also_in(chunk: Chunk) -> str:
+    """Where else a section appears ("Also in b.md:12, c.md:40"), or ""."""
+    others = [place(loc) for loc in chunk.locations[1:]]
+    return f"Also in {', '.join(others)}" if others else ""
+
+
+def snippet(text: str, width: int = 90) -> str:
+    """The start of a passage on one line, Markdown markers and all, cut at a word."""
+    flat = " ".join(text.split())
+    if len(flat) <= width:
+        return flat
+    cut = flat[:width].rsplit(" ", 1)[0]
+    return (cut if len(cut) > width // 2 else flat[:width]) + "…"
+
+
+def status_reason(reason: str) -> str:
+    """A freshness reason, shortened for the status line."""
+    return reason if len(reason) <= 60 else reason[:59] + "…"
