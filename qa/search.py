@@ -236,18 +236,25 @@ class Searcher:
         everything = self._rank(
             candidates, per_channel, np.ones_like(answered), fuse, weights, UNANSWERED_WITHIN
         )
-        unanswered = [h for h in everything if not h.answered]
+        # A heading with no answer is shown only when it is among the best matches of all
+        # and shares a topic word with the question: dense models find short headings in
+        # the question's language "similar" to almost any question.
+        terms = topic_terms(text, expansion)
+        unanswered = [
+            h for h in everything
+            if not h.answered and coverage(terms, tokenize(h.chunk.lexical_text())) > 0
+        ]
         for n, hit in enumerate(unanswered, start=len(hits) + 1):
             hit.rank = n
         answer = Answer(text, lang, hits, unanswered, use, query_terms, expansion=expansion)
         if hits:
-            answer.features = self._evidence(text, expansion, raw, hits[0])
+            answer.features = self._evidence(terms, raw, hits[0])
             answer.confidence = DEFAULT_MODEL.probability(answer.features)
             answer.declined = answer.confidence < DEFAULT_MODEL.threshold
         return answer
 
     def _evidence(
-        self, text: str, expansion: Expansion | None, raw: dict[str, ChannelResult], top: Hit
+        self, terms: list[set[str]], raw: dict[str, ChannelResult], top: Hit
     ) -> dict[str, float]:
         """The signals the confidence model reads (see qa.confidence)."""
         features: dict[str, float] = {}
@@ -258,7 +265,6 @@ class Searcher:
             answered = self._answered[result.ids]
             best = float(result.scores[answered].max()) if answered.any() else 0.0
             features[f"{name}_gap"] = best - float(result.vector @ centroid)
-        terms = topic_terms(text, expansion)
         features["coverage"] = coverage(terms, tokenize(top.chunk.lexical_text()))
         return features
 

@@ -43,6 +43,7 @@ def test_questions_the_notes_do_not_cover_are_declined(bundled_searcher, questio
     answer = bundled_searcher.search(question, 3)
     assert answer.declined
     assert answer.hits  # the nearest sections are still offered
+    assert answer.unanswered == []  # no unrelated "your notes ask this" headings either
 
 
 def test_unanswered_heading_is_offered_but_never_pushes_answers_down(bundled_searcher) -> None:

@@ -626,12 +626,22 @@ class QAApp(App[None]):
         reason = "re-reading every note" if full else "re-reading the notes"
         try:
             report = self._build(reason, full)
-            searcher = self._load_searcher()
-            outline, freshness = self._survey(searcher)
         except (CorpusError, IndexError_, OSError, RuntimeError, ValueError) as err:
             self.post_message(IndexFailed(_one_line(err)))
             return
-        self.post_message(IndexOpened(searcher, outline, freshness, report))
+        self._reopen(report)
+
+    def _reopen(self, report: BuildReport | None, reloaded: bool = False) -> None:
+        """Open the current index again (in a worker) and hand it to the UI."""
+        from qa.index import IndexError_
+
+        try:
+            searcher = self._load_searcher()
+            outline, freshness = self._survey(searcher)
+        except (IndexError_, OSError, RuntimeError, ValueError) as err:
+            self.post_message(IndexFailed(_one_line(err)))
+            return
+        self.post_message(IndexOpened(searcher, outline, freshness, report, reloaded))
 
     def _poll_freshness(self) -> None:
         if self.phase == "ready" and not self.building:
@@ -647,14 +657,12 @@ class QAApp(App[None]):
             newer = searcher is not None and current_generation(self.index_dir) != (
                 searcher.index.folder
             )
-            if newer:
-                searcher = self._load_searcher()
-                outline, freshness = self._survey(searcher)
-                self.post_message(IndexOpened(searcher, outline, freshness, reloaded=True))
-                return
-        except (IndexError_, OSError, ValueError):
-            pass  # a build is swapping generations right now; look again next time
-        self.post_message(FreshnessChecked(self._freshness_now()))
+        except (IndexError_, OSError):
+            newer = False  # a build is swapping generations right now; look again later
+        if newer:
+            self._reopen(None, reloaded=True)
+        else:
+            self.post_message(FreshnessChecked(self._freshness_now()))
 
     def on_freshness_checked(self, message: FreshnessChecked) -> None:
         if self.building:
