@@ -67,10 +67,6 @@ def tokenize(text: str) -> list[str]:
     return tokens
 
 
-def tokenize_many(texts: Iterable[str]) -> list[list[str]]:
-    return [tokenize(t) for t in texts]
-
-
 def _segment(han: str) -> list[str]:
     if len(han) == 1:
         return [han]
