@@ -16,14 +16,14 @@ from pathlib import Path
 from common import ROOT, percentiles, save, self_peak_rss_mb
 
 from qa.evaluate import load_labelled
+from qa.presets import BUILTIN
 from qa.search import Searcher
-from qa.settings import Settings
 
 
 def measure(
-    corpus: Path, index: Path, questions: list[tuple[str, str]], rounds: int
+    corpus: Path, index: Path, questions: list[tuple[str, str]], rounds: int, preset: str
 ) -> dict[str, dict[str, float]]:
-    searcher = Searcher.open(corpus, index, Settings())
+    searcher = Searcher.open(corpus, index, BUILTIN[preset])
     searcher.warm_up()
     for question, _ in questions[:20]:
         searcher.search(question)
@@ -44,10 +44,11 @@ def main() -> None:
     parser.add_argument("--questions", type=Path)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--name", default="query_latency")
+    parser.add_argument("--preset", default="default", choices=sorted(BUILTIN))
     args = parser.parse_args()
     items = load_labelled(args.questions or args.corpus / "questions.jsonl")
     questions = [(i.question, i.lang) for i in items]
-    result = measure(args.corpus, args.index, questions, args.rounds)
+    result = measure(args.corpus, args.index, questions, args.rounds, args.preset)
     for lang, p in result.items():
         print(
             f"{lang:3}  n={p['n']:4}  p50 {p['p50']:.1f} ms  p95 {p['p95']:.1f} ms  "
@@ -56,7 +57,12 @@ def main() -> None:
     print(f"peak RSS {self_peak_rss_mb():.0f} MB")
     path = save(
         args.name,
-        {"corpus": str(args.corpus), "latency_ms": result, "peak_rss_mb": self_peak_rss_mb()},
+        {
+            "corpus": str(args.corpus),
+            "preset": args.preset,
+            "latency_ms": result,
+            "peak_rss_mb": self_peak_rss_mb(),
+        },
     )
     print(f"wrote {path}")
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 from common import QA, RESULTS, ROOT, machine, run_child
 
+from qa.presets import BUILTIN
+
 SECTIONS_PER_NOTE = 50
 TEMPLATES_EN = [
     "{a} is closely related to {b}; in interviews, explain how {a} changes {c}.",
@@ -89,20 +91,31 @@ def dir_size_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
 
 
-def run(sizes: list[int], work: Path) -> None:
+def build_command(notes: Path, index: Path, preset: str) -> list[str]:
+    """`qa build` for the default settings; other presets go through the same build_index."""
+    if preset == "default":
+        return [*QA, "build", "--corpus", str(notes), "--index", str(index)]
+    code = (
+        "import sys; from pathlib import Path; from qa.index import build_index; "
+        "from qa.presets import BUILTIN; "
+        "build_index(Path(sys.argv[1]), Path(sys.argv[2]), BUILTIN[sys.argv[3]])"
+    )
+    return [sys.executable, "-c", code, str(notes), str(index), preset]
+
+
+def run(sizes: list[int], work: Path, preset: str) -> None:
     path = RESULTS / "scale.json"
     data = json.loads(path.read_text()) if path.exists() else {"sizes": {}}
     for size in sizes:
+        key = str(size) if preset == "default" else f"{size}:{preset}"
         notes = work / f"notes-{size}"
-        index = work / f"index-{size}"
+        index = work / f"index-{key.replace(':', '-')}"
         qfile = generate(size, notes)
         if index.exists():
             shutil.rmtree(index)
-        print(f"[{size}] building…", flush=True)
-        build_s, build_rss, result = run_child(
-            [*QA, "build", "--corpus", str(notes), "--index", str(index)]
-        )
-        print(f"[{size}] " + result.stdout.strip().replace("\n", " "), flush=True)
+        print(f"[{key}] building…", flush=True)
+        build_s, build_rss, result = run_child(build_command(notes, index, preset))
+        print(f"[{key}] " + result.stdout.strip().replace("\n", " "), flush=True)
         _, query_rss, result = run_child(
             [
                 sys.executable,
@@ -116,11 +129,15 @@ def run(sizes: list[int], work: Path) -> None:
                 "--rounds",
                 "3",
                 "--name",
-                f"query_latency_{size}",
+                f"query_latency_{key.replace(':', '_')}",
+                "--preset",
+                preset,
             ]
         )
-        latency = json.loads((RESULTS / f"query_latency_{size}.json").read_text())
-        data["sizes"][str(size)] = {
+        latency = json.loads((RESULTS / f"query_latency_{key.replace(':', '_')}.json").read_text())
+        data["sizes"][key] = {
+            "sections": size,
+            "channels": " + ".join(BUILTIN[preset].channels),
             "build_s": build_s,
             "build_peak_rss_mb": build_rss,
             "index_mb": dir_size_mb(index),
@@ -129,21 +146,28 @@ def run(sizes: list[int], work: Path) -> None:
         }
         data["machine"] = machine()
         path.write_text(json.dumps(data, indent=1) + "\n")
-        print(f"[{size}] {json.dumps(data['sizes'][str(size)])}", flush=True)
+        print(f"[{key}] {json.dumps(data['sizes'][key])}", flush=True)
 
 
 def report() -> None:
     data = json.loads((RESULTS / "scale.json").read_text())
-    sizes = sorted(data["sizes"], key=int)
+    default_channels = " + ".join(BUILTIN["default"].channels)
+    rows_data = sorted(
+        (
+            int(d.get("sections", key.split(":")[0])),
+            d.get("channels", default_channels),
+            d,
+        )
+        for key, d in data["sizes"].items()
+    )
     rows = [
-        "| sections | build | index on disk | build peak RSS | query peak RSS | "
+        "| sections | channels | build | index on disk | build peak RSS | query peak RSS | "
         "query p50 | query p95 |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for s in sizes:
-        d = data["sizes"][s]
+    for size, channels, d in rows_data:
         rows.append(
-            f"| {int(s):,} | {d['build_s']:.0f} s | {d['index_mb']:.1f} MB | "
+            f"| {size:,} | {channels} | {d['build_s']:.0f} s | {d['index_mb']:.1f} MB | "
             f"{d['build_peak_rss_mb']:.0f} MB | {d['query_peak_rss_mb']:.0f} MB | "
             f"{d['latency_ms']['p50']:.1f} ms | {d['latency_ms']['p95']:.1f} ms |"
         )
@@ -156,25 +180,24 @@ def report() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    xs = [int(s) for s in sizes]
     fig, axes = plt.subplots(1, 4, figsize=(14, 3.6), dpi=100)
-    series = [
-        ("build time (s)", [data["sizes"][s]["build_s"] for s in sizes]),
-        ("index on disk (MB)", [data["sizes"][s]["index_mb"] for s in sizes]),
-        ("peak RSS (MB)", [data["sizes"][s]["query_peak_rss_mb"] for s in sizes]),
-        ("query p95 (ms)", [data["sizes"][s]["latency_ms"]["p95"] for s in sizes]),
-    ]
-    for ax, (title, ys) in zip(axes, series, strict=True):
-        ax.plot(xs, ys, marker="o")
+    for channels in sorted({c for _, c, _ in rows_data}):
+        part = [(size, d) for size, c, d in rows_data if c == channels]
+        xs = [size for size, _ in part]
+        series = [
+            ("build time (s)", [d["build_s"] for _, d in part]),
+            ("index on disk (MB)", [d["index_mb"] for _, d in part]),
+            ("query peak RSS (MB)", [d["query_peak_rss_mb"] for _, d in part]),
+            ("query p95 (ms)", [d["latency_ms"]["p95"] for _, d in part]),
+        ]
+        for ax, (title, ys) in zip(axes, series, strict=True):
+            ax.plot(xs, ys, marker="o", label=channels)
+            ax.set_title(title)
+    for ax in axes:
         ax.set_xscale("log")
-        ax.set_title(title)
         ax.set_xlabel("sections")
         ax.grid(alpha=0.3)
-    axes[2].plot(
-        xs, [data["sizes"][s]["build_peak_rss_mb"] for s in sizes], marker="s", label="build"
-    )
-    axes[2].lines[0].set_label("query")
-    axes[2].legend()
+    axes[0].legend(fontsize=8)
     fig.suptitle(f"qa at scale — {data['machine']['cores']} cores, {data['machine']['cpu']}")
     fig.tight_layout()
     fig.savefig(RESULTS / "scale.png")
@@ -190,12 +213,15 @@ def main() -> None:
     r = sub.add_parser("run")
     r.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     r.add_argument("--work", type=Path, default=ROOT / "index" / "bench" / "scale")
+    r.add_argument(
+        "--preset", default="default", choices=sorted(BUILTIN), help="channels and fusion"
+    )
     sub.add_parser("report")
     args = parser.parse_args()
     if args.command == "generate":
         print(generate(args.sections, args.out))
     elif args.command == "run":
-        run(args.sizes, args.work)
+        run(args.sizes, args.work, args.preset)
     else:
         report()
 

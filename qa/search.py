@@ -241,7 +241,8 @@ class Searcher:
         # the question's language "similar" to almost any question.
         terms = topic_terms(text, expansion)
         unanswered = [
-            h for h in everything
+            h
+            for h in everything
             if not h.answered and coverage(terms, tokenize(h.chunk.lexical_text())) > 0
         ]
         for n, hit in enumerate(unanswered, start=len(hits) + 1):
