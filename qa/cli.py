@@ -85,16 +85,26 @@ def resolve(
 ) -> tuple[Path, Path, Settings]:
     corpus = corpus or default_corpus()
     index_dir = index_dir or default_index(corpus)
-    settings = Settings()
+    settings = _configured_settings(corpus)
     if model:
         from qa.encoders import get_encoder
 
         with user_errors():
             get_encoder(model)  # an unknown name fails here, before any work
         settings = settings.with_model(model)
-    else:
+    elif settings.models == Settings().models:
         settings = _models_of_existing_index(index_dir, settings)
     return corpus, index_dir, settings
+
+
+def _configured_settings(corpus: Path) -> Settings:
+    """The settings every command starts from: ``[settings.default]`` in the notes folder's
+    qa.toml when there is one, else the built-in ones. Models that qa.toml names win over
+    those an earlier `qa build --model` left in the index."""
+    from qa.presets import load_presets
+
+    with user_errors():
+        return load_presets(corpus)["default"]
 
 
 def _models_of_existing_index(index_dir: Path, settings: Settings) -> Settings:

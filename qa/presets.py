@@ -60,8 +60,40 @@ def load_presets(corpus: Path | None) -> dict[str, Settings]:
                 f"{path}: [settings.{name}] has unknown keys {sorted(unknown)}; "
                 f"valid keys: {', '.join(sorted(known))}"
             )
+        problem = _check_types(table)
+        if problem:
+            raise PresetError(f"{path}: [settings.{name}] {problem}")
         presets[name] = _from_table(table)
     return presets
+
+
+def _check_types(table: dict[str, Any]) -> str | None:
+    """What is wrong with the values of a settings table, or None."""
+    from qa.fusion import FUSIONS
+
+    models = table.get("models", [])
+    if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
+        return 'models must be a list of model names, e.g. models = ["minilm"]'
+    if not models and table.get("lexical", True) is False:
+        return "needs at least one channel: lexical is off and models is empty"
+    weights = table.get("weights", {})
+    if not isinstance(weights, dict) or not all(
+        isinstance(w, int | float) and not isinstance(w, bool) and w >= 0 for w in weights.values()
+    ):
+        return "weights must be a table of numbers >= 0, e.g. weights = { bm25 = 1.0 }"
+    if table.get("fusion", "weighted") not in FUSIONS:
+        return f"fusion must be one of: {', '.join(sorted(FUSIONS))}"
+    for key in ("lexical", "glossary", "group_windows"):
+        if not isinstance(table.get(key, True), bool):
+            return f"{key} must be true or false"
+    for key, low in (("rrf_k", 1), ("window_chars", 100)):
+        value = table.get(key, low)
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            return f"{key} must be a whole number >= {low}"
+    value = table.get("expansion_weight", 0.0)
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+        return "expansion_weight must be a number >= 0"
+    return None
 
 
 def _from_table(table: dict[str, Any]) -> Settings:

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from qa.cli import main
 from qa.encoders import UnknownNameError
 from qa.evaluate import Labelled, Outcome, evaluate, load_labelled, summarise
-from qa.index import Chunk, Location
+from qa.index import Chunk, Location, current_generation, read_manifest
 from qa.presets import PresetError, get_preset, load_presets
 from qa.report import PNG_SIZE, write_png
 from qa.workbench import compare_reports, coverage, diff_against, ranx_scores
@@ -239,3 +239,36 @@ async def _browse_failures() -> None:
         await pilot.pause()
         assert "## gamma?" in evidence.source
         assert "not in the top ten" in evidence.source
+
+
+def test_settings_default_in_qa_toml_drives_every_command(small: Path) -> None:
+    """`[settings.default]` in the notes folder changes what `qa build` and `qa ask` use."""
+    (small / "qa.toml").write_text('[settings.default]\nmodels = ["fake"]\n')
+    index = small.parent / "index"
+    opts = ["--corpus", str(small), "--index", str(index)]
+    assert CliRunner().invoke(main, ["build", *opts]).exit_code == 0
+    manifest = read_manifest(current_generation(index))
+    assert sorted(manifest["channels"]) == ["bm25", "fake"]
+    result = CliRunner().invoke(main, ["ask", "what is dropout", "--json", *opts])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["hits"]
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('models = "minilm"', "models must be a list of model names"),
+        ("weights = { bm25 = -1 }", "weights must be a table of numbers >= 0"),
+        ('fusion = "mean"', "fusion must be one of: rrf, weighted"),
+        ("lexical = false\nmodels = []", "needs at least one channel"),
+        ("window_chars = 5", "window_chars must be a whole number >= 100"),
+        ('glossary = "yes"', "glossary must be true or false"),
+    ],
+)
+def test_bad_qa_toml_is_one_clear_line(small: Path, table: str, message: str) -> None:
+    (small / "qa.toml").write_text(f"[settings.default]\n{table}\n")
+    opts = ["--corpus", str(small), "--index", str(small.parent / "index")]
+    result = CliRunner().invoke(main, ["ask", "what is dropout", *opts])
+    assert result.exit_code != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
