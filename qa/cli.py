@@ -54,6 +54,10 @@ def user_errors() -> Iterator[None]:
     """Turn the errors a user can fix into one clear line, never a traceback."""
     try:
         yield
+    except OSError as err:
+        if err.filename is None or not err.strerror:
+            raise Fail(str(err)) from None
+        raise Fail(f"{err.strerror.lower()}: {err.filename}") from None
     except _user_errors() as err:
         raise Fail(str(err)) from None
     except RuntimeError as err:  # a model that cannot load, say

@@ -122,6 +122,16 @@ def test_missing_and_empty_corpus(tmp_path: Path) -> None:
     assert "no Markdown notes (*.md) found" in result.stderr
 
 
+def test_an_index_folder_that_cannot_be_made_is_one_line(small: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = CliRunner().invoke(
+        main, ["build", "--corpus", str(small), "--index", str(blocker / "index")]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"qa: error: not a directory: {blocker / 'index'}"
+
+
 def test_unreadable_note_is_a_warning_and_the_rest_still_answers(small: Path) -> None:
     (small / "broken.md").write_bytes(b"# Broken\n\xff\xfe\xfa\xfb")
     result = CliRunner().invoke(main, ["build", *opts(small)])
