@@ -197,6 +197,7 @@ def report() -> None:
         ax.set_xscale("log")
         ax.set_xlabel("sections")
         ax.grid(alpha=0.3)
+        ax.set_ylim(bottom=0)
     axes[0].legend(fontsize=8)
     fig.suptitle(f"qa at scale — {data['machine']['cores']} cores, {data['machine']['cpu']}")
     fig.tight_layout()
