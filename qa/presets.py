@@ -74,7 +74,7 @@ def _check_types(table: dict[str, Any]) -> str | None:
     models = table.get("models", [])
     if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
         return 'models must be a list of model names, e.g. models = ["minilm"]'
-    if not models and table.get("lexical", True) is False:
+    if "models" in table and not models and table.get("lexical", True) is False:
         return "needs at least one channel: lexical is off and models is empty"
     weights = table.get("weights", {})
     if not isinstance(weights, dict) or not all(

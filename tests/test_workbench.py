@@ -254,6 +254,12 @@ def test_settings_default_in_qa_toml_drives_every_command(small: Path) -> None:
     assert json.loads(result.stdout)["hits"]
 
 
+def test_qa_toml_may_turn_bm25_off_and_keep_the_default_models(tmp_path: Path) -> None:
+    (tmp_path / "qa.toml").write_text("[settings.dense]\nlexical = false\n")
+    dense = load_presets(tmp_path)["dense"]
+    assert dense.channels == ("minilm", "e5")
+
+
 @pytest.mark.parametrize(
     ("table", "message"),
     [
