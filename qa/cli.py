@@ -45,7 +45,6 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         LabelError,
         PresetError,
         BaselineError,
-        OSError,
     )
 
 
@@ -116,11 +115,11 @@ def _models_of_existing_index(index_dir: Path, settings: Settings) -> Settings:
     is remembered)."""
     from dataclasses import replace
 
-    from qa.index import IndexError_, current_generation, read_manifest
+    from qa.index import current_manifest
 
     try:
-        built = read_manifest(current_generation(index_dir))["index_settings"]["models"]
-    except (IndexError_, OSError, KeyError, TypeError):
+        built = (current_manifest(index_dir) or {})["index_settings"]["models"]
+    except (KeyError, TypeError):
         return settings
     return replace(settings, models=tuple(built)) if built else settings
 

@@ -290,6 +290,14 @@ def current_generation(index_dir: Path) -> Path:
     return index_dir / name
 
 
+def current_manifest(index_dir: Path) -> dict[str, Any] | None:
+    """The manifest of the index in use, or None when there is none or it cannot be read."""
+    try:
+        return read_manifest(current_generation(index_dir))
+    except (IndexError_, OSError):
+        return None
+
+
 def read_manifest(folder: Path) -> dict[str, Any]:
     path = folder / MANIFEST
     try:

@@ -22,14 +22,12 @@ from qa.index import (
     Chunk,
     Index,
     IndexCorrupt,
-    IndexError_,
     IndexMissing,
     IndexOutdated,
     build_index,
     check_compatible,
     check_freshness,
-    current_generation,
-    read_manifest,
+    current_manifest,
     read_mined,
 )
 from qa.settings import LEXICAL, Settings
@@ -119,11 +117,9 @@ def clean_question(question: str) -> str:
 
 def _refuse_other_models(index_dir: Path, settings: Settings) -> None:
     """An index built with other models is not silently rebuilt: that is the user's call."""
-    try:
-        manifest = read_manifest(current_generation(index_dir))
-    except (IndexError_, FileNotFoundError):
-        return  # missing or damaged: building is the fix
-    check_compatible(manifest, settings)
+    manifest = current_manifest(index_dir)
+    if manifest is not None:  # missing or damaged: building is the fix
+        check_compatible(manifest, settings)
 
 
 @dataclass
