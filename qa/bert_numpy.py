@@ -119,6 +119,38 @@ class NumpyBert:
             self.w[p + "qkv.bias"] = np.concatenate(
                 [self.w.pop(p + f"{name}.bias") for name in ("query", "key", "value")]
             )
+        self._session: Any = None  # the layers in ONNX Runtime, once use_onnx() is called
+
+    def use_onnx(self) -> bool:
+        """Run the layers in ONNX Runtime from now on (~3x faster per text; setting it up
+        takes ~0.3 s, so a process that embeds one question does not). False when
+        onnxruntime is not installed."""
+        if self._session is None:
+            try:
+                from qa.onnx_bert import encoder_session
+            except ImportError:
+                self._session = False
+                return False
+            d, w, t = self.dim, self.w, self._t
+            layers = []
+            for i in range(self.layers):
+                p = f"encoder.layer.{i}."
+                qkv, qkv_bias = t[p + "attention.self.qkv"], w[p + "attention.self.qkv.bias"]
+                layer = {
+                    name: (qkv[:, j * d : (j + 1) * d], qkv_bias[j * d : (j + 1) * d])
+                    for j, name in enumerate(("q", "k", "v"))
+                }
+                for name, key in (
+                    ("ao", "attention.output"),
+                    ("fi", "intermediate"),
+                    ("fo", "output"),
+                ):
+                    layer[name] = (t[p + key + ".dense.weight"], w[p + key + ".dense.bias"])
+                for name, key in (("aln", "attention.output"), ("oln", "output")):
+                    layer[name] = (w[p + key + ".LayerNorm.weight"], w[p + key + ".LayerNorm.bias"])
+                layers.append(layer)
+            self._session = encoder_session(layers, self.heads, self.eps)
+        return bool(self._session)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return (
@@ -140,6 +172,17 @@ class NumpyBert:
         x = _layer_norm(
             x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps
         )
+        if self._session:
+            x = self._session.run(None, {"x": x.astype(np.float32)})[0]
+        else:
+            x = self._layers(x)
+        pooled = x.mean(0)
+        if self.normalize:
+            pooled = pooled / (np.linalg.norm(pooled) or 1.0)
+        return pooled.astype(np.float32)[None, :]
+
+    def _layers(self, x: np.ndarray) -> np.ndarray:
+        w = self.w
         n, d = x.shape
         h = self.heads
         hd = d // h
@@ -172,7 +215,4 @@ class NumpyBert:
             x = _layer_norm(
                 x + out, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], self.eps
             )
-        pooled = x.mean(0)
-        if self.normalize:
-            pooled = pooled / (np.linalg.norm(pooled) or 1.0)
-        return pooled.astype(np.float32)[None, :]
+        return x

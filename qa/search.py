@@ -200,7 +200,7 @@ class Searcher:
     def warm_up(self) -> None:
         """Load every model now (the TUI does this in a worker)."""
         for channel in self.settings.dense_channels:
-            self.encoder(channel).embed_queries(["warm up"])
+            self.encoder(channel).warm_up()
 
     def search(
         self, question: str, top_k: int = 5, channels: Sequence[str] | None = None

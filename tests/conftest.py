@@ -52,6 +52,9 @@ class FakeEncoder:
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return np.array([self._vector(t) for t in texts], dtype=np.float32)
 
+    def warm_up(self) -> None:
+        self.embed_queries(["warm up"])
+
 
 register_encoder("fake", FakeEncoder)
 

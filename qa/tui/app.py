@@ -370,7 +370,7 @@ class QAApp(App[None]):
     @work(thread=True, group="models", exit_on_error=False)
     def _load_channel(self, searcher: Searcher, channel: str) -> None:
         try:
-            searcher.encoder(channel).embed_queries(["warm up"])
+            searcher.encoder(channel).warm_up()
         except Exception as err:  # a model that cannot load must not take the app down
             self.post_message(ChannelFailed(searcher, channel, _one_line(err)))
         else:

