@@ -39,7 +39,7 @@ from qa.glossary import Concept, Glossary, load_glossary, mine_pairs
 from qa.lexical import BM25_DIR, LexicalIndex, build_bm25
 from qa.notes import CorpusError, NoteStat, Problem, find_notes, read_note
 from qa.settings import LEXICAL, Settings
-from qa.text import add_words, tokenize
+from qa.text import TOKENIZER, add_words, segmenter_fingerprint, tokenize
 
 FORMAT = "qa-index"
 FORMAT_VERSION = 1
@@ -47,6 +47,7 @@ CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 SECTIONS = "sections.jsonl"
 MINED_GLOSSARY = "glossary.mined.jsonl"
+BM25_TOKENS = "bm25.tokens.jsonl"
 
 BuildProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -514,16 +515,24 @@ def build_index(
         tmp = index_dir / f".{gen}.tmp"
         tmp.mkdir(parents=True)
         try:
+            taught = load_glossary(corpus, mined).chinese_forms() if settings.glossary else []
+            add_words(taught)
             if settings.glossary:
-                add_words(load_glossary(corpus, mined).chinese_forms())
                 with open(tmp / MINED_GLOSSARY, "w", encoding="utf-8") as f:
                     for concept in mined:
                         record = {"forms": list(concept.forms), "source": concept.source}
                         f.write(json.dumps(record, ensure_ascii=False) + "\n")
             channels: dict[str, Any] = {}
             if settings.lexical:
-                build_bm25([tokenize(c.lexical_text()) for c in chunks], tmp / BM25_DIR)
-                channels[LEXICAL] = {"dir": BM25_DIR, "tokenizer": "jieba+snowball-v1"}
+                segmenter = segmenter_fingerprint(taught)
+                tokens = _bm25_tokens(chunks, previous, segmenter, tmp / BM25_TOKENS)
+                build_bm25(tokens, tmp / BM25_DIR)
+                channels[LEXICAL] = {
+                    "dir": BM25_DIR,
+                    "tokenizer": TOKENIZER,
+                    "segmenter": segmenter,
+                    "tokens_file": BM25_TOKENS,
+                }
             glossary = load_glossary(corpus, mined) if settings.glossary else None
             for model, name in zip(settings.models, settings.dense_channels, strict=True):
                 channels[name] = _embed_channel(
@@ -570,6 +579,29 @@ def _previous(index_dir: Path) -> Index | None:
         return Index.load(index_dir)
     except (IndexError_, OSError, ValueError, KeyError):
         return None
+
+
+def _bm25_tokens(
+    chunks: list[Chunk], previous: Index | None, segmenter: str, out: Path
+) -> list[list[str]]:
+    """BM25 tokens of every chunk, written to ``out``. Unchanged chunks keep the tokens
+    the previous generation recorded, when the segmenter has the same words: segmenting
+    Chinese means loading jieba (~0.6 s), which a small edit should not pay."""
+    known: dict[str, list[str]] = {}
+    recorded = previous.manifest["channels"].get(LEXICAL, {}) if previous else {}
+    if previous and recorded.get("segmenter") == segmenter:
+        with (
+            contextlib.suppress(OSError, ValueError, KeyError, TypeError),
+            open(previous.folder / recorded["tokens_file"], encoding="utf-8") as f,
+        ):
+            known = {r["hash"]: r["tokens"] for r in map(json.loads, f)}
+    texts = [c.lexical_text() for c in chunks]
+    hashes = [vector_hash(t) for t in texts]
+    tokens = [known[h] if h in known else tokenize(t) for h, t in zip(hashes, texts, strict=True)]
+    with open(out, "w", encoding="utf-8") as f:
+        for h, toks in zip(hashes, tokens, strict=True):
+            f.write(json.dumps({"hash": h, "tokens": toks}, ensure_ascii=False) + "\n")
+    return tokens
 
 
 def _count_changes(report: BuildReport, chunks: list[Chunk], previous: Index | None) -> None:

@@ -80,6 +80,20 @@ def segment(han: str) -> list[str]:
 
 _user_words: set[str] = set()
 _jieba_module: Any = None
+TOKENIZER = "jieba+snowball-v1"
+
+
+def segmenter_fingerprint(words: Iterable[str]) -> str:
+    """Changes whenever ``tokenize`` could cut the same text differently: another
+    tokenizer version, or other glossary ``words`` taught to jieba (see add_words)."""
+    import hashlib
+
+    taught = "\n".join(sorted(_teachable(words))).encode()
+    return f"{TOKENIZER}:{hashlib.sha1(taught).hexdigest()[:16]}"
+
+
+def _teachable(words: Iterable[str]) -> set[str]:
+    return {w for w in words if _HAN_ONLY.fullmatch(w) and len(w) > 1}
 
 
 def add_words(words: Iterable[str]) -> None:
@@ -88,7 +102,7 @@ def add_words(words: Iterable[str]) -> None:
     Words are remembered and given to jieba when it first loads, so a process that never
     sees Chinese never pays for loading it.
     """
-    new = {w for w in words if _HAN_ONLY.fullmatch(w) and len(w) > 1} - _user_words
+    new = _teachable(words) - _user_words
     _user_words.update(new)
     if _jieba_module is not None:
         for word in new:

@@ -174,3 +174,35 @@ def test_querying_with_another_model_says_to_rebuild(
     manifest = Index.load(idx).manifest
     with pytest.raises(IndexIncompatible, match="qa build --model minilm"):
         check_compatible(manifest, Settings(models=("minilm",)))
+
+
+def test_incremental_build_tokenizes_only_changed_sections(
+    notes: Path, tmp_path: Path, fake_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import qa.index
+    from qa import text
+
+    idx = tmp_path / "idx"
+    build_index(notes, idx, fake_settings)
+    tokenized: list[str] = []
+
+    def counting(t: str) -> list[str]:
+        tokenized.append(t)
+        return text.tokenize(t)
+
+    monkeypatch.setattr(qa.index, "tokenize", counting)
+    (notes / "new.md").write_text("# 梯度裁剪\n\nA fresh section about gradient clipping.\n")
+    build_index(notes, idx, fake_settings)
+    assert len(tokenized) == 1 and "gradient clipping" in tokenized[0]
+    incremental = Index.load(idx).lexical
+    build_index(notes, tmp_path / "full", fake_settings, full=True)
+    full = Index.load(tmp_path / "full").lexical
+    assert incremental is not None and full is not None
+    assert incremental.vocab == full.vocab
+    np.testing.assert_allclose(incremental.data, full.data)
+
+    # other words taught to the segmenter (a user glossary) may cut old text differently
+    tokenized.clear()
+    (notes / "glossary.tsv").write_text("奇异补丁\todd patch\n", encoding="utf-8")
+    report = build_index(notes, idx, fake_settings)
+    assert len(tokenized) == report.chunks
