@@ -150,6 +150,7 @@ class NumpyBert:
                     layer[name] = (w[p + key + ".LayerNorm.weight"], w[p + key + ".LayerNorm.bias"])
                 layers.append(layer)
             self._session = encoder_session(layers, self.heads, self.eps)
+            self._t = {}  # ONNX Runtime holds its own copy of the layers' matrices (~40 MB)
         return bool(self._session)
 
     def encode(self, texts: list[str]) -> np.ndarray:
