@@ -183,13 +183,13 @@ class NumpyBert:
         return pooled.astype(np.float32)[None, :]
 
     def _layers(self, x: np.ndarray) -> np.ndarray:
-        w = self.w
+        w, t = self.w, self._t  # use_onnx() may drop self._t meanwhile, in another thread
         n, d = x.shape
         h = self.heads
         hd = d // h
         for i in range(self.layers):
             p = f"encoder.layer.{i}."
-            qkv = x @ self._t[p + "attention.self.qkv"] + w[p + "attention.self.qkv.bias"]
+            qkv = x @ t[p + "attention.self.qkv"] + w[p + "attention.self.qkv.bias"]
             q, k, v = qkv[:, :d], qkv[:, d : 2 * d], qkv[:, 2 * d :]
             q = q.reshape(n, h, hd).transpose(1, 0, 2)
             k = k.reshape(n, h, hd).transpose(1, 2, 0)
@@ -200,8 +200,7 @@ class NumpyBert:
             probs /= probs.sum(-1, keepdims=True)
             ctx = (probs @ v).transpose(1, 0, 2).reshape(n, d)
             attn = (
-                ctx @ self._t[p + "attention.output.dense.weight"]
-                + w[p + "attention.output.dense.bias"]
+                ctx @ t[p + "attention.output.dense.weight"] + w[p + "attention.output.dense.bias"]
             )
             x = _layer_norm(
                 x + attn,
@@ -209,10 +208,8 @@ class NumpyBert:
                 w[p + "attention.output.LayerNorm.bias"],
                 self.eps,
             )
-            mid = _gelu(
-                x @ self._t[p + "intermediate.dense.weight"] + w[p + "intermediate.dense.bias"]
-            )
-            out = mid @ self._t[p + "output.dense.weight"] + w[p + "output.dense.bias"]
+            mid = _gelu(x @ t[p + "intermediate.dense.weight"] + w[p + "intermediate.dense.bias"])
+            out = mid @ t[p + "output.dense.weight"] + w[p + "output.dense.bias"]
             x = _layer_norm(
                 x + out, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], self.eps
             )

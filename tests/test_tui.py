@@ -228,6 +228,20 @@ async def test_unanswered_heading_notice(
 
 
 @pilot_test
+async def test_a_late_answer_while_the_panel_is_torn_down_is_ignored(
+    small: Path, small_index: Path
+) -> None:
+    app = RecordingApp(small, small_index, FAKE)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: ready(app))
+        card = await ask(pilot, "why does dropout help")
+        panel = app.chat.query_one(ResultsPanel)
+        await panel.remove_children()  # what closing the app does before a late answer
+        panel.show(card.answer, None)  # found a crash at exit in bench/tui_startup.py
+        assert not panel.children
+
+
+@pilot_test
 async def test_results_panel_and_section_navigation(small: Path, small_index: Path) -> None:
     app = RecordingApp(small, small_index, FAKE)
     async with app.run_test(size=SIZE) as pilot:

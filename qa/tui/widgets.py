@@ -474,8 +474,10 @@ class ResultsPanel(Vertical):
         yield Static("enter open · o edit · y copy · esc back", id="results-help")
 
     def show(self, answer: Answer | None, pattern: re.Pattern[str] | None) -> None:
-        title = self.query_one("#results-title", Static)
-        results = self.query_one(ResultsList)
+        titles, lists = self.query("#results-title"), self.query(ResultsList)
+        if not titles or not lists:  # a late answer while the app closes and unmounts us
+            return
+        title, results = titles.first(Static), lists.first()
         if answer is None:
             title.update("Top results")
             results.show([], None)
