@@ -44,14 +44,18 @@ def run_child(cmd: list[str], **kwargs: Any) -> tuple[float, float, subprocess.C
 
     Peak RSS comes from wait4() on this one child, so it is the child's own maximum.
     """
+    import tempfile
+
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    stdout = proc.stdout.read() if proc.stdout else ""
-    stderr = proc.stderr.read() if proc.stderr else ""
+    # Output goes to files, not pipes: a child that writes more than a pipe holds would
+    # block forever while we wait4() for it.
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, **kwargs)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     code = os.waitstatus_to_exitcode(status)
     result = subprocess.CompletedProcess(cmd, code, stdout, stderr)
     if code != 0:
