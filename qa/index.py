@@ -515,7 +515,8 @@ def build_index(
         tmp = index_dir / f".{gen}.tmp"
         tmp.mkdir(parents=True)
         try:
-            taught = load_glossary(corpus, mined).chinese_forms() if settings.glossary else []
+            glossary = load_glossary(corpus, mined) if settings.glossary else None
+            taught = glossary.chinese_forms() if glossary else []
             add_words(taught)
             if settings.glossary:
                 with open(tmp / MINED_GLOSSARY, "w", encoding="utf-8") as f:
@@ -533,7 +534,6 @@ def build_index(
                     "segmenter": segmenter,
                     "tokens_file": BM25_TOKENS,
                 }
-            glossary = load_glossary(corpus, mined) if settings.glossary else None
             for model, name in zip(settings.models, settings.dense_channels, strict=True):
                 channels[name] = _embed_channel(
                     name, model, chunks, glossary, previous, tmp, report, progress
