@@ -40,6 +40,7 @@ class Labelled:
     relevant: tuple[str, ...]
     lang: str
     line: int = 0
+    pinned_split: str | None = None  # the line's "split", if it names one
 
     @property
     def answerable(self) -> bool:
@@ -47,7 +48,14 @@ class Labelled:
 
     @property
     def split(self) -> str:
-        """A fixed half of the set: "dev" to tune on, "test" to report on."""
+        """A fixed half of the set: "dev" to tune on, "test" to report on.
+
+        A question goes to a half by a hash of its text, unless its line names one
+        (questions written later to tune on are pinned to "dev", so that the held-out
+        half stays the same).
+        """
+        if self.pinned_split is not None:
+            return self.pinned_split
         digest = hashlib.sha1(self.question.encode()).digest()
         return "dev" if digest[0] % 2 == 0 else "test"
 
@@ -76,9 +84,12 @@ def load_labelled(path: Path) -> list[Labelled]:
             lang = data.get("lang") or detect_language(question)
             if lang not in ("en", "zh"):
                 raise ValueError(f"lang must be 'en' or 'zh', not {lang!r}")
+            split = data.get("split")
+            if split not in (None, "dev", "test"):
+                raise ValueError(f"split must be 'dev' or 'test', not {split!r}")
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise LabelError(f"{path}:{n}: {err}") from None
-        items.append(Labelled(question.strip(), tuple(relevant), lang, n))
+        items.append(Labelled(question.strip(), tuple(relevant), lang, n, split))
     if not items:
         raise LabelError(f"{path} has no questions")
     return items

@@ -1,5 +1,6 @@
 """Metrics against values computed by hand, and the labelled-set format."""
 
+import json
 import math
 from pathlib import Path
 
@@ -72,3 +73,23 @@ def test_the_shipped_labelled_set_is_big_enough_and_bilingual() -> None:
     assert len(items) >= 200
     assert sum(i.lang == "zh" for i in items) / len(items) >= 0.4
     assert sum(not i.answerable for i in items) >= 20
+
+
+def test_a_line_can_pin_its_question_to_a_half(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    questions = [f"question number {n}" for n in range(40)]
+    path.write_text("\n".join(json.dumps({"question": q}) for q in questions) + "\n")
+    by_hash = {i.question: i.split for i in load_labelled(path)}
+    assert set(by_hash.values()) == {"dev", "test"}
+    path.write_text("\n".join(json.dumps({"question": q, "split": "dev"}) for q in questions))
+    assert {i.split for i in load_labelled(path)} == {"dev"}
+    path.write_text('{"question": "x", "split": "train"}\n')
+    with pytest.raises(LabelError, match=r"q.jsonl:1: split must be 'dev' or 'test'"):
+        load_labelled(path)
+
+
+def test_the_questions_added_to_tune_on_leave_the_held_out_half_alone() -> None:
+    items = load_labelled(Path(__file__).parent.parent / "corpus" / "questions.jsonl")
+    assert all(i.split == "dev" for i in items if i.pinned_split)
+    held_out = [i for i in items if i.split == "test"]
+    assert len(held_out) == 205  # the held-out half the README reports on
