@@ -1,12 +1,13 @@
-"""Score normalisations and weights for the weighted fusion, on the dev questions.
+"""Fusion settings on the dev questions: score normalisations, weights, coverage weight.
 
-    python bench/fusion_grid.py [--split dev|test]
+    python bench/fusion_grid.py [--sweep fusion|coverage] [--split dev|test]
 
-Runs every fusion below with ten weight triples (bm25 / minilm / e5) over the dev half of
-the bundled labelled set plus all of tests/corpus_mixed (the set defaults are chosen on),
-and prints Hit@1 per corpus and language and their mean. Question embeddings are cached,
-so only ranking is recomputed. `--split test` reports the held-out half instead (read it
-once, after choosing).
+`--sweep fusion` runs every fusion below with ten weight triples (bm25 / minilm / e5);
+`--sweep coverage` runs the default fusion with coverage weights from 0 to 1. Both score
+the dev half of the bundled labelled set plus all of tests/corpus_mixed (the set defaults
+are chosen on) and print Hit@1 per corpus and language, their mean, and the mean MRR@10.
+Question embeddings are cached, so only ranking is recomputed. `--split test` reports the
+held-out half instead (read it once, after choosing).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from qa.evaluate import load_labelled
 from qa.search import Searcher
 from qa.settings import Settings
 
+COVERAGE = [0.0, 0.1, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.75, 1.0]
 WEIGHTS = [
     (1, 0.5, 1), (1, 1, 1), (1, 0.5, 0.5), (1, 1, 0.5), (1.5, 0.5, 1),
     (1, 0.25, 1), (1, 0.5, 1.5), (2, 1, 1), (1, 0, 1), (1, 1, 0),
@@ -100,6 +102,7 @@ def cached_searcher(corpus: Path, index: Path) -> Searcher:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sweep", choices=["fusion", "coverage"], default="fusion")
     parser.add_argument("--split", choices=["dev", "test"], default="dev")
     args = parser.parse_args()
     fusion.FUSIONS.update({"z": fuse_z, "dbsf": fuse_dbsf, "minmax-all": fuse_minmax_all})
@@ -114,21 +117,28 @@ def main() -> None:
         searchers[name] = cached_searcher(corpus, index)
         items = [i for i in load_labelled(corpus / "questions.jsonl") if i.answerable]
         questions[name] = [i for i in items if name == "mixed" or i.split == args.split]
-    for method in ("weighted", "minmax-all", "z", "dbsf"):
-        for w in WEIGHTS:
-            settings = replace(
+    if args.sweep == "fusion":
+        runs = {
+            f"{method:10} {w!s:15}": replace(
                 Settings(), fusion=method, weights={"bm25": w[0], "minilm": w[1], "e5": w[2]}
             )
-            groups = {}
-            for name, searcher in searchers.items():
-                searcher.settings = settings
-                report = run_eval(questions[name], lambda q, s=searcher: s.search(q, 10))
-                for lang in ("en", "zh"):
-                    hits = [o.metrics["hit@1"] for o in report.outcomes if o.item.lang == lang]
-                    groups[f"{name}-{lang}"] = float(np.mean(hits))
-            cells = " ".join(f"{k} {v:.3f}" for k, v in groups.items())
-            mean = np.mean(list(groups.values()))
-            print(f"{method:10} {w!s:15} mean {mean:.3f}  {cells}", flush=True)
+            for method in ("weighted", "minmax-all", "z", "dbsf")
+            for w in WEIGHTS
+        }
+    else:
+        runs = {f"coverage {c:<5}": replace(Settings(), coverage_weight=c) for c in COVERAGE}
+    for label, settings in runs.items():
+        groups, mrr = {}, []
+        for name, searcher in searchers.items():
+            searcher.settings = settings
+            report = run_eval(questions[name], lambda q, s=searcher: s.search(q, 10))
+            for lang in ("en", "zh"):
+                outcomes = [o for o in report.outcomes if o.item.lang == lang]
+                groups[f"{name}-{lang}"] = float(np.mean([o.metrics["hit@1"] for o in outcomes]))
+                mrr.append(np.mean([o.metrics["mrr@10"] for o in outcomes]))
+        cells = " ".join(f"{k} {v:.3f}" for k, v in groups.items())
+        mean = np.mean(list(groups.values()))
+        print(f"{label} mean {mean:.3f} (MRR@10 {np.mean(mrr):.3f})  {cells}", flush=True)
 
 
 if __name__ == "__main__":

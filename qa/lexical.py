@@ -10,7 +10,7 @@ count fully, glossary expansions count less.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -65,14 +65,40 @@ class LexicalIndex:
         """BM25 score of every chunk; each query token's contribution times its weight."""
         docs, values = [], []
         for token, weight in weighted_tokens.items():
-            tid = self.vocab.get(token)
-            if tid is None or tid + 1 >= len(self.indptr):
-                continue
-            start, end = self.indptr[tid], self.indptr[tid + 1]
-            docs.append(self.indices[start:end])
-            values.append(weight * self.data[start:end])
+            span = self._span(token)
+            docs.append(self.indices[span])
+            values.append(weight * self.data[span])
         if not docs:
             return np.zeros(self.num_docs, dtype=np.float32)
         return np.bincount(
             np.concatenate(docs), weights=np.concatenate(values), minlength=self.num_docs
         ).astype(np.float32)
+
+    def _span(self, token: str) -> slice:
+        """Where ``token``'s chunks and scores are in ``indices`` and ``data``."""
+        tid = self.vocab.get(token)
+        if tid is None or tid + 1 >= len(self.indptr):
+            return slice(0, 0)
+        return slice(int(self.indptr[tid]), int(self.indptr[tid + 1]))
+
+    def postings(self, token: str) -> np.ndarray:
+        """The chunks that contain ``token``."""
+        return self.indices[self._span(token)]
+
+    def coverage(self, terms: Iterable[set[str]], docs: np.ndarray) -> np.ndarray:
+        """The share of the question's terms that each of ``docs`` contains.
+
+        A term is a set of alternative tokens (one concept in both languages); a chunk
+        has it if it contains any of them. A term no chunk contains cannot tell chunks
+        apart and is left out. This is the "coordination" factor of classic search
+        engines: a chunk with every word of the question ranks above one that repeats
+        only some of them.
+        """
+        have = np.zeros(len(docs))
+        counted = 0
+        for term in terms:
+            containing = np.concatenate([self.postings(t) for t in term or [""]])
+            if len(containing):
+                have += np.isin(docs, containing)
+                counted += 1
+        return have / counted if counted else have

@@ -33,6 +33,7 @@ BUILTIN: dict[str, Settings] = {
     "bm25+minilm": replace(_BASE, models=("minilm",)),
     "rrf": replace(_BASE, fusion="rrf"),
     "no-glossary": replace(_BASE, glossary=False),
+    "no-coverage": replace(_BASE, coverage_weight=0.0),
 }
 
 
@@ -90,9 +91,10 @@ def _check_types(table: dict[str, Any]) -> str | None:
         value = table.get(key, low)
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             return f"{key} must be a whole number >= {low}"
-    value = table.get("expansion_weight", 0.0)
-    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-        return "expansion_weight must be a number >= 0"
+    for key in ("expansion_weight", "coverage_weight"):
+        value = table.get(key, 0.0)
+        if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+            return f"{key} must be a number >= 0"
     return None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -227,15 +228,19 @@ class Searcher:
 
         fuse = get_fusion(self.settings.fusion)
         weights = {c: self.settings.weight(c) for c in use}
+        terms = topic_terms(text, expansion)
+        covered = None
+        if LEXICAL in use and len(use) > 1 and self.settings.coverage_weight:
+            # Part of fusing: each channel alone stays itself (qa eval --by-channel).
+            assert self.index.lexical is not None
+            covered = self.index.lexical.coverage(terms, candidates)
+        rank = partial(self._rank, candidates, per_channel, fuse, weights, covered)
         answered = self._answered[candidates]
-        hits = self._rank(candidates, per_channel, answered, fuse, weights, top_k)
-        everything = self._rank(
-            candidates, per_channel, np.ones_like(answered), fuse, weights, UNANSWERED_WITHIN
-        )
+        hits = rank(answered, top_k)
+        everything = rank(np.ones_like(answered), UNANSWERED_WITHIN)
         # A heading with no answer is shown only when it is among the best matches of all
         # and shares a topic word with the question: dense models find short headings in
         # the question's language "similar" to almost any question.
-        terms = topic_terms(text, expansion)
         unanswered = [
             h
             for h in everything
@@ -269,15 +274,24 @@ class Searcher:
         self,
         candidates: np.ndarray,
         per_channel: dict[str, np.ndarray],
-        mask: np.ndarray,
         fuse: Any,
         weights: dict[str, float],
+        covered: np.ndarray | None,
+        mask: np.ndarray,
         top_k: int,
     ) -> list[Hit]:
+        """The best ``top_k`` of the candidates ``mask`` keeps.
+
+        Channel scores are fused over those candidates; ``covered`` (the share of the
+        question's words each candidate contains) is blended in with the coverage weight.
+        """
         if not mask.any():
             return []
         subset = {name: col[mask] for name, col in per_channel.items()}
         fused = fuse(subset, weights, self.settings.rrf_k)
+        if covered is not None:
+            w = self.settings.coverage_weight
+            fused = (fused + w * covered[mask]) / (1 + w)
         ids = candidates[mask]
         order = np.argsort(-fused, kind="stable")
         channel_ranks = {name: ranks_of(col) for name, col in subset.items()}

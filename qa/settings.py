@@ -25,6 +25,9 @@ class Settings:
 
     ``models`` are the dense channels (registry names, or sentence-transformers model
     names/paths); ``weights`` are per-channel fusion weights (missing channels weigh 1).
+    ``coverage_weight`` is how much the share of the question's words a chunk contains
+    adds to its fused score (``LexicalIndex.coverage``; when the lexical channel is fused
+    with others).
     """
 
     models: tuple[str, ...] = ("minilm", "e5")
@@ -34,6 +37,7 @@ class Settings:
     rrf_k: int = 60
     glossary: bool = True
     expansion_weight: float = 0.7
+    coverage_weight: float = 0.45
     group_windows: bool = True
     window_chars: int = 700
 

@@ -1,12 +1,16 @@
-"""Fusion methods on hand-made channel scores."""
+"""Fusion methods on hand-made channel scores, and the coverage blended into them."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from qa.encoders import UnknownNameError
 from qa.fusion import fuse_rrf, fuse_weighted, get_fusion, ranks_of
+from qa.index import build_index
+from qa.lexical import LexicalIndex, build_bm25
+from qa.search import Searcher
 
 NAN = float("nan")
 
@@ -39,3 +43,34 @@ def test_a_channel_with_one_candidate_still_counts() -> None:
 def test_unknown_fusion_lists_the_valid_names() -> None:
     with pytest.raises(UnknownNameError, match="choose one of: rrf, weighted"):
         get_fusion("magic")
+
+
+def test_coverage_counts_the_question_terms_a_chunk_has(tmp_path) -> None:
+    docs = [
+        ["ridge", "ridge", "penalti"],  # 0: one term, repeated
+        ["ridge", "multicollinear"],  # 1: both
+        ["lasso", "penalti"],  # 2: neither
+        ["l2", "multicollinear"],  # 3: both, the first in another form
+    ]
+    build_bm25(docs, tmp_path)
+    index = LexicalIndex.load(tmp_path)
+    terms = [{"ridge", "l2"}, {"multicollinear"}, {"bake"}]  # "bake" is in no chunk
+    assert index.coverage(terms, np.arange(4)).tolist() == [0.5, 1.0, 0.0, 1.0]
+    assert index.coverage(terms, np.array([3, 0])).tolist() == [1.0, 0.5]
+    assert index.coverage([], np.arange(4)).tolist() == [0.0] * 4
+
+
+def test_coverage_is_blended_in_only_when_bm25_is_fused_with_others(
+    notes, tmp_path, fake_settings
+) -> None:
+    build_index(notes, tmp_path / "index", fake_settings)
+    question = "does ridge help with multicollinearity"
+
+    def ranking(**changes):
+        settings = replace(fake_settings, **changes)
+        answer = Searcher.open(notes, tmp_path / "index", settings).search(question, 10)
+        return [(h.chunk.id, round(h.score, 6)) for h in answer.hits]
+
+    assert ranking(coverage_weight=0.0) != ranking(coverage_weight=1.0)
+    for alone in ({"lexical": False}, {"models": ()}):  # one channel stays itself
+        assert ranking(coverage_weight=0.0, **alone) == ranking(coverage_weight=1.0, **alone)
