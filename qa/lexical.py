@@ -96,9 +96,12 @@ class LexicalIndex:
         """
         have = np.zeros(len(docs))
         counted = 0
+        contains = np.zeros(self.num_docs, dtype=bool)
         for term in terms:
-            containing = np.concatenate([self.postings(t) for t in term or [""]])
-            if len(containing):
-                have += np.isin(docs, containing)
+            contains[:] = False
+            for token in term:
+                contains[self.postings(token)] = True
+            if contains.any():
+                have += contains[docs]
                 counted += 1
         return have / counted if counted else have
