@@ -52,6 +52,7 @@ class Hit:
     score: float
     channel_scores: dict[str, float] = field(default_factory=dict)
     channel_ranks: dict[str, int] = field(default_factory=dict)
+    covered: float | None = None  # share of the question's terms it contains, if known
 
     @property
     def answered(self) -> bool:
@@ -229,23 +230,19 @@ class Searcher:
         fuse = get_fusion(self.settings.fusion)
         weights = {c: self.settings.weight(c) for c in use}
         terms = topic_terms(text, expansion)
-        covered = None
-        if LEXICAL in use and len(use) > 1 and self.settings.coverage_weight:
-            # Part of fusing: each channel alone stays itself (qa eval --by-channel).
-            assert self.index.lexical is not None
-            covered = self.index.lexical.coverage(terms, candidates)
-        rank = partial(self._rank, candidates, per_channel, fuse, weights, covered)
+        lexical = self.index.lexical
+        covered = lexical.coverage(terms, candidates) if lexical is not None else None
+        # Blending coverage in is part of fusing: each channel alone stays itself
+        # (qa eval --by-channel).
+        blend = LEXICAL in use and len(use) > 1 and bool(self.settings.coverage_weight)
+        rank = partial(self._rank, candidates, per_channel, fuse, weights, covered, blend)
         answered = self._answered[candidates]
         hits = rank(answered, top_k)
         everything = rank(np.ones_like(answered), UNANSWERED_WITHIN)
         # A heading with no answer is shown only when it is among the best matches of all
         # and shares a topic word with the question: dense models find short headings in
         # the question's language "similar" to almost any question.
-        unanswered = [
-            h
-            for h in everything
-            if not h.answered and coverage(terms, tokenize(h.chunk.lexical_text())) > 0
-        ]
+        unanswered = [h for h in everything if not h.answered and _shares_term(h, terms)]
         for n, hit in enumerate(unanswered, start=len(hits) + 1):
             hit.rank = n
         answer = Answer(text, lang, hits, unanswered, use, query_terms, expansion=expansion)
@@ -277,21 +274,24 @@ class Searcher:
         fuse: Any,
         weights: dict[str, float],
         covered: np.ndarray | None,
+        blend: bool,
         mask: np.ndarray,
         top_k: int,
     ) -> list[Hit]:
         """The best ``top_k`` of the candidates ``mask`` keeps.
 
-        Channel scores are fused over those candidates; ``covered`` (the share of the
-        question's words each candidate contains) is blended in with the coverage weight.
+        Channel scores are fused over those candidates; with ``blend``, ``covered`` (the
+        share of the question's words each candidate contains) is blended in with the
+        coverage weight.
         """
         if not mask.any():
             return []
         subset = {name: col[mask] for name, col in per_channel.items()}
         fused = fuse(subset, weights, self.settings.rrf_k)
-        if covered is not None:
+        cov = covered[mask] if covered is not None else None
+        if blend and cov is not None:
             w = self.settings.coverage_weight
-            fused = (fused + w * covered[mask]) / (1 + w)
+            fused = (fused + w * cov) / (1 + w)
         ids = candidates[mask]
         order = np.argsort(-fused, kind="stable")
         channel_ranks = {name: ranks_of(col) for name, col in subset.items()}
@@ -313,6 +313,7 @@ class Searcher:
                     float(fused[j]),
                     {n: float(c[j]) for n, c in subset.items() if not np.isnan(c[j])},
                     {n: int(r[j]) for n, r in channel_ranks.items() if np.isfinite(r[j])},
+                    float(cov[j]) if cov is not None else None,
                 )
             )
         return hits
@@ -389,3 +390,11 @@ class Searcher:
         return ChannelResult(
             ids[0][keep].astype(np.int64), scores[0][keep].astype(np.float64), vector[0]
         )
+
+
+def _shares_term(hit: Hit, terms: list[set[str]]) -> bool:
+    """Whether the hit's chunk has any of the question's topic terms (read from the BM25
+    postings when the index has them; an index without BM25 tokenizes the chunk)."""
+    if hit.covered is not None:
+        return hit.covered > 0
+    return coverage(terms, tokenize(hit.chunk.lexical_text())) > 0

@@ -4,12 +4,15 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import FAKE
 
 from qa.cli import main
+from qa.search import Searcher
 
 SMALL = Path(__file__).parent / "fixtures" / "small"
 HIT_KEYS = {
@@ -83,6 +86,17 @@ def test_unanswered_heading_is_marked(small: Path) -> None:
     assert [h["heading"] for h in unanswered] == ["What is a transformer?"]
     assert unanswered[0]["text"] == ""
     assert all(h["answered"] for h in hits[: len(hits) - len(unanswered)])
+
+
+@pytest.mark.parametrize("lexical", [True, False])
+def test_unanswered_heading_needs_a_word_of_the_question(small: Path, lexical: bool) -> None:
+    # With BM25 the check reads its postings; without, it tokenizes the heading.
+    settings = replace(FAKE, lexical=lexical)
+    searcher = Searcher.open(small, small.parent / "index", settings)
+    assert searcher.index.lexical is None or lexical
+    shown = searcher.search("what is a transformer", 5).unanswered
+    assert [h.chunk.heading for h in shown] == ["What is a transformer?"]
+    assert searcher.search("what is batch normalization", 5).unanswered == []
 
 
 def test_build_reports_what_changed(small: Path) -> None:
