@@ -44,20 +44,25 @@ class ConfidenceModel:
 # tests/corpus_mixed/questions.jsonl; the threshold declines at most 4% of answerable
 # dev questions.
 DEFAULT_MODEL = ConfidenceModel(
-    weights={"minilm_gap": 15.205, "e5_gap": 35.349, "coverage": 1.478},
-    bias=-6.101,
-    threshold=0.525,
-    defaults={"minilm_gap": 0.441, "e5_gap": 0.068, "coverage": 0.78},
+    weights={"minilm_gap": 13.684, "e5_gap": 25.841, "coverage": 3.915},
+    bias=-6.175,
+    threshold=0.555,
+    defaults={"minilm_gap": 0.442, "e5_gap": 0.068, "coverage": 0.771},
 )
 
 
-def topic_terms(question: str, expansion: Expansion | None) -> list[set[str]]:
-    """The question's topic words, each as the set of tokens any of its forms gives.
+# One topic of a question: the forms it may take, each as the tokens that must all be
+# present (a glossary concept: {("batch", "normal"), ("bn",), ("批归一化",)}).
+Term = set[tuple[str, ...]]
+
+
+def topic_terms(question: str, expansion: Expansion | None) -> list[Term]:
+    """The question's topic words, each with the forms it may take in a passage.
 
     Glossary question words (为什么, how) are not topics; words outside the glossary
     count one by one.
     """
-    terms: list[set[str]] = []
+    terms: list[Term] = []
     text = match_form(question)
     leftover = text
     if expansion is not None:
@@ -66,19 +71,23 @@ def topic_terms(question: str, expansion: Expansion | None) -> list[set[str]]:
             if all(c.kind == "question" for c in m.concepts):
                 continue
             forms = {f for c in m.concepts for f in c.forms}
-            terms.append({t for f in forms for t in _form_tokens(f)})
+            term = {_form_tokens(f) for f in forms} - {()}
+            if term:
+                terms.append(term)
     for token in tokenize(leftover):
-        terms.append({token})
+        terms.append({(token,)})
     return terms
 
 
-def _form_tokens(form: str) -> list[str]:
-    return [match_form(form)] if has_chinese(form) else tokenize(form)
+def _form_tokens(form: str) -> tuple[str, ...]:
+    """A form's tokens, all of which a passage needs to contain the form."""
+    tokens = [match_form(form)] if has_chinese(form) else tokenize(form)
+    return tuple(dict.fromkeys(tokens))
 
 
-def coverage(terms: list[set[str]], passage_tokens: Iterable[str]) -> float:
-    """Share of topic terms with at least one form in the passage."""
+def coverage(terms: list[Term], passage_tokens: Iterable[str]) -> float:
+    """Share of topic terms with at least one form wholly in the passage."""
     if not terms:
         return 0.0
     have = set(passage_tokens)
-    return sum(1 for t in terms if t & have) / len(terms)
+    return sum(1 for t in terms if any(have.issuperset(f) for f in t)) / len(terms)

@@ -85,23 +85,36 @@ class LexicalIndex:
         """The chunks that contain ``token``."""
         return self.indices[self._span(token)]
 
-    def coverage(self, terms: Iterable[set[str]], docs: np.ndarray) -> np.ndarray:
+    def coverage(self, terms: Iterable[set[tuple[str, ...]]], docs: np.ndarray) -> np.ndarray:
         """The share of the question's terms that each of ``docs`` contains.
 
-        A term is a set of alternative tokens (one concept in both languages); a chunk
-        has it if it contains any of them. A term no chunk contains cannot tell chunks
-        apart and is left out. This is the "coordination" factor of classic search
-        engines: a chunk with every word of the question ranks above one that repeats
-        only some of them.
+        A term is a set of alternative forms (one concept in both languages), each a
+        tuple of tokens; a chunk has the term if it contains every token of one of its
+        forms. A term no chunk contains cannot tell chunks apart and is left out. This
+        is the "coordination" factor of classic search engines: a chunk with every word
+        of the question ranks above one that repeats only some of them.
         """
         have = np.zeros(len(docs))
         counted = 0
         contains = np.zeros(self.num_docs, dtype=bool)
         for term in terms:
             contains[:] = False
-            for token in term:
-                contains[self.postings(token)] = True
+            for form in term:
+                contains |= self._containing(form)
             if contains.any():
                 have += contains[docs]
                 counted += 1
         return have / counted if counted else have
+
+    def _containing(self, tokens: tuple[str, ...]) -> np.ndarray:
+        """Which chunks contain every one of ``tokens``."""
+        mask = np.zeros(self.num_docs, dtype=bool)
+        if tokens:
+            mask[self.postings(tokens[0])] = True
+        for token in tokens[1:]:
+            if not mask.any():
+                break
+            other = np.zeros(self.num_docs, dtype=bool)
+            other[self.postings(token)] = True
+            mask &= other
+        return mask

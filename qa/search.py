@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.confidence import DEFAULT_MODEL, coverage, topic_terms
+from qa.confidence import DEFAULT_MODEL, Term, coverage, topic_terms
 from qa.encoders import Encoder, get_encoder
 from qa.fusion import get_fusion, ranks_of
 from qa.glossary import Expansion, load_glossary
@@ -253,7 +253,7 @@ class Searcher:
         return answer
 
     def _evidence(
-        self, terms: list[set[str]], raw: dict[str, ChannelResult], top: Hit
+        self, terms: list[Term], raw: dict[str, ChannelResult], top: Hit
     ) -> dict[str, float]:
         """The signals the confidence model reads (see qa.confidence)."""
         features: dict[str, float] = {}
@@ -392,7 +392,7 @@ class Searcher:
         )
 
 
-def _shares_term(hit: Hit, terms: list[set[str]]) -> bool:
+def _shares_term(hit: Hit, terms: list[Term]) -> bool:
     """Whether the hit's chunk has any of the question's topic terms (read from the BM25
     postings when the index has them; an index without BM25 tokenizes the chunk)."""
     if hit.covered is not None:

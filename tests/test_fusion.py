@@ -6,11 +6,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from qa.confidence import coverage, topic_terms
 from qa.encoders import UnknownNameError
 from qa.fusion import fuse_rrf, fuse_weighted, get_fusion, ranks_of
+from qa.glossary import load_glossary
 from qa.index import build_index
 from qa.lexical import LexicalIndex, build_bm25
 from qa.search import Searcher
+from qa.text import tokenize
 
 NAN = float("nan")
 
@@ -51,13 +54,26 @@ def test_coverage_counts_the_question_terms_a_chunk_has(tmp_path) -> None:
         ["ridge", "multicollinear"],  # 1: both
         ["lasso", "penalti"],  # 2: neither
         ["l2", "multicollinear"],  # 3: both, the first in another form
+        ["regular", "penalti"],  # 4: one word of the two-word form only
     ]
     build_bm25(docs, tmp_path)
     index = LexicalIndex.load(tmp_path)
-    terms = [{"ridge", "l2"}, {"multicollinear"}, {"bake"}]  # "bake" is in no chunk
-    assert index.coverage(terms, np.arange(4)).tolist() == [0.5, 1.0, 0.0, 1.0]
-    assert index.coverage(terms, np.array([3, 0])).tolist() == [1.0, 0.5]
-    assert index.coverage([], np.arange(4)).tolist() == [0.0] * 4
+    ridge = {("ridge",), ("l2", "regular")}  # a concept: one word, or two words together
+    terms = [ridge, {("multicollinear",)}, {("bake",)}]  # "bake" is in no chunk
+    assert index.coverage(terms, np.arange(5)).tolist() == [0.5, 1.0, 0.0, 0.5, 0.0]
+    assert index.coverage(terms, np.array([3, 0])).tolist() == [0.5, 0.5]
+    assert index.coverage([], np.arange(5)).tolist() == [0.0] * 5
+
+
+def test_a_glossary_form_counts_only_when_all_its_words_are_there() -> None:
+    terms = topic_terms(
+        "how does batch normalization help",
+        load_glossary().expand("how does batch normalization help"),
+    )
+    assert {("batch", "normal"), ("bn",)} <= next(t for t in terms if ("bn",) in t)
+    assert coverage(terms, tokenize("a bigger batch size helps")) == 0.5  # "batch" alone
+    assert coverage(terms, tokenize("batch normalization helps")) == 1.0
+    assert coverage(terms, tokenize("BN helps")) == 1.0
 
 
 def test_coverage_is_blended_in_only_when_bm25_is_fused_with_others(
