@@ -1,6 +1,6 @@
 """Pooled relevance judgments for the labelled sets (TREC-style pooling).
 
-    python bench/pool_judgments.py pool OUT_DIR     # write the passages to judge
+    python bench/pool_judgments.py pool OUT_DIR [--since-line N]  # passages to judge
     python bench/pool_judgments.py merge OUT_DIR    # apply what both judges agree on
 
 A hand-written label names the section its author had in mind; another section may
@@ -49,11 +49,17 @@ def section_text(corpus: Path, file: str, start: int, end: int) -> str:
     return text if len(text) <= MAX_CHARS else text[:MAX_CHARS] + " […]"
 
 
-def pool(out: Path) -> None:
+def pool(out: Path, since_line: int = 1) -> None:
     out.mkdir(parents=True, exist_ok=True)
     questions, passages = [], {}
     for corpus_name, (corpus, index) in CORPORA.items():
-        items = [i for i in load_labelled(corpus / "questions.jsonl") if i.answerable]
+        items = [
+            i
+            for i in load_labelled(corpus / "questions.jsonl")
+            if i.answerable and i.line >= since_line
+        ]
+        if not items:
+            continue
         base = Searcher.open(corpus, index, BUILTIN["default"])
         searchers = {name: Searcher(base.index, BUILTIN[name], base.encoders) for name in SETTINGS}
         # The whole extent of each section, over all its windows.
@@ -205,8 +211,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("step", choices=["pool", "merge"])
     parser.add_argument("out", type=Path)
+    parser.add_argument(
+        "--since-line", type=int, default=1, help="pool only questions from this line on"
+    )
     args = parser.parse_args()
-    pool(args.out) if args.step == "pool" else merge(args.out)
+    pool(args.out, args.since_line) if args.step == "pool" else merge(args.out)
 
 
 if __name__ == "__main__":
