@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.confidence import DEFAULT_MODEL, Term, coverage, topic_terms
+from qa.confidence import DEFAULT_MODEL, Term, coverage, informative_terms, topic_terms
 from qa.encoders import Encoder, get_encoder
 from qa.fusion import get_fusion, ranks_of
 from qa.glossary import Expansion, load_glossary
@@ -248,7 +248,7 @@ class Searcher:
         answer = Answer(text, lang, hits, unanswered, use, query_terms, expansion=expansion)
         if hits:
             answer.features = self._evidence(terms, raw, hits[0])
-            answer.confidence = DEFAULT_MODEL.probability(answer.features)
+            answer.confidence = DEFAULT_MODEL.probability(answer.features, lang)
             answer.declined = answer.confidence < DEFAULT_MODEL.threshold
         return answer
 
@@ -264,6 +264,9 @@ class Searcher:
             answered = self._answered[result.ids]
             best = float(result.scores[answered].max()) if answered.any() else 0.0
             features[f"{name}_gap"] = best - float(result.vector @ centroid)
+        lexical = self.index.lexical
+        if lexical is not None:
+            terms = informative_terms(terms, lambda word: word in lexical.vocab)
         features["coverage"] = coverage(terms, tokenize(top.chunk.lexical_text()))
         return features
 

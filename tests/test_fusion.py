@@ -1,4 +1,4 @@
-"""Fusion methods on hand-made channel scores, and the coverage blended into them."""
+"""Fusion methods on hand-made channel scores, and the coverage signals (ranking, declining)."""
 
 import math
 from dataclasses import replace
@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from qa.confidence import coverage, topic_terms
+from qa.confidence import DEFAULT_MODEL, coverage, informative_terms, topic_terms
 from qa.encoders import UnknownNameError
 from qa.fusion import fuse_rrf, fuse_weighted, get_fusion, ranks_of
 from qa.glossary import load_glossary
@@ -90,3 +90,22 @@ def test_coverage_is_blended_in_only_when_bm25_is_fused_with_others(
     assert ranking(coverage_weight=0.0) != ranking(coverage_weight=1.0)
     for alone in ({"lexical": False}, {"models": ()}):  # one channel stays itself
         assert ranking(coverage_weight=0.0, **alone) == ranking(coverage_weight=1.0, **alone)
+
+
+def test_chinese_words_no_note_has_do_not_count_against_a_question() -> None:
+    question = "过拟合适合用在什么数据上 quokka"
+    terms = topic_terms(question, load_glossary().expand(question))
+    kept = informative_terms(terms, {"适合"}.__contains__)  # the notes' words
+    words = [next(iter(t))[0] for t in kept if len(t) == 1]
+    assert any(("过拟合",) in t for t in kept)  # glossary concepts stay
+    assert any(("数据",) in t for t in kept)
+    assert "适合" in words  # a Chinese word the notes have stays
+    assert "quokka" in words  # an English word no note has still counts against
+    assert "用" in [next(iter(t))[0] for t in terms] and "用" not in words  # this one goes
+
+
+def test_the_decline_threshold_reads_the_same_in_both_languages() -> None:
+    features = {"minilm_gap": 0.3, "e5_gap": 0.06, "coverage": 0.5}
+    en, zh = (DEFAULT_MODEL.probability(features, lang) for lang in ("en", "zh"))
+    assert zh < en  # the same evidence counts for less behind a Chinese question
+    assert DEFAULT_MODEL.threshold == 0.5

@@ -252,7 +252,11 @@ async def test_results_panel_and_section_navigation(small: Path, small_index: Pa
         await pilot.press("ctrl+r")
         results = app.chat.query_one(ResultsList)
         assert panel.display and results.has_focus
-        assert [h.chunk.heading for h in results.hits][:2] == ["Dropout", "Batch normalization"]
+        # The panel lists what search returns, in its order.
+        assert app.searcher is not None
+        expected = [h.chunk.heading for h in app.searcher.search("why does dropout help").hits]
+        assert [h.chunk.heading for h in results.hits] == expected[: len(results.hits)]
+        assert expected[0] == "Dropout" and len(results.hits) >= 2
         assert results.option_count == 4
         await pilot.press("down")
         assert results.highlighted == 1
