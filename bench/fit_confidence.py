@@ -1,13 +1,14 @@
 """Fit the "do the notes answer this?" model (qa.confidence) on labelled questions.
 
-    python bench/fit_confidence.py [--split dev]
+    python bench/fit_confidence.py [--split dev] [--report-test]
 
 Builds (or reuses) indexes of the bundled notes and tests/corpus_mixed under
 index/bench/, computes the confidence features for every labelled question of the
 chosen split, fits a logistic regression (answerable vs off-topic), picks for each
 language the threshold that declines the most off-topic questions in that language while
 declining at most 4% of its answerable ones, and prints the model to paste into
-qa/confidence.py with its rates on both splits.
+qa/confidence.py with its rates on the dev half (and on the held-out half with
+`--report-test`: read it once, after choosing).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def rates(p: np.ndarray, y: np.ndarray, threshold: float) -> tuple[float, float]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default="dev", choices=["dev", "test", "all"])
+    parser.add_argument("--report-test", action="store_true", help="also print held-out rates")
     args = parser.parse_args()
     settings = Settings()
     rows = [r for corpus in CORPORA for r in features_for(corpus, settings)]
@@ -93,7 +95,7 @@ def main() -> None:
     print("weights:", {f: round(float(v), 3) for f, v in zip(FEATURES, w, strict=True)})
     print(f"thresholds on the fitted model: {thresholds}  biases: {biases}")
     print("defaults:", {f: round(v, 3) for f, v in defaults.items()})
-    for split in ("dev", "test"):
+    for split in ("dev", "test") if args.report_test else ("dev",):
         for lang in ("en", "zh", "all"):
             part = [r for r in rows if r[0].split == split and (lang == "all" or r[0].lang == lang)]
             xs, ys = matrix(part)
