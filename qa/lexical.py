@@ -94,7 +94,15 @@ class LexicalIndex:
         is the "coordination" factor of classic search engines: a chunk with every word
         of the question ranks above one that repeats only some of them.
         """
-        have = np.zeros(len(docs))
+        have, counted = self.terms_in(terms, docs)
+        return have / counted if counted else have.astype(np.float64)
+
+    def terms_in(
+        self, terms: Iterable[set[tuple[str, ...]]], docs: np.ndarray
+    ) -> tuple[np.ndarray, int]:
+        """How many of ``terms`` each of ``docs`` contains (see ``coverage``), and how
+        many of the terms any chunk contains."""
+        have = np.zeros(len(docs), dtype=np.int64)
         counted = 0
         contains = np.zeros(self.num_docs, dtype=bool)
         for term in terms:
@@ -104,7 +112,7 @@ class LexicalIndex:
             if contains.any():
                 have += contains[docs]
                 counted += 1
-        return have / counted if counted else have
+        return have, counted
 
     def _containing(self, tokens: tuple[str, ...]) -> np.ndarray:
         """Which chunks contain every one of ``tokens``."""

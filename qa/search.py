@@ -52,7 +52,7 @@ class Hit:
     score: float
     channel_scores: dict[str, float] = field(default_factory=dict)
     channel_ranks: dict[str, int] = field(default_factory=dict)
-    covered: float | None = None  # share of the question's terms it contains, if known
+    terms_found: int | None = None  # how many of the question's terms it has, if known
 
     @property
     def answered(self) -> bool:
@@ -231,11 +231,11 @@ class Searcher:
         weights = {c: self.settings.weight(c) for c in use}
         terms = topic_terms(text, expansion)
         lexical = self.index.lexical
-        covered = lexical.coverage(terms, candidates) if lexical is not None else None
+        found = lexical.terms_in(terms, candidates) if lexical is not None else None
         # Blending coverage in is part of fusing: each channel alone stays itself
         # (qa eval --by-channel).
         blend = LEXICAL in use and len(use) > 1 and bool(self.settings.coverage_weight)
-        rank = partial(self._rank, candidates, per_channel, fuse, weights, covered, blend)
+        rank = partial(self._rank, candidates, per_channel, fuse, weights, found, blend)
         answered = self._answered[candidates]
         hits = rank(answered, top_k)
         everything = rank(np.ones_like(answered), UNANSWERED_WITHIN)
@@ -265,9 +265,13 @@ class Searcher:
             best = float(result.scores[answered].max()) if answered.any() else 0.0
             features[f"{name}_gap"] = best - float(result.vector @ centroid)
         lexical = self.index.lexical
-        if lexical is not None:
-            terms = informative_terms(terms, lambda word: word in lexical.vocab)
-        features["coverage"] = coverage(terms, tokenize(top.chunk.lexical_text()))
+        if lexical is None or top.terms_found is None:
+            features["coverage"] = coverage(terms, tokenize(top.chunk.lexical_text()))
+            return features
+        # A term no note contains is in no chunk, so the top chunk has exactly the
+        # informative terms the BM25 postings found in it.
+        informative = informative_terms(terms, lambda word: word in lexical.vocab)
+        features["coverage"] = top.terms_found / len(informative) if informative else 0.0
         return features
 
     def _rank(
@@ -276,25 +280,29 @@ class Searcher:
         per_channel: dict[str, np.ndarray],
         fuse: Any,
         weights: dict[str, float],
-        covered: np.ndarray | None,
+        found: tuple[np.ndarray, int] | None,
         blend: bool,
         mask: np.ndarray,
         top_k: int,
     ) -> list[Hit]:
         """The best ``top_k`` of the candidates ``mask`` keeps.
 
-        Channel scores are fused over those candidates; with ``blend``, ``covered`` (the
-        share of the question's words each candidate contains) is blended in with the
-        coverage weight.
+        Channel scores are fused over those candidates. ``found`` is how many of the
+        question's terms each candidate contains, and how many any chunk contains
+        (``LexicalIndex.terms_in``); with ``blend``, their ratio (the coverage) is blended
+        in with the coverage weight.
         """
         if not mask.any():
             return []
         subset = {name: col[mask] for name, col in per_channel.items()}
         fused = fuse(subset, weights, self.settings.rrf_k)
-        cov = covered[mask] if covered is not None else None
-        if blend and cov is not None:
-            w = self.settings.coverage_weight
-            fused = (fused + w * cov) / (1 + w)
+        have = None
+        if found is not None:
+            have = found[0][mask]
+            if blend:
+                share = have / found[1] if found[1] else np.zeros(len(have))
+                w = self.settings.coverage_weight
+                fused = (fused + w * share) / (1 + w)
         ids = candidates[mask]
         order = np.argsort(-fused, kind="stable")
         channel_ranks = {name: ranks_of(col) for name, col in subset.items()}
@@ -316,7 +324,7 @@ class Searcher:
                     float(fused[j]),
                     {n: float(c[j]) for n, c in subset.items() if not np.isnan(c[j])},
                     {n: int(r[j]) for n, r in channel_ranks.items() if np.isfinite(r[j])},
-                    float(cov[j]) if cov is not None else None,
+                    int(have[j]) if have is not None else None,
                 )
             )
         return hits
@@ -398,6 +406,6 @@ class Searcher:
 def _shares_term(hit: Hit, terms: list[Term]) -> bool:
     """Whether the hit's chunk has any of the question's topic terms (read from the BM25
     postings when the index has them; an index without BM25 tokenizes the chunk)."""
-    if hit.covered is not None:
-        return hit.covered > 0
+    if hit.terms_found is not None:
+        return hit.terms_found > 0
     return coverage(terms, tokenize(hit.chunk.lexical_text())) > 0
