@@ -96,7 +96,9 @@ def load_labelled(path: Path) -> list[Labelled]:
 
 
 def _norm(text: str) -> str:
-    return " ".join(text.casefold().split())
+    """Labels name headings as the file writes them (`code`, **bold**); headings are
+    stored without that markup. Both sides drop it, and case and spacing."""
+    return " ".join(text.replace("`", "").replace("*", "").casefold().split())
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,62 @@
+"""Add newly written labelled questions to a corpus's extra set, dropping near-duplicates.
+
+    python bench/add_questions.py CORPUS NEW.jsonl
+
+A new question within 0.4 word overlap (Jaccard over qa.text.tokenize tokens) of any
+question the corpus already has (its questions.jsonl and bench/questions/CORPUS.jsonl), or
+of a new question kept before it, is dropped. Labels that name no section of the corpus
+are listed (and kept: fix them by hand before any result on them is read). The kept
+questions are appended to bench/questions/CORPUS.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from corpora import EXTRA, discover, searcher  # noqa: E402
+
+from qa.evaluate import Target, load_labelled  # noqa: E402
+from qa.settings import Settings  # noqa: E402
+from qa.text import tokenize  # noqa: E402
+
+OVERLAP = 0.4
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a | b else 1.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("corpus")
+    parser.add_argument("new", type=Path)
+    args = parser.parse_args()
+    (corpus,) = discover([args.corpus])
+    seen = [set(tokenize(i.question)) for i in corpus.questions]
+    chunks = searcher(corpus, Settings()).index.chunks
+    kept, dropped = [], 0
+    for item in load_labelled(args.new):
+        tokens = set(tokenize(item.question))
+        if any(jaccard(tokens, other) >= OVERLAP for other in seen):
+            dropped += 1
+            continue
+        seen.append(tokens)
+        for label in item.relevant:
+            target = Target.parse(label)
+            if not any(target.matches(loc) for c in chunks for loc in c.locations):
+                print(f"label names no section: {label!r} ({item.question})")
+        kept.append({"question": item.question, "relevant": list(item.relevant), "lang": item.lang})
+    EXTRA.mkdir(parents=True, exist_ok=True)
+    with open(EXTRA / f"{args.corpus}.jsonl", "a", encoding="utf-8") as f:
+        for record in kept:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    print(f"{args.corpus}: kept {len(kept)}, dropped {dropped} near-duplicates")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,276 @@
+"""Retrieval quality across corpora: every labelled note collection, per language.
+
+    python bench/corpora.py [--settings default,bm25,minilm,e5,hybrid] [--split dev]
+                            [--corpus NAME ...] [--save NAME]
+
+The corpora are the bundled notes, tests/corpus_mixed, and every folder of
+../shared/corpora/ (or $QA_SHARED_CORPORA) that has a questions.jsonl. A corpus's
+questions are its own questions.jsonl plus bench/questions/<name>.jsonl when that exists
+(questions written later, from the notes alone). Each question belongs to a fixed half
+(qa.evaluate.Labelled.split): choose on `--split dev`; read `--split test` only as the
+protocol committed beforehand says (bench/results/session6-protocol.md).
+
+Each corpus is indexed once with every channel (index/bench/<name>/); each named setting
+(qa.presets, plus `hybrid`: the usual RRF(BM25, MiniLM) without glossary) is scored on
+it with qa eval's own code, and question embeddings are cached across settings. Printed
+per corpus: Hit@1 and Hit@5 by question language, cross-lingual rows (a question in the
+other language than the notes that answer it), declines; then the macro-average over the
+corpus x language cells and the worst cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import save  # noqa: E402
+
+from qa.evaluate import CUTOFF, Labelled, Outcome, Target, evaluate, load_labelled  # noqa: E402
+from qa.index import Chunk, Index, build_index, check_freshness  # noqa: E402
+from qa.presets import BUILTIN  # noqa: E402
+from qa.search import Searcher  # noqa: E402
+from qa.settings import Settings  # noqa: E402
+from qa.text import detect_language  # noqa: E402
+
+SHARED = Path(os.environ.get("QA_SHARED_CORPORA", ROOT.parent / "shared" / "corpora"))
+EXTRA = ROOT / "bench" / "questions"
+INDEXES = ROOT / "index" / "bench"
+
+PRESETS: dict[str, Settings] = {
+    **BUILTIN,
+    "hybrid": replace(BUILTIN["bm25+minilm"], fusion="rrf", glossary=False, coverage_weight=0.0),
+}
+
+
+@dataclass
+class Corpus:
+    name: str
+    folder: Path
+    questions: list[Labelled]
+
+    @property
+    def index_dir(self) -> Path:
+        return INDEXES / self.name
+
+
+def discover(names: Sequence[str] | None = None) -> list[Corpus]:
+    """Every labelled corpus there is here, in a fixed order."""
+    folders = {"bundled": ROOT / "corpus", "mixed": ROOT / "tests" / "corpus_mixed"}
+    if SHARED.is_dir():
+        for folder in sorted(SHARED.iterdir()):
+            if (folder / "questions.jsonl").is_file():
+                folders[folder.name] = folder
+    corpora = []
+    for name, folder in folders.items():
+        if names and name not in names:
+            continue
+        items = load_labelled(folder / "questions.jsonl")
+        extra = EXTRA / f"{name}.jsonl"
+        if extra.is_file():
+            items += load_labelled(extra)
+        corpora.append(Corpus(name, folder, items))
+    return corpora
+
+
+class CachedEncoder:
+    """An encoder whose question embeddings are remembered across settings."""
+
+    def __init__(self, inner: Any, cache: dict[tuple[str, str], np.ndarray]):
+        self.inner = inner
+        self.cache = cache
+        self.name, self.model_id = inner.name, inner.model_id
+        self.multilingual, self.dim = inner.multilingual, inner.dim
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        missing = [t for t in texts if (self.model_id, t) not in self.cache]
+        if missing:
+            for t, v in zip(missing, self.inner.embed_queries(missing), strict=True):
+                self.cache[(self.model_id, t)] = v
+        return np.vstack([self.cache[(self.model_id, t)] for t in texts])
+
+    def embed_passages(self, texts: Sequence[str], progress: Any = None) -> np.ndarray:
+        return self.inner.embed_passages(texts, progress)
+
+    def warm_up(self) -> None:
+        self.inner.warm_up()
+
+
+_CACHE: dict[tuple[str, str], np.ndarray] = {}
+_ENCODERS: dict[str, CachedEncoder] = {}
+
+
+def searcher(corpus: Corpus, settings: Settings) -> Searcher:
+    """A searcher for ``settings`` on the corpus's index (a variant index when the main
+    one lacks what the settings need), with cached question embeddings."""
+    main = Settings()
+    if not check_freshness(corpus.folder, corpus.index_dir, main).fresh:
+        print(f"  building {corpus.name}…", file=sys.stderr, flush=True)
+        build_index(corpus.folder, corpus.index_dir, main)
+    index_dir = corpus.index_dir
+    if not check_freshness(corpus.folder, index_dir, settings, covering=True).fresh:
+        key = json.dumps(settings.to_json(), sort_keys=True)
+        import hashlib
+
+        index_dir = corpus.index_dir / "variants" / hashlib.sha1(key.encode()).hexdigest()[:12]
+        if not check_freshness(corpus.folder, index_dir, settings).fresh:
+            print(f"  building a variant of {corpus.name}…", file=sys.stderr, flush=True)
+            build_index(corpus.folder, index_dir, settings)
+    found = Searcher(Index.load(index_dir), settings)
+    for channel in settings.dense_channels:
+        if channel not in _ENCODERS:
+            enc = found.encoder(channel)
+            enc.warm_up()
+            _ENCODERS[channel] = CachedEncoder(enc, _CACHE)
+        found._encoders[channel] = _ENCODERS[channel]  # type: ignore[assignment]
+    return found
+
+
+def notes_language(item: Labelled, chunks: Sequence[Chunk]) -> str | None:
+    """The language of the sections labelled as answering ``item`` (None: no such section)."""
+    targets = [Target.parse(r) for r in item.relevant]
+    texts = [
+        c.text
+        for c in chunks
+        if c.answered and any(t.matches(loc) for t in targets for loc in c.locations)
+    ]
+    return detect_language(" ".join(texts)) if texts else None
+
+
+def groups_of(outcome: Outcome, notes_lang: str | None) -> list[str]:
+    """The table rows a question counts in."""
+    lang = outcome.item.lang
+    rows = [lang]
+    if notes_lang is not None and notes_lang != lang:
+        rows.append(f"{lang}>{notes_lang}")
+    return rows
+
+
+def score(
+    corpora: Sequence[Corpus],
+    names: Sequence[str],
+    split: str,
+    search_for: Callable[[Corpus, Settings], Callable[[str], Any]] | None = None,
+) -> dict[str, Any]:
+    """Per settings, per corpus: metrics by row, declines, and the labels matching nothing."""
+    results: dict[str, Any] = {}
+    for name in names:
+        settings = PRESETS[name]
+        per_corpus: dict[str, Any] = {}
+        for corpus in corpora:
+            items = [i for i in corpus.questions if split == "all" or i.split == split]
+            s = searcher(corpus, settings)
+            ask = search_for(corpus, settings) if search_for else (lambda q, s=s: s.search(q, CUTOFF))
+            report = evaluate(items, ask)
+            per_corpus[corpus.name] = _summary(report.outcomes, s.index.chunks)
+        results[name] = per_corpus
+    return results
+
+
+def _summary(outcomes: Sequence[Outcome], chunks: Sequence[Chunk]) -> dict[str, Any]:
+    rows: dict[str, list[Outcome]] = {}
+    unmatched = []
+    for o in outcomes:
+        if not o.item.answerable:
+            continue
+        lang = notes_language(o.item, chunks)
+        if lang is None:
+            unmatched.append(o.item.question)
+        for row in groups_of(o, lang):
+            rows.setdefault(row, []).append(o)
+    table = {
+        row: {
+            "n": len(members),
+            **{
+                m: float(np.mean([o.metrics[m] for o in members]))
+                for m in ("hit@1", "hit@5", "mrr@10")
+            },
+        }
+        for row, members in sorted(rows.items())
+    }
+    off = [o for o in outcomes if not o.item.answerable]
+    on = [o for o in outcomes if o.item.answerable]
+    declines = {
+        "off_topic": len(off),
+        "off_topic_declined": float(np.mean([o.declined for o in off])) if off else None,
+        "false_declines": float(np.mean([o.declined for o in on])) if on else None,
+    }
+    return {"rows": table, "declines": declines, "unmatched_labels": unmatched}
+
+
+def macro(per_corpus: dict[str, Any], metric: str = "hit@1") -> tuple[float, str, float]:
+    """Mean over the corpus x language cells (en, zh), and the worst cell."""
+    cells = {
+        f"{c}/{lang}": r["rows"][lang][metric]
+        for c, r in per_corpus.items()
+        for lang in ("en", "zh")
+        if lang in r["rows"]
+    }
+    worst = min(cells, key=cells.__getitem__)
+    return float(np.mean(list(cells.values()))), worst, cells[worst]
+
+
+def print_tables(results: dict[str, Any]) -> None:
+    names = list(results)
+    corpora = list(next(iter(results.values())))
+    print(f"\nHit@1 (Hit@5) per corpus and question language; n = answerable questions")
+    header = f"{'corpus':20} {'row':7} {'n':>4}  " + "  ".join(f"{n[:13]:>13}" for n in names)
+    print(header)
+    for c in corpora:
+        rows = results[names[0]][c]["rows"]
+        for row in rows:
+            cells = []
+            for n in names:
+                r = results[n][c]["rows"].get(row)
+                cells.append(f"{r['hit@1']:.3f} ({r['hit@5']:.2f})" if r else " " * 13)
+            print(f"{c:20} {row:7} {rows[row]['n']:>4}  " + "  ".join(f"{x:>13}" for x in cells))
+    print()
+    for n in names:
+        mean, worst, low = macro(results[n])
+        mean5, _, _ = macro(results[n], "hit@5")
+        print(f"{n:14} macro Hit@1 {mean:.3f}  Hit@5 {mean5:.3f}  worst {worst} {low:.3f}")
+    print("\nDeclines (off-topic declined / answerable declined), per corpus")
+    for n in names:
+        cells = []
+        for c in corpora:
+            d = results[n][c]["declines"]
+            off = "—" if d["off_topic_declined"] is None else f"{d['off_topic_declined']:.2f}"
+            cells.append(f"{c} {off}/{d['false_declines']:.2f}")
+        print(f"{n:14} " + "  ".join(cells))
+    for c in corpora:
+        missing = results[names[0]][c]["unmatched_labels"]
+        if missing:
+            print(f"\n{c}: {len(missing)} questions whose labels match no section, e.g. {missing[0]!r}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--settings", default="default,bm25,minilm,e5,hybrid")
+    parser.add_argument("--split", choices=["dev", "test", "all"], default="dev")
+    parser.add_argument("--corpus", nargs="*", help="only these corpora (default: all)")
+    parser.add_argument("--save", metavar="NAME", help="write bench/results/corpora-NAME.json")
+    args = parser.parse_args()
+    names = args.settings.split(",")
+    unknown = [n for n in names if n not in PRESETS]
+    if unknown:
+        parser.error(f"unknown settings {unknown}; choose from {', '.join(PRESETS)}")
+    corpora = discover(args.corpus)
+    results = score(corpora, names, args.split)
+    print_tables(results)
+    if args.save:
+        path = save(f"corpora-{args.save}", {"split": args.split, "results": results})
+        print(f"\nWrote {path}")
+
+
+if __name__ == "__main__":
+    main()
