@@ -387,7 +387,7 @@ def check_freshness(
 
 
 def _covers(built: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    same = all(built.get(k) == wanted.get(k) for k in ("window_chars", "glossary"))
+    same = all(built.get(k) == wanted.get(k) for k in ("window_chars", "glossary", "tokenizer"))
     return (
         same
         and set(wanted["channels"]) <= set(built.get("channels", []))
@@ -405,6 +405,7 @@ def index_settings(settings: Settings, corpus: Path) -> dict[str, Any]:
         "models": list(settings.models),
         "window_chars": settings.window_chars,
         "glossary": load_glossary(corpus).digest() if settings.glossary else None,
+        "tokenizer": TOKENIZER,
     }
 
 

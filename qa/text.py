@@ -51,8 +51,22 @@ def detect_language(text: str) -> str:
 
 
 def normalise(text: str) -> str:
-    """NFKC (full-width letters and digits become ASCII) and lower case."""
-    return unicodedata.normalize("NFKC", text).lower()
+    """NFKC (full-width letters and digits become ASCII), lower case, and Traditional
+    Chinese folded to Simplified, so 過擬合 matches 过拟合 (the text is shown as written)."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return _simplified(text) if has_chinese(text) else text
+
+
+def _simplified(text: str) -> str:
+    global _t2s
+    if _t2s is None:
+        import opencc
+
+        _t2s = opencc.OpenCC("t2s")
+    return str(_t2s.convert(text))
+
+
+_t2s: Any = None
 
 
 def tokenize(text: str) -> list[str]:
@@ -80,7 +94,7 @@ def segment(han: str) -> list[str]:
 
 _user_words: set[str] = set()
 _jieba_module: Any = None
-TOKENIZER = "jieba+snowball-v1"
+TOKENIZER = "jieba+snowball+t2s-v2"
 
 
 def segmenter_fingerprint(words: Iterable[str]) -> str:

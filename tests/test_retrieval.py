@@ -37,6 +37,19 @@ def test_best_passage_on_the_bundled_notes(
 
 
 @pytest.mark.parametrize(
+    ("traditional", "simplified"),
+    [("過擬合怎麼辦", "过拟合怎么办"), ("支持向量機的核函數怎麼選", "支持向量机的核函数怎么选")],
+)
+def test_a_traditional_chinese_question_gets_the_simplified_answer(
+    bundled_searcher, traditional: str, simplified: str
+) -> None:
+    want = bundled_searcher.search(simplified, 3)
+    got = bundled_searcher.search(traditional, 3)
+    assert not got.declined
+    assert got.hits[0].chunk.id == want.hits[0].chunk.id
+
+
+@pytest.mark.parametrize(
     "question", ["how do I bake bread", "什么是量子纠缠", "北京到上海的高铁要多久"]
 )
 def test_questions_the_notes_do_not_cover_are_declined(bundled_searcher, question: str) -> None:

@@ -31,3 +31,8 @@ def test_english_words_are_stemmed_and_stopwords_dropped() -> None:
 
 def test_mixed_script_and_full_width_letters() -> None:
     assert tokenize("ＢＮ和dropout") == ["bn", "dropout"]
+
+
+def test_traditional_chinese_is_folded_to_simplified_for_matching() -> None:
+    assert tokenize("過擬合怎麼辦") == tokenize("过拟合怎么办")
+    assert tokenize("歸一化和標準化的區別") == tokenize("归一化和标准化的区别")
