@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from corpora import EXTRA, discover, searcher  # noqa: E402
+from corpora import EXTRA, discover, searcher
 
-from qa.evaluate import Target, load_labelled  # noqa: E402
-from qa.settings import Settings  # noqa: E402
-from qa.text import tokenize  # noqa: E402
+from qa.evaluate import Target, load_labelled
+from qa.settings import Settings
+from qa.text import tokenize
 
 OVERLAP = 0.4
 

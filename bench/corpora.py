@@ -49,7 +49,14 @@ INDEXES = ROOT / "index" / "bench"
 
 PRESETS: dict[str, Settings] = {
     **BUILTIN,
-    "hybrid": replace(BUILTIN["bm25+minilm"], fusion="rrf", glossary=False, coverage_weight=0.0),
+    "hybrid": replace(
+        BUILTIN["bm25+minilm"],
+        fusion="rrf",
+        glossary=False,
+        coverage_weight=0.0,
+        dictionary=False,
+        rerank="none",
+    ),
 }
 
 
@@ -170,7 +177,9 @@ def score(
         for corpus in corpora:
             items = [i for i in corpus.questions if split == "all" or i.split == split]
             s = searcher(corpus, settings)
-            ask = search_for(corpus, settings) if search_for else (lambda q, s=s: s.search(q, CUTOFF))
+            ask = (
+                search_for(corpus, settings) if search_for else (lambda q, s=s: s.search(q, CUTOFF))
+            )
             report = evaluate(items, ask)
             per_corpus[corpus.name] = _summary(report.outcomes, s.index.chunks)
         results[name] = per_corpus
@@ -223,7 +232,7 @@ def macro(per_corpus: dict[str, Any], metric: str = "hit@1") -> tuple[float, str
 def print_tables(results: dict[str, Any]) -> None:
     names = list(results)
     corpora = list(next(iter(results.values())))
-    print(f"\nHit@1 (Hit@5) per corpus and question language; n = answerable questions")
+    print("\nHit@1 (Hit@5) per corpus and question language; n = answerable questions")
     header = f"{'corpus':20} {'row':7} {'n':>4}  " + "  ".join(f"{n[:13]:>13}" for n in names)
     print(header)
     for c in corpora:
@@ -250,7 +259,8 @@ def print_tables(results: dict[str, Any]) -> None:
     for c in corpora:
         missing = results[names[0]][c]["unmatched_labels"]
         if missing:
-            print(f"\n{c}: {len(missing)} questions whose labels match no section, e.g. {missing[0]!r}")
+            example = missing[0]
+            print(f"\n{c}: {len(missing)} questions whose labels match no section: {example!r}")
 
 
 def main() -> None:

@@ -27,13 +27,17 @@ _BASE = Settings()
 
 BUILTIN: dict[str, Settings] = {
     "default": _BASE,
-    "bm25": replace(_BASE, models=()),
-    "minilm": replace(_BASE, models=("minilm",), lexical=False),
-    "e5": replace(_BASE, models=("e5",), lexical=False),
+    # Each channel alone: no second stage either.
+    "bm25": replace(_BASE, models=(), rerank="none"),
+    "minilm": replace(_BASE, models=("minilm",), lexical=False, rerank="none"),
+    "e5": replace(_BASE, models=("e5",), lexical=False, rerank="none"),
     "bm25+minilm": replace(_BASE, models=("minilm",)),
     "rrf": replace(_BASE, fusion="rrf"),
     "no-glossary": replace(_BASE, glossary=False),
     "no-coverage": replace(_BASE, coverage_weight=0.0),
+    "listed-scores": replace(_BASE, exact_scores=False),
+    "no-dictionary": replace(_BASE, dictionary=False),
+    "no-rerank": replace(_BASE, rerank="none"),
 }
 
 
@@ -82,9 +86,11 @@ def _check_types(table: dict[str, Any]) -> str | None:
         isinstance(w, int | float) and not isinstance(w, bool) and w >= 0 for w in weights.values()
     ):
         return "weights must be a table of numbers >= 0, e.g. weights = { bm25 = 1.0 }"
+    if table.get("rerank", "linear") not in ("none", "linear"):
+        return 'rerank must be "linear" or "none"'
     if table.get("fusion", "weighted") not in FUSIONS:
         return f"fusion must be one of: {', '.join(sorted(FUSIONS))}"
-    for key in ("lexical", "glossary", "group_windows"):
+    for key in ("lexical", "glossary", "group_windows", "exact_scores", "dictionary"):
         if not isinstance(table.get(key, True), bool):
             return f"{key} must be true or false"
     for key, low in (("rrf_k", 1), ("window_chars", 100)):

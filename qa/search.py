@@ -5,6 +5,8 @@ The CLI, the TUI and the evaluator all call it, so what is evaluated is what use
 
 from __future__ import annotations
 
+import itertools
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,7 +19,7 @@ import numpy as np
 from qa.confidence import DEFAULT_MODEL, Term, coverage, informative_terms, topic_terms
 from qa.encoders import Encoder, get_encoder
 from qa.fusion import get_fusion, ranks_of
-from qa.glossary import Expansion, load_glossary
+from qa.glossary import Expansion, load_glossary, match_form
 from qa.index import (
     BuildProgress,
     Chunk,
@@ -31,11 +33,13 @@ from qa.index import (
     current_manifest,
     read_mined,
 )
+from qa.rerank import DEPTH, Candidate, Reranker, load_reranker
 from qa.settings import LEXICAL, Settings
 from qa.text import add_words, detect_language, has_chinese, normalise, tokenize
 
 MAX_QUESTION_CHARS = 2000
 CANDIDATES = 100  # per channel
+DICTIONARY_WEIGHT = 0.5  # a dictionary translation counts half a glossary expansion
 UNANSWERED_WITHIN = 3  # an unanswered heading is shown if it ranks this high among all
 
 
@@ -131,6 +135,7 @@ class ChannelResult:
     ids: np.ndarray
     scores: np.ndarray
     vector: np.ndarray | None = None  # the question's embedding, for dense channels
+    every: np.ndarray | None = None  # BM25's score of every chunk (lexical channel)
 
 
 class Searcher:
@@ -149,6 +154,9 @@ class Searcher:
             if name in settings.dense_channels and index.model_id(name) == enc.model_id
         }
         self._executor: Any = None
+        self._matrices: dict[str, np.ndarray] = {}
+        self._heading_tokens: dict[str, list[str]] = {}
+        self._chinese_vocab: bool | None = None
         self._answered = np.array([c.answered for c in index.chunks], dtype=bool)
         self._centroids = {
             name: np.asarray(info["centroid"], dtype=np.float32)
@@ -215,21 +223,21 @@ class Searcher:
         lang = detect_language(text)
         query_terms = tokenize(text)
         expansion = self.glossary.expand(text) if self.settings.glossary else None
-        raw = self._all_candidates(use, text, query_terms, expansion)
+        terms, bridged = self._terms(text, expansion)
+        weighted = self.lexical_terms(query_terms, expansion)
+        for token in bridged:
+            weighted.setdefault(token, self.settings.expansion_weight * DICTIONARY_WEIGHT)
+        raw = self._all_candidates(use, text, weighted, expansion)
 
         candidates = np.array(sorted({int(i) for r in raw.values() for i in r.ids}), dtype=np.int64)
         if not len(candidates):
             return Answer(text, lang, [], [], use, query_terms, expansion=expansion)
-        per_channel = {}
-        for name, result in raw.items():
-            ids, scores = result.ids, result.scores
-            column = np.full(len(candidates), np.nan, dtype=np.float64)
-            column[np.searchsorted(candidates, ids)] = scores
-            per_channel[name] = column
+        per_channel = {
+            name: self._scores_of(name, result, candidates) for name, result in raw.items()
+        }
 
         fuse = get_fusion(self.settings.fusion)
         weights = {c: self.settings.weight(c) for c in use}
-        terms = topic_terms(text, expansion)
         lexical = self.index.lexical
         found = lexical.terms_in(terms, candidates) if lexical is not None else None
         # Blending coverage in is part of fusing: each channel alone stays itself
@@ -237,7 +245,14 @@ class Searcher:
         blend = LEXICAL in use and len(use) > 1 and bool(self.settings.coverage_weight)
         rank = partial(self._rank, candidates, per_channel, fuse, weights, found, blend)
         answered = self._answered[candidates]
-        hits = rank(answered, top_k)
+        reranker = self._reranker()
+        hits = rank(answered, max(top_k, DEPTH) if reranker else top_k)
+        if reranker is not None and len(hits) > 1:
+            counted = found[1] if found is not None else 0
+            order = reranker.order(text, self._describe(hits, terms, counted))
+            hits = [hits[i] for i in order][:top_k]
+            for n, hit in enumerate(hits, start=1):
+                hit.rank = n
         everything = rank(np.ones_like(answered), UNANSWERED_WITHIN)
         # A heading with no answer is shown only when it is among the best matches of all
         # and shares a topic word with the question: dense models find short headings in
@@ -251,6 +266,126 @@ class Searcher:
             answer.confidence = DEFAULT_MODEL.probability(answer.features, lang)
             answer.declined = answer.confidence < DEFAULT_MODEL.threshold
         return answer
+
+    def _terms(self, text: str, expansion: Expansion | None) -> tuple[list[Term], list[str]]:
+        """The question's topic terms, and the BM25 tokens the dictionary adds.
+
+        A word outside the glossary gets, as other forms of its term, its translations
+        in CC-CEDICT (qa.dictionary) that the notes contain: 背包 is also "knapsack" in
+        English notes, "stable" is also 稳定 in Chinese ones.
+        """
+        terms = topic_terms(text, expansion)
+        lexical = self.index.lexical
+        if not self.settings.dictionary or lexical is None:
+            return terms, []
+        vocab = lexical.vocab
+        plain = [(t, next(iter(t))[0]) for t in terms if len(t) == 1 and len(next(iter(t))) == 1]
+        chinese = [(t, w) for t, w in plain if has_chinese(w)]
+        english = [(t, w) for t, w in plain if not has_chinese(w)]
+        if not chinese and not (english and self._notes_have_chinese()):
+            return terms, []
+        from qa.dictionary import load_dictionary
+
+        dictionary = load_dictionary()
+        added: list[str] = []
+
+        def known_english(word: str) -> bool:
+            return all(t in vocab for t in tokenize(word))
+
+        for term, word in chinese:
+            for gloss in dictionary.english(word, known_english):
+                form = tuple(dict.fromkeys(tokenize(gloss)))
+                if form:
+                    term.add(form)
+                    added += form
+        if english and self._notes_have_chinese():
+            words = re.findall(r"[a-z][a-z0-9'\-]*", match_form(text))
+            by_stem: dict[str, str] = {}
+            for w in words:
+                stems = tokenize(w)
+                if len(stems) == 1:
+                    by_stem.setdefault(stems[0], w)
+            for term, stem in english:
+                word = by_stem.get(stem, "")
+                for zh in dictionary.chinese(word, lambda z: normalise(z) in vocab) if word else []:
+                    term.add((normalise(zh),))
+                    added.append(normalise(zh))
+            for a, b in itertools.pairwise(words):
+                for zh in dictionary.chinese(f"{a} {b}", lambda z: normalise(z) in vocab):
+                    added.append(normalise(zh))
+        return terms, list(dict.fromkeys(added))
+
+    def _notes_have_chinese(self) -> bool:
+        if self._chinese_vocab is None:
+            lexical = self.index.lexical
+            self._chinese_vocab = lexical is not None and any(map(has_chinese, lexical.vocab))
+        return self._chinese_vocab
+
+    def _reranker(self) -> Reranker | None:
+        return None if self.settings.rerank == "none" else load_reranker()
+
+    def describe(self, answer: Answer) -> list[Candidate]:
+        """What the reranker reads of each of the answer's hits (bench/fit_reranker.py)."""
+        terms, _ = self._terms(answer.question, answer.expansion)
+        lexical = self.index.lexical
+        counted = lexical.terms_in(terms, np.zeros(0, dtype=np.int64))[1] if lexical else 0
+        return self._describe(answer.hits, terms, counted)
+
+    def _describe(self, hits: list[Hit], terms: list[Term], counted: int) -> list[Candidate]:
+        out = []
+        for hit in hits:
+            chunk = hit.chunk
+            if hit.terms_found is not None:
+                share = hit.terms_found / counted if counted else 0.0
+            else:
+                share = coverage(terms, tokenize(chunk.lexical_text()))
+            if chunk.id not in self._heading_tokens:
+                self._heading_tokens[chunk.id] = tokenize(chunk.heading)
+            out.append(
+                Candidate(
+                    fused=hit.score,
+                    channel_scores=hit.channel_scores,
+                    coverage=share,
+                    heading_coverage=coverage(terms, self._heading_tokens[chunk.id]),
+                    heading=chunk.heading,
+                    text=chunk.text,
+                    part=chunk.part,
+                    depth=len(chunk.heading_path),
+                )
+            )
+        return out
+
+    def _scores_of(self, name: str, result: ChannelResult, candidates: np.ndarray) -> np.ndarray:
+        """One channel's score for every candidate.
+
+        A channel scores every candidate exactly, not only those in its own top list: BM25
+        has computed every chunk's score, and a dense channel's vectors are in the index.
+        (Scoring only its own list would leave a candidate another channel found at 0
+        after normalisation, so a chunk BM25 and MiniLM rank first could lose because e5
+        did not list it.) With ``exact_scores`` off, unlisted candidates stay NaN.
+        """
+        column = np.full(len(candidates), np.nan, dtype=np.float64)
+        column[np.searchsorted(candidates, result.ids)] = result.scores
+        if not self.settings.exact_scores:
+            return column
+        if result.every is not None:
+            return result.every[candidates].astype(np.float64)
+        if result.vector is not None:
+            missing = np.isnan(column)
+            if missing.any():
+                rows = self._matrix(name)[candidates[missing]]
+                column[missing] = rows @ result.vector
+        return column
+
+    def _matrix(self, name: str) -> np.ndarray:
+        """The stored vectors of a dense channel, as a view into the FAISS index."""
+        if name not in self._matrices:
+            import faiss
+
+            index = self.index.vectors[name]
+            flat = faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d)
+            self._matrices[name] = np.asarray(flat).reshape(index.ntotal, index.d)
+        return self._matrices[name]
 
     def _evidence(
         self, terms: list[Term], raw: dict[str, ChannelResult], top: Hit
@@ -272,6 +407,11 @@ class Searcher:
         # informative terms the BM25 postings found in it.
         informative = informative_terms(terms, lambda word: word in lexical.vocab)
         features["coverage"] = top.terms_found / len(informative) if informative else 0.0
+        # A topic of the question that no note mentions at all ("dropout" asked of notes
+        # that never say it) is the plainest sign the notes do not cover the question.
+        if informative:
+            anywhere = lexical.terms_in(informative, np.zeros(0, dtype=np.int64))[1]
+            features["absent"] = 1.0 - anywhere / len(informative)
         return features
 
     def _rank(
@@ -348,7 +488,7 @@ class Searcher:
         self,
         use: tuple[str, ...],
         text: str,
-        query_terms: list[str],
+        query_terms: dict[str, float],
         expansion: Expansion | None,
     ) -> dict[str, ChannelResult]:
         """Every channel's candidates; dense channels run at the same time, one per core."""
@@ -379,17 +519,18 @@ class Searcher:
         return self._executor
 
     def _channel_candidates(
-        self, name: str, text: str, query_terms: list[str], expansion: Expansion | None
+        self, name: str, text: str, query_terms: dict[str, float], expansion: Expansion | None
     ) -> ChannelResult:
-        """Top candidates of one channel: chunk ids and their scores."""
+        """Top candidates of one channel: chunk ids and their scores. ``query_terms``: BM25
+        tokens with their weights (``lexical_terms``)."""
         n = len(self.index.chunks)
         k = min(n, CANDIDATES)
         if name == LEXICAL:
             assert self.index.lexical is not None
-            scores = self.index.lexical.scores(self.lexical_terms(query_terms, expansion))
+            scores = self.index.lexical.scores(query_terms)
             top = np.argsort(-scores, kind="stable")[:k]
             top = top[scores[top] > 0]
-            return ChannelResult(top.astype(np.int64), scores[top].astype(np.float64))
+            return ChannelResult(top.astype(np.int64), scores[top].astype(np.float64), every=scores)
         encoder = self.encoder(name)
         query = text
         if expansion is not None and has_chinese(text) and not encoder.multilingual:

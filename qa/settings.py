@@ -39,6 +39,9 @@ class Settings:
     expansion_weight: float = 0.7
     coverage_weight: float = 0.45
     group_windows: bool = True
+    exact_scores: bool = True
+    dictionary: bool = True  # CC-CEDICT for words the glossary lacks (qa.dictionary)
+    rerank: str = "linear"  # "linear": reorder the best candidates (qa.rerank), or "none"
     window_chars: int = 700
 
     @property

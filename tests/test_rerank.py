@@ -1,0 +1,98 @@
+"""The second stage: question intent, text shape, the shipped model, and its effect on
+notes written for it (sibling question headings, a link list, a table of contents)."""
+
+from pathlib import Path
+
+import pytest
+
+from qa.index import Index, build_index
+from qa.rerank import FEATURES, Reranker, TextShape, intents, load_reranker
+from qa.search import Searcher
+
+HARD = Path(__file__).parent / "fixtures" / "hard"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("why does dropout work", {"why"}),
+        ("How to fix overfitting?", {"how"}),
+        ("L1 vs L2", {"compare"}),
+        ("difference between bagging and boosting", {"compare"}),
+        ("pros and cons of random forests", {"proscons"}),
+        ("What is batch normalization?", {"what"}),
+        ("dropout为什么有用", {"why"}),
+        ("如何防止过拟合", {"how"}),
+        ("BN和LN的区别", {"compare"}),
+        ("随机森林的优缺点", {"proscons"}),
+        ("Batch Normalization", set()),
+    ],
+)
+def test_intents_of_questions_and_headings(text: str, expected: set[str]) -> None:
+    assert intents(text) == expected
+
+
+def test_text_shape_tells_a_link_list_and_a_table_of_contents_from_prose() -> None:
+    links = TextShape.of("- [Q1: What is X?](#q1)\n- [Q2: Why Y?](#q2)\n- [Q3: How Z?](#q3)")
+    toc = TextShape.of("第一章 绪论\t2\n第二章 线性模型 ........ 15\n第三章 决策树 31")
+    prose = TextShape.of("Dropout randomly zeroes units during training, see [the paper](x).")
+    assert links.list_link_lines == 1.0 and links.link_density > 0.5
+    assert toc.toc_lines == 1.0
+    assert prose.list_link_lines == 0.0 and prose.toc_lines == 0.0 and prose.link_density < 0.4
+
+
+def test_the_shipped_model_reads_every_feature_and_favours_what_it_should() -> None:
+    model = load_reranker()
+    assert set(model.weights) == set(FEATURES)
+    assert model.weights["intent_match"] > 0
+    assert model.weights["toc_lines"] < 0 and model.weights["list_link_lines"] < 0
+    assert model.weights["heading_coverage"] > 0
+
+
+def test_a_bad_model_file_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown reranker feature"):
+        Reranker.from_json({"format": "qa-reranker", "version": 1, "features": {"nope": 1}})
+    with pytest.raises(ValueError, match="finite"):
+        Reranker.from_json(
+            {"format": "qa-reranker", "version": 1, "features": {"fused": float("nan")}}
+        )
+
+
+@pytest.fixture(scope="module")
+def hard_searchers(tmp_path_factory: pytest.TempPathFactory):
+    from dataclasses import replace
+
+    from qa.settings import Settings
+
+    folder = tmp_path_factory.mktemp("hard-index")
+    build_index(HARD, folder, Settings())
+    index = Index.load(folder)
+    return {
+        "rerank": Searcher(index, Settings()),
+        "fused": Searcher(index, replace(Settings(), rerank="none")),
+    }
+
+
+@pytest.mark.parametrize(
+    ("question", "heading"),
+    [
+        ("why does gradient clipping help", "Why does gradient clipping help?"),
+        ("how do you choose the clipping threshold", "How to choose the clipping threshold?"),
+        ("gradient clipping vs weight decay", "Gradient clipping vs weight decay"),
+        ("梯度裁剪有什么优缺点", "Pros and cons of gradient clipping"),
+    ],
+)
+def test_sibling_question_headings_are_told_apart(hard_searchers, question, heading) -> None:
+    answer = hard_searchers["rerank"].search(question, 3)
+    assert answer.hits[0].chunk.heading == heading
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["梯度裁剪有什么优缺点", "why does gradient clipping help", "what is label smoothing"],
+)
+def test_a_link_list_and_a_contents_page_never_come_first(hard_searchers, question) -> None:
+    """Fusion alone puts the contents page first for the Chinese question: it has the
+    glossary's Chinese term and the English one; the reranker reads its shape."""
+    top = hard_searchers["rerank"].search(question, 3).hits[0].chunk
+    assert top.heading not in {"Questions", "Contents page"}
