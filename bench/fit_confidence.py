@@ -1,113 +1,125 @@
-"""Fit the "do the notes answer this?" model (qa.confidence) on labelled questions.
+"""Fit the "do the notes answer this?" model (qa.confidence) across corpora.
 
-    python bench/fit_confidence.py [--split dev] [--report-test]
+    python bench/fit_confidence.py [--split dev] [--write] [--report-test]
 
-Builds (or reuses) indexes of the bundled notes and tests/corpus_mixed under
-index/bench/, computes the confidence features for every labelled question of the
-chosen split, fits a logistic regression (answerable vs off-topic), picks for each
-language the threshold that declines the most off-topic questions in that language while
-declining at most 4% of its answerable ones, and prints the model to paste into
-qa/confidence.py with its rates on the dev half (and on the held-out half with
-`--report-test`: read it once, after choosing).
+For every labelled question of the chosen split in every corpus (bench/corpora.py), the
+confidence features of the default settings are computed. A logistic regression
+(answerable vs off-topic) is fitted with each corpus weighing the same, whatever its
+number of questions; then for each language the threshold that declines the most
+off-topic questions of that language while declining at most 4% of its answerable ones
+(pooled over corpora) is folded into that language's bias. Rates are printed per corpus
+on the fitted split, and leave-one-corpus-out (a model fitted without the corpus).
+`--write` writes qa/data/confidence.json. `--report-test` also prints held-out rates:
+read them only as bench/results/session6-protocol.md says.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from qa.confidence import FEATURES
-from qa.evaluate import Labelled, load_labelled
-from qa.index import Index, build_index
-from qa.search import Searcher
-from qa.settings import REPO_ROOT, Settings
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-CORPORA = [REPO_ROOT / "corpus", REPO_ROOT / "tests" / "corpus_mixed"]
+from corpora import discover, searcher
+
+from qa.confidence import FEATURES, MODEL_FILE, ConfidenceModel
+from qa.settings import Settings
+
 MAX_FALSE_DECLINES = 0.04
+Row = tuple[str, str, str, bool, dict[str, float]]  # corpus, split, lang, answerable, features
 
 
-def features_for(corpus: Path, settings: Settings) -> list[tuple[Labelled, dict[str, float]]]:
-    index_dir = REPO_ROOT / "index" / "bench" / corpus.name
-    build_index(corpus, index_dir, settings)
-    searcher = Searcher(Index.load(index_dir), settings)
+def collect() -> list[Row]:
     rows = []
-    for item in load_labelled(corpus / "questions.jsonl"):
-        answer = searcher.search(item.question, 10)
-        rows.append((item, answer.features))
+    for corpus in discover():
+        s = searcher(corpus, Settings())
+        for item in corpus.questions:
+            answer = s.search(item.question, 10)
+            rows.append((corpus.name, item.split, item.lang, item.answerable, answer.features))
     return rows
 
 
 def fit_logistic(
-    x: np.ndarray, y: np.ndarray, l2: float = 0.01, steps: int = 20000
+    x: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float = 0.01, steps: int = 20000
 ) -> tuple[np.ndarray, float]:
-    """Plain gradient descent on the log loss; features are standardised first."""
+    """Gradient descent on the weighted log loss; features are standardised first."""
     mean, std = x.mean(0), x.std(0) + 1e-9
     z = (x - mean) / std
     w = np.zeros(x.shape[1])
     b = 0.0
+    weight = weight / weight.sum()
     for _ in range(steps):
         p = 1 / (1 + np.exp(-(z @ w + b)))
-        grad_w = z.T @ (p - y) / len(y) + l2 * w
-        grad_b = float(np.mean(p - y))
+        grad_w = z.T @ (weight * (p - y)) + l2 * w
+        grad_b = float(np.sum(weight * (p - y)))
         w -= 0.5 * grad_w
         b -= 0.5 * grad_b
     # Undo the standardisation so the model reads raw features.
     return w / std, b - float((w * mean / std).sum())
 
 
-def rates(p: np.ndarray, y: np.ndarray, threshold: float) -> tuple[float, float]:
-    declined = p < threshold
-    return float(declined[y == 0].mean()), float(declined[y == 1].mean())
+def fit(rows: list[Row]) -> ConfidenceModel:
+    defaults = {f: float(np.mean([r[4].get(f, 0.0) for r in rows if r[3]])) for f in FEATURES}
+    x = np.array([[r[4].get(f, defaults[f]) for f in FEATURES] for r in rows])
+    y = np.array([1.0 if r[3] else 0.0 for r in rows])
+    sizes = {c: sum(r[0] == c for r in rows) for c in {r[0] for r in rows}}
+    weight = np.array([1.0 / sizes[r[0]] for r in rows])
+    w, b = fit_logistic(x, y, weight)
+    biases = {}
+    for lang in ("en", "zh"):
+        mine = np.array([r[2] == lang for r in rows])
+        p = 1 / (1 + np.exp(-(x[mine] @ w + b)))
+        ys = y[mine]
+        grid = [float(t) for t in np.linspace(0.02, 0.98, 193)]
+
+        def declined_rates(t: float, p: np.ndarray = p, ys: np.ndarray = ys) -> tuple[float, float]:
+            d = p < t
+            return float(d[ys == 0].mean()), float(d[ys == 1].mean())
+
+        allowed = [t for t in grid if declined_rates(t)[1] <= MAX_FALSE_DECLINES] or [grid[0]]
+        t = max(allowed, key=lambda t: (declined_rates(t)[0], -t))
+        biases[lang] = round(b - math.log(t / (1 - t)), 3)
+    return ConfidenceModel(
+        weights={f: round(float(v), 3) for f, v in zip(FEATURES, w, strict=True)},
+        biases=biases,
+        defaults={f: round(v, 3) for f, v in defaults.items()},
+    )
+
+
+def rates(model: ConfidenceModel, rows: list[Row]) -> str:
+    off = [model.probability(r[4], r[2]) < 0.5 for r in rows if not r[3]]
+    on = [model.probability(r[4], r[2]) < 0.5 for r in rows if r[3]]
+    show = f"{np.mean(off):.2f}" if off else "—"
+    return f"{show}/{np.mean(on):.2f} (n={len(off)}/{len(on)})"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default="dev", choices=["dev", "test", "all"])
+    parser.add_argument("--write", action="store_true", help="write qa/data/confidence.json")
     parser.add_argument("--report-test", action="store_true", help="also print held-out rates")
     args = parser.parse_args()
-    settings = Settings()
-    rows = [r for corpus in CORPORA for r in features_for(corpus, settings)]
-
-    def matrix(items: list[tuple[Labelled, dict[str, float]]]) -> tuple[np.ndarray, np.ndarray]:
-        x = np.array([[feat.get(f, defaults[f]) for f in FEATURES] for _, feat in items])
-        y = np.array([1.0 if item.answerable else 0.0 for item, _ in items])
-        return x, y
-
-    train = [r for r in rows if args.split == "all" or r[0].split == args.split]
-    # What a switched-off channel's feature reads as: its mean over answerable questions.
-    defaults = {
-        f: float(np.mean([r[1].get(f, 0.0) for r in train if r[0].answerable])) for f in FEATURES
-    }
-    x, y = matrix(train)
-    w, b = fit_logistic(x, y)
-    thresholds = {}
-    for lang in ("en", "zh"):
-        xs, ys = matrix([r for r in train if r[0].lang == lang])
-        p = 1 / (1 + np.exp(-(xs @ w + b)))
-        grid = [float(t) for t in np.linspace(0.05, 0.95, 181)]
-        allowed = [t for t in grid if rates(p, ys, t)[1] <= MAX_FALSE_DECLINES]
-        thresholds[lang] = round(max(allowed, key=lambda t: (rates(p, ys, t)[0], -t)), 3)
-    # Each language's threshold folded into its bias, so that 0.5 is the threshold for all.
-    biases = {lang: round(b - math.log(t / (1 - t)), 3) for lang, t in thresholds.items()}
-    print("weights:", {f: round(float(v), 3) for f, v in zip(FEATURES, w, strict=True)})
-    print(f"thresholds on the fitted model: {thresholds}  biases: {biases}")
-    print("defaults:", {f: round(v, 3) for f, v in defaults.items()})
-    for split in ("dev", "test") if args.report_test else ("dev",):
-        for lang in ("en", "zh", "all"):
-            part = [r for r in rows if r[0].split == split and (lang == "all" or r[0].lang == lang)]
-            xs, ys = matrix(part)
-            bias = np.array([biases[r[0].lang] for r in part])
-            declined = 1 / (1 + np.exp(-(xs @ w + bias))) < 0.5
-            decline = float(declined[ys == 0].mean())
-            false_decline = float(declined[ys == 1].mean())
-            print(
-                f"{split:4} {lang:3}  off-topic declined {decline:.3f} "
-                f"(n={int((ys == 0).sum())})  answerable declined {false_decline:.3f} "
-                f"(n={int((ys == 1).sum())})"
-            )
+    rows = collect()
+    train = [r for r in rows if args.split == "all" or r[1] == args.split]
+    model = fit(train)
+    print(json.dumps(model.to_json(), indent=1))
+    print("off-topic declined / answerable declined, per corpus:")
+    for corpus in dict.fromkeys(r[0] for r in rows):
+        mine = [r for r in train if r[0] == corpus]
+        loco = fit([r for r in train if r[0] != corpus])
+        line = f"  {corpus:20} fitted {rates(model, mine)}  leave-one-out {rates(loco, mine)}"
+        if args.report_test:
+            test = [r for r in rows if r[0] == corpus and r[1] == "test"]
+            line += f"  test {rates(model, test)}"
+        print(line)
+    if args.write:
+        MODEL_FILE.write_text(json.dumps(model.to_json(), indent=1) + "\n", encoding="utf-8")
+        print(f"Wrote {MODEL_FILE}")
 
 
 if __name__ == "__main__":

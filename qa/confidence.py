@@ -15,14 +15,17 @@ off-topic questions (``bench/fit_confidence.py``; figures in README.md):
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from qa.glossary import Expansion, match_form
+from qa.settings import PACKAGE_ROOT
 from qa.text import has_chinese, tokenize
 
-FEATURES = ("minilm_gap", "e5_gap", "coverage")
+FEATURES = ("minilm_gap", "e5_gap", "coverage", "absent")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,32 @@ class ConfidenceModel:
     defaults: Mapping[str, float]  # used for a feature whose channel is switched off
     threshold: float = 0.5
 
+    def to_json(self) -> dict[str, object]:
+        return {
+            "format": "qa-confidence",
+            "version": 1,
+            "features": list(FEATURES),
+            "weights": dict(self.weights),
+            "biases": dict(self.biases),
+            "defaults": dict(self.defaults),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> ConfidenceModel:
+        if data.get("format") != "qa-confidence" or data.get("version") != 1:
+            raise ValueError("not a qa confidence model (format qa-confidence, version 1)")
+        tables = {}
+        for key in ("weights", "biases", "defaults"):
+            table = data.get(key)
+            if not isinstance(table, dict) or not all(
+                isinstance(v, int | float) and math.isfinite(v) for v in table.values()
+            ):
+                raise ValueError(f"a confidence model's {key!r} must be a table of numbers")
+            tables[key] = {str(k): float(v) for k, v in table.items()}
+        if set(tables["weights"]) != set(FEATURES) or set(tables["defaults"]) != set(FEATURES):
+            raise ValueError(f"a confidence model needs weights and defaults for {FEATURES}")
+        return cls(tables["weights"], tables["biases"], tables["defaults"])
+
     def probability(self, features: Mapping[str, float], lang: str) -> float:
         bias = self.biases.get(lang, min(self.biases.values()))
         z = bias + sum(
@@ -47,15 +76,18 @@ class ConfidenceModel:
         return 1.0 / (1.0 + math.exp(-z))
 
 
-# Fitted by bench/fit_confidence.py on the dev halves of corpus/questions.jsonl and
-# tests/corpus_mixed/questions.jsonl: one logistic model, then for each language the
-# threshold that declines the most off-topic dev questions of that language while
-# declining at most 4% of its answerable ones, folded into that language's bias.
-DEFAULT_MODEL = ConfidenceModel(
-    weights={"minilm_gap": 12.446, "e5_gap": 27.687, "coverage": 4.921},
-    biases={"en": -7.252, "zh": -8.669},
-    defaults={"minilm_gap": 0.438, "e5_gap": 0.069, "coverage": 0.869},
-)
+# Fitted by bench/fit_confidence.py on the dev halves of every labelled corpus (each corpus
+# weighing the same): one logistic model, then for each language the threshold that
+# declines the most off-topic dev questions of that language while declining at most 4%
+# of its answerable ones, folded into that language's bias.
+MODEL_FILE = PACKAGE_ROOT / "data" / "confidence.json"
+
+
+def load_model(path: Path = MODEL_FILE) -> ConfidenceModel:
+    return ConfidenceModel.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+DEFAULT_MODEL = load_model()
 
 # One topic of a question: the forms it may take, each as the tokens that must all be
 # present (a glossary concept: {("batch", "normal"), ("bn",), ("批归一化",)}).

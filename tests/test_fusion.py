@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from qa.confidence import DEFAULT_MODEL, coverage, informative_terms, topic_terms
+from qa.confidence import DEFAULT_MODEL, coverage, informative_terms, load_model, topic_terms
 from qa.encoders import UnknownNameError
 from qa.fusion import fuse_rrf, fuse_weighted, get_fusion, ranks_of
 from qa.glossary import load_glossary
@@ -104,8 +104,20 @@ def test_chinese_words_no_note_has_do_not_count_against_a_question() -> None:
     assert "用" in [next(iter(t))[0] for t in terms] and "用" not in words  # this one goes
 
 
-def test_the_decline_threshold_reads_the_same_in_both_languages() -> None:
-    features = {"minilm_gap": 0.3, "e5_gap": 0.06, "coverage": 0.5}
-    en, zh = (DEFAULT_MODEL.probability(features, lang) for lang in ("en", "zh"))
-    assert zh < en  # the same evidence counts for less behind a Chinese question
-    assert DEFAULT_MODEL.threshold == 0.5
+def test_the_decline_model_is_read_from_its_data_file_and_weighs_evidence_as_it_should(
+    tmp_path,
+) -> None:
+    """Each language has its own bias (its threshold is folded in, so 0.5 reads the same in
+    both); more of the question found, or a topic no note mentions, moves the probability
+    the right way."""
+    assert set(DEFAULT_MODEL.biases) == {"en", "zh"} and DEFAULT_MODEL.threshold == 0.5
+    base = {"minilm_gap": 0.3, "e5_gap": 0.06, "coverage": 0.5, "absent": 0.0}
+    for lang in ("en", "zh"):
+        p = DEFAULT_MODEL.probability(base, lang)
+        assert DEFAULT_MODEL.probability({**base, "coverage": 1.0}, lang) > p
+        assert DEFAULT_MODEL.probability({**base, "absent": 1.0}, lang) < p
+        assert DEFAULT_MODEL.probability({**base, "e5_gap": 0.12}, lang) > p
+    bad = tmp_path / "confidence.json"
+    bad.write_text('{"format": "qa-confidence", "version": 1, "weights": {"coverage": "x"}}')
+    with pytest.raises(ValueError, match="table of numbers"):
+        load_model(bad)
