@@ -93,7 +93,21 @@ class NotesService:
         """Open (building or updating first, like ``qa ask``) and load the models."""
         searcher = Searcher.open(corpus, index_dir, settings, auto_build=auto_build)
         searcher.warm_up()
-        return cls(corpus, index_dir, settings, searcher)
+        service = cls(corpus, index_dir, settings, searcher)
+        threading.Thread(target=service._warm_up, name="qa-warm-up", daemon=True).start()
+        return service
+
+    def _warm_up(self) -> None:
+        """Load the Chinese segmenter now (it takes ~0.5 s), not on the first Chinese question.
+
+        Outside the search lock: English questions are answered meanwhile, and jieba's own
+        lock makes a Chinese question wait for its dictionary."""
+        from qa.text import tokenize
+
+        try:
+            tokenize("预热")
+        except Exception as err:  # warming up is only an optimisation
+            log.warning("qa serve: warm-up failed: %s", err)
 
     @property
     def current(self) -> Generation:
