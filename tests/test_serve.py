@@ -239,6 +239,10 @@ def test_get_section_and_health(http_server: str) -> None:
     assert section["heading_path"] == top["heading_path"]
     status, health, _ = _get(http_server + "/health")
     assert status == 200 and health["status"] == "ok" and health["generation"].startswith("gen-")
+    status, outline, _ = _get(f"{http_server}/outline?file={urllib.parse.quote(top['file'])}")
+    assert status == 200 and top["heading_path"] in [h["heading_path"] for h in outline["headings"]]
+    status, state, _ = _get(http_server + "/status")
+    assert status == 200 and state["generation"] == health["generation"]
 
 
 @pytest.mark.parametrize(
