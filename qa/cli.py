@@ -267,6 +267,41 @@ def ask(
         click.echo(json.dumps(record, ensure_ascii=False))
 
 
+@main.command(short_help="Serve the notes to editors and agents (MCP, or HTTP with --http).")
+@corpus_options
+@click.option("--http", "use_http", is_flag=True, help="Serve over HTTP instead of stdio.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (--http).")
+@click.option(
+    "--port", default=8765, show_default=True, type=click.IntRange(1, 65535), help="Port (--http)."
+)
+@click.option("--watch", is_flag=True, help="Also re-index the notes whenever they change.")
+@click.option("--no-build", is_flag=True, help="Do not build or update the index first.")
+def serve(
+    corpus: Path | None,
+    index_dir: Path | None,
+    model: str | None,
+    use_http: bool,
+    host: str,
+    port: int,
+    watch: bool,
+    no_build: bool,
+) -> None:
+    """Serve the notes over the Model Context Protocol (stdio; --http for streamable HTTP
+    plus GET /ask, /section, /health). Read-only; reloads when the index is rebuilt."""
+    corpus, index_dir, settings = resolve(corpus, index_dir, model)
+    from qa import serve as server
+
+    if use_http and host not in server.LOOPBACK:
+        click.echo(
+            f"qa: warning: binding {host}: anyone who can reach this address can read your notes",
+            err=True,
+        )
+    with user_errors():
+        server.run(
+            corpus, index_dir, settings, use_http, host, port, watch, auto_build=not no_build
+        )
+
+
 @main.command("eval")
 @click.option(
     "--questions",
