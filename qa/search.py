@@ -57,6 +57,7 @@ class Hit:
     channel_scores: dict[str, float] = field(default_factory=dict)
     channel_ranks: dict[str, int] = field(default_factory=dict)
     terms_found: int | None = None  # how many of the question's terms it has, if known
+    row: int = -1  # the chunk's position in the index
 
     @property
     def answered(self) -> bool:
@@ -262,7 +263,7 @@ class Searcher:
             hit.rank = n
         answer = Answer(text, lang, hits, unanswered, use, query_terms, expansion=expansion)
         if hits:
-            answer.features = self._evidence(terms, raw, hits[0])
+            answer.features = self._evidence(topic_terms(text, expansion), raw, hits[0])
             answer.confidence = DEFAULT_MODEL.probability(answer.features, lang)
             answer.declined = answer.confidence < DEFAULT_MODEL.threshold
         return answer
@@ -400,18 +401,20 @@ class Searcher:
             best = float(result.scores[answered].max()) if answered.any() else 0.0
             features[f"{name}_gap"] = best - float(result.vector @ centroid)
         lexical = self.index.lexical
-        if lexical is None or top.terms_found is None:
+        if lexical is None or top.row < 0:
             features["coverage"] = coverage(terms, tokenize(top.chunk.lexical_text()))
             return features
-        # A term no note contains is in no chunk, so the top chunk has exactly the
-        # informative terms the BM25 postings found in it.
+        # The question's own terms, without the dictionary's translations: a Chinese
+        # question about house plants must not look covered because 比较 is "compare".
         informative = informative_terms(terms, lambda word: word in lexical.vocab)
-        features["coverage"] = top.terms_found / len(informative) if informative else 0.0
+        if not informative:
+            features["coverage"] = 0.0
+            return features
+        found, anywhere = lexical.terms_in(informative, np.array([top.row], dtype=np.int64))
+        features["coverage"] = float(found[0]) / len(informative)
         # A topic of the question that no note mentions at all ("dropout" asked of notes
         # that never say it) is the plainest sign the notes do not cover the question.
-        if informative:
-            anywhere = lexical.terms_in(informative, np.zeros(0, dtype=np.int64))[1]
-            features["absent"] = 1.0 - anywhere / len(informative)
+        features["absent"] = 1.0 - anywhere / len(informative)
         return features
 
     def _rank(
@@ -465,6 +468,7 @@ class Searcher:
                     {n: float(c[j]) for n, c in subset.items() if not np.isnan(c[j])},
                     {n: int(r[j]) for n, r in channel_ranks.items() if np.isfinite(r[j])},
                     int(have[j]) if have is not None else None,
+                    int(ids[j]),
                 )
             )
         return hits
