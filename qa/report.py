@@ -107,7 +107,7 @@ def print_comparison(comparison: Comparison, console: Console | None = None) -> 
             )
         console.print(table)
     console.print(
-        "p: Fisher's randomization test, paired over the same questions (ranx); "
+        "p: paired permutation test over the same questions (scipy), two-sided; "
         "significant at p < 0.05."
     )
 

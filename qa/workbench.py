@@ -1,17 +1,17 @@
 """``qa eval`` as a workbench: compare settings, diff against a baseline, see coverage.
 
-Plain ``qa eval`` scores with the metrics in ``qa.evaluate`` (hand-written: importing and
-JIT-compiling ranx takes ~7 s warm and about a minute the first time, too slow for a
-command people run after every edit; ``tests/test_workbench.py`` checks that both give
-the same numbers on the whole labelled set). Comparisons use ranx: its metrics and its
-paired significance test (Fisher's randomization test) over the same questions.
+Every score comes from the metrics in ``qa.evaluate`` (one implementation for plain
+``qa eval``, comparisons and baselines). A comparison adds a paired significance test
+over the same questions: a two-sided permutation test (``scipy.stats.permutation_test``
+with ``permutation_type="samples"``, i.e. each question's pair of scores swapped at
+random; exact when there are few questions), with a fixed seed so the same runs give
+the same p-values.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,20 +19,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from qa.evaluate import CUTOFF, METRICS, Labelled, Outcome, Report, Target, evaluate
+import numpy as np
+
+from qa.evaluate import CUTOFF, METRICS, Labelled, Outcome, Report, evaluate
 from qa.index import BuildProgress, Index, check_freshness
 from qa.search import Searcher
 from qa.settings import LEXICAL, Settings
 
-RANX_METRICS = {
-    "hit@1": "hit_rate@1",
-    "hit@3": "hit_rate@3",
-    "hit@5": "hit_rate@5",
-    "mrr@10": "mrr@10",
-    "ndcg@10": "ndcg@10",
-    "recall@10": "recall@10",
-}
 LANGS = ("en", "zh", "all")
+RESAMPLES = 9999  # random swaps per metric (an exact test when 2**questions is fewer)
+SEED = 42
 
 
 def searcher_for(
@@ -73,12 +69,13 @@ class Comparison:
     reports: tuple[Report, Report]
     table: dict[str, dict[str, MetricComparison]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    test: str = ""  # which significance test gave the p-values
 
     def to_json(self) -> dict[str, Any]:
         return {
             "a": self.names[0],
             "b": self.names[1],
-            "test": "Fisher randomization test (paired, two-sided), ranx",
+            "test": self.test,
             "counts": self.counts,
             "metrics": {
                 lang: {
@@ -94,81 +91,71 @@ class Comparison:
         }
 
 
-def ranx_run(
-    outcomes: Sequence[Outcome],
-) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, float]]]:
-    """Qrels and a run in ranx's terms for answerable questions.
-
-    Each relevant entry is a document; a hit that satisfies an entry not yet satisfied
-    becomes that document, any other hit stays itself (a second window of an already
-    found section earns nothing, as in ``qa.evaluate``).
-    """
-    qrels: dict[str, dict[str, int]] = {}
-    run: dict[str, dict[str, float]] = {}
-    for n, o in enumerate(outcomes):
-        if not o.item.answerable:
-            continue
-        qid = f"q{n}"
-        targets = [Target.parse(r) for r in o.item.relevant]
-        qrels[qid] = {f"target{i}": 1 for i in range(len(targets))}
-        docs: dict[str, float] = {}
-        found: set[int] = set()
-        for rank, chunk in enumerate(o.top[:CUTOFF], start=1):
-            new = [
-                i
-                for i, t in enumerate(targets)
-                if i not in found and any(t.matches(loc) for loc in chunk.locations)
-            ]
-            if new:
-                found.add(new[0])
-                doc = f"target{new[0]}"
-            else:
-                doc = f"chunk-{chunk.id}-{rank}"
-            docs[doc] = 1.0 / rank
-        run[qid] = docs or {"nothing": 0.0}
-    return qrels, run
+def describe_test(n_resamples: int = RESAMPLES, seed: int = SEED) -> str:
+    return (
+        "paired permutation test, two-sided, on the mean difference per question "
+        f"(scipy.stats.permutation_test, permutation_type='samples', {n_resamples} resamples "
+        f"or exact, seed {seed})"
+    )
 
 
-def ranx_scores(
-    a: Sequence[Outcome], b: Sequence[Outcome], n_permutations: int = 1000
+def paired_p_value(
+    a: Sequence[float], b: Sequence[float], n_resamples: int = RESAMPLES, seed: int = SEED
+) -> float:
+    """Two-sided p-value that per-question scores ``a`` and ``b`` (same questions, same
+    order) have the same mean: each question's two scores are swapped at random."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(x) < 2 or np.array_equal(x, y):
+        # one question: its swap is as extreme as what was seen, so p = 1 (and scipy
+        # wants two); equal scores: every swap gives the same mean
+        return 1.0
+    from scipy.stats import permutation_test
+
+    def mean_difference(x: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
+        return np.mean(x, axis=axis) - np.mean(y, axis=axis)
+
+    result = permutation_test(
+        (x, y),
+        mean_difference,
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=n_resamples,
+        batch=1000,  # same p-value, less memory and faster than all resamples at once
+        alternative="two-sided",
+        rng=np.random.default_rng(seed),
+    )
+    return float(min(1.0, max(0.0, result.pvalue)))
+
+
+def paired_scores(
+    a: Sequence[Outcome], b: Sequence[Outcome], n_resamples: int = RESAMPLES, seed: int = SEED
 ) -> dict[str, MetricComparison]:
-    """Metric means of two runs over the same questions, with paired p-values."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from ranx import Qrels, Run, compare
-
-        qrels_a, run_a = ranx_run(a)
-        _, run_b = ranx_run(b)
-        if not qrels_a:
-            return {}
-        report = compare(
-            Qrels(qrels_a),
-            [Run(run_a, name="A"), Run(run_b, name="B")],
-            metrics=list(RANX_METRICS.values()),
-            stat_test="fisher",
-            n_permutations=n_permutations,
-            random_seed=42,
+    """Metric means (``qa.evaluate``'s) of two runs over the same answerable questions,
+    with paired p-values; empty when no question is answerable."""
+    pairs = [(oa, ob) for oa, ob in zip(a, b, strict=True) if oa.item.answerable]
+    if not pairs:
+        return {}
+    table = {}
+    for metric in METRICS:
+        xs = [oa.metrics[metric] for oa, _ in pairs]
+        ys = [ob.metrics[metric] for _, ob in pairs]
+        table[metric] = MetricComparison(
+            sum(xs) / len(xs), sum(ys) / len(ys), paired_p_value(xs, ys, n_resamples, seed)
         )
-    data = report.to_dict()
-    return {
-        ours: MetricComparison(
-            float(data["A"]["scores"][theirs]),
-            float(data["B"]["scores"][theirs]),
-            float(data["A"]["comparisons"]["B"][theirs]),
-        )
-        for ours, theirs in RANX_METRICS.items()
-    }
+    return table
 
 
-def compare_reports(names: tuple[str, str], a: Report, b: Report) -> Comparison:
-    comparison = Comparison(names, (a, b))
+def compare_reports(
+    names: tuple[str, str], a: Report, b: Report, n_resamples: int = RESAMPLES, seed: int = SEED
+) -> Comparison:
+    comparison = Comparison(names, (a, b), test=describe_test(n_resamples, seed))
     for lang in LANGS:
         pick = [i for i, o in enumerate(a.outcomes) if lang == "all" or o.item.lang == lang]
         outs_a = [a.outcomes[i] for i in pick]
         outs_b = [b.outcomes[i] for i in pick]
         comparison.counts[lang] = sum(o.item.answerable for o in outs_a)
         if comparison.counts[lang]:
-            comparison.table[lang] = ranx_scores(outs_a, outs_b)
+            comparison.table[lang] = paired_scores(outs_a, outs_b, n_resamples, seed)
     return comparison
 
 

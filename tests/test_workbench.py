@@ -1,8 +1,11 @@
 """qa eval as a workbench: comparisons, significance, baselines, coverage, reports."""
 
 import json
+import os
 import shutil
 import struct
+import subprocess
+import sys
 from pathlib import Path
 from typing import ClassVar
 
@@ -11,11 +14,17 @@ from click.testing import CliRunner
 
 from qa.cli import main
 from qa.encoders import UnknownNameError
-from qa.evaluate import Labelled, Outcome, evaluate, load_labelled, summarise
+from qa.evaluate import Labelled, Outcome, summarise
 from qa.index import Chunk, Location, current_generation, read_manifest
 from qa.presets import PresetError, get_preset, load_presets
 from qa.report import PNG_SIZE, write_png
-from qa.workbench import compare_reports, coverage, diff_against, ranx_scores
+from qa.workbench import (
+    compare_reports,
+    coverage,
+    diff_against,
+    paired_p_value,
+    paired_scores,
+)
 
 SMALL = Path(__file__).parent / "fixtures" / "small"
 
@@ -44,35 +53,117 @@ def outcome(question: str, relevant: list[str], top: list[Chunk], lang: str = "e
 A, B, C = chunk("Alpha", line=1), chunk("Beta", line=10), chunk("Gamma", line=20)
 
 
-def test_significance_on_a_constructed_example() -> None:
+FEW = 999  # resamples in these tests: enough to tell p < 0.01 from p > 0.5, and fast
+
+
+def test_a_clear_difference_is_significant() -> None:
     # B finds the answer first on all 20 questions, A only at rank 3.
     good = [outcome(f"q{i}", ["Alpha"], [A, B, C]) for i in range(20)]
     bad = [outcome(f"q{i}", ["Alpha"], [B, C, A]) for i in range(20)]
-    scores = ranx_scores(bad, good)
+    scores = paired_scores(bad, good, n_resamples=FEW)
     assert scores["hit@1"].a == 0.0 and scores["hit@1"].b == 1.0
     assert scores["mrr@10"].a == pytest.approx(1 / 3)
-    assert scores["hit@1"].p_value < 0.01
-    same = ranx_scores(good, good)
-    assert same["hit@1"].p_value == 1.0 and same["mrr@10"].delta == 0.0
+    assert scores["hit@1"].p_value < 0.01 and scores["mrr@10"].p_value < 0.01
+    assert scores["hit@5"].delta == 0.0 and scores["hit@5"].p_value == 1.0  # both find it
+
+
+def test_a_small_mixed_difference_is_not_significant() -> None:
+    # B wins 6 questions, loses 4, ties 10: under the null, half of all sign swaps move
+    # the mean at least this far, so p is about 0.75.
+    first, third = [A, B, C], [B, C, A]
+    a = [outcome(f"q{i}", ["Alpha"], third if i < 6 else first) for i in range(20)]
+    b = [outcome(f"q{i}", ["Alpha"], third if 6 <= i < 10 else first) for i in range(20)]
+    scores = paired_scores(a, b, n_resamples=FEW)
+    assert scores["hit@1"].delta == pytest.approx(2 / 20)
+    assert scores["hit@1"].p_value > 0.5
+
+
+def test_few_questions_get_the_exact_test() -> None:
+    # 5 questions, all better: 2 of the 2**5 swaps are as extreme (all one way or the
+    # other), p = 1/16 whatever the number of resamples or the seed.
+    for n_resamples, seed in ((FEW, 1), (9999, 7)):
+        assert paired_p_value([0.0] * 5, [1.0] * 5, n_resamples, seed) == pytest.approx(1 / 16)
+    assert paired_p_value([], []) == 1.0
+    assert paired_p_value([0.5, 1.0], [0.5, 1.0]) == 1.0
+
+
+def test_p_values_are_probabilities_and_repeatable() -> None:
+    a = [float(i % 3 == 0) for i in range(40)]
+    b = [float(i % 2 == 0) for i in range(40)]
+    p = paired_p_value(a, b, FEW, seed=3)
+    assert 0.0 <= p <= 1.0
+    assert paired_p_value(a, b, FEW, seed=3) == p  # a fixed seed: the same p every run
+    assert paired_p_value(b, a, FEW, seed=3) == p  # two-sided
 
 
 def test_comparison_is_per_language() -> None:
     a = summarise([outcome("x", ["Alpha"], [A]), outcome("y", ["Beta"], [A, B], "zh")])
     b = summarise([outcome("x", ["Alpha"], [B, A]), outcome("y", ["Beta"], [B], "zh")])
-    comparison = compare_reports(("a", "b"), a, b)
+    comparison = compare_reports(("a", "b"), a, b, n_resamples=FEW)
     assert comparison.counts == {"en": 1, "zh": 1, "all": 2}
     assert comparison.table["en"]["hit@1"].delta == -1.0
     assert comparison.table["zh"]["mrr@10"].a == 0.5
     assert comparison.table["zh"]["mrr@10"].b == 1.0
+    # one question per language: a swap either way is as extreme, nothing is significant
+    assert comparison.table["en"]["hit@1"].p_value == 1.0
+    assert all(0.0 <= c.p_value <= 1.0 for rows in comparison.table.values() for c in rows.values())
+    data = comparison.to_json()
+    assert "permutation test" in data["test"] and "scipy" in data["test"]
+    assert set(data["metrics"]) == {"en", "zh", "all"}
 
 
-def test_hand_written_metrics_agree_with_ranx_on_the_labelled_set(bundled_searcher) -> None:
-    items = load_labelled(Path(__file__).parent.parent / "corpus" / "questions.jsonl")
-    report = evaluate(items, lambda q: bundled_searcher.search(q, 10))
-    answerable = [o for o in report.outcomes if o.item.answerable]
-    theirs = ranx_scores(answerable, answerable)
-    for metric, value in report.groups["all"].items():
-        assert theirs[metric].a == pytest.approx(value, abs=1e-9), metric
+def test_a_language_without_answerable_questions_has_no_table() -> None:
+    a = summarise([outcome("x", ["Alpha"], [A]), outcome("off topic", [], [A], "zh")])
+    comparison = compare_reports(("a", "b"), a, a, n_resamples=FEW)
+    assert comparison.counts["zh"] == 0 and "zh" not in comparison.table
+    assert set(comparison.table) == {"en", "all"}
+
+
+def test_comparison_means_are_the_reports_own_metrics() -> None:
+    """One metric implementation: a comparison's means are qa.evaluate's, per language."""
+    tops = [[A], [B, A], [C, B, A], [B, C], [A, C], [C]]
+    a = summarise(
+        [
+            outcome(
+                f"q{i}", ["Alpha", "Beta"] if i % 2 else ["Alpha"], top, "en" if i < 4 else "zh"
+            )
+            for i, top in enumerate(tops)
+        ]
+        + [outcome("off topic", [], [A])]
+    )
+    b = summarise(
+        [
+            outcome(
+                f"q{i}", ["Alpha", "Beta"] if i % 2 else ["Alpha"], top, "en" if i < 4 else "zh"
+            )
+            for i, top in enumerate(reversed(tops))
+        ]
+        + [outcome("off topic", [], [B])]
+    )
+    comparison = compare_reports(("a", "b"), a, b, n_resamples=FEW)
+    for lang, rows in comparison.table.items():
+        for metric, c in rows.items():
+            assert c.a == pytest.approx(a.groups[lang][metric]), (lang, metric)
+            assert c.b == pytest.approx(b.groups[lang][metric]), (lang, metric)
+
+
+def test_nothing_loads_ranx() -> None:
+    """ranx (numba, llvmlite) is gone: the workbench, its reports and a test run without it."""
+    code = (
+        "import sys, qa.workbench, qa.report, qa.evaluate\n"
+        "qa.workbench.paired_p_value([0.0, 1.0, 1.0], [1.0, 1.0, 0.0], 99)\n"
+        "loaded = sorted(m for m in ('ranx', 'numba', 'llvmlite') if m in sys.modules)\n"
+        "assert not loaded, loaded\n"
+    )
+    root = Path(__file__).parent.parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    }
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, cwd=root, env=env)
+    package = root / "qa"
+    mentions = [p.name for p in package.rglob("*.py") if "ranx" in p.read_text(encoding="utf-8")]
+    assert not mentions
 
 
 def test_diff_against_a_crafted_baseline() -> None:
@@ -181,6 +272,7 @@ def test_eval_compare_from_the_command_line(small: Path) -> None:
     assert (data["a"], data["b"]) == ("fake-words", "fake")
     assert set(data["metrics"]) == {"en", "zh", "all"}
     assert 0.0 <= data["metrics"]["all"]["hit@1"]["p_value"] <= 1.0
+    assert "permutation test" in data["test"]
 
 
 def test_save_baseline_then_against(small: Path) -> None:
