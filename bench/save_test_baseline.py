@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from corpora import discover, searcher  # noqa: E402
+from corpora import discover, searcher
 
-from qa.evaluate import evaluate, load_labelled  # noqa: E402
-from qa.settings import Settings  # noqa: E402
+from qa.evaluate import evaluate, load_labelled
+from qa.settings import Settings
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "baseline.json"
 

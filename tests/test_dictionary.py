@@ -12,7 +12,7 @@ from qa.search import Searcher
 NOTES = {
     "算法.md": "# 算法\n\n## 背包问题\n\n用动态规划求解，容量从大到小遍历。\n\n"
     "## 稳定排序\n\n归并排序保持相等元素的相对次序。\n\n## 链表\n\n用指针连接节点。\n",
-    "english.md": "# Algorithms\n\n## Knapsack\n\nSolve it with dynamic programming over capacity.\n\n"
+    "english.md": "# Algorithms\n\n## Knapsack\n\nSolve it with dynamic programming.\n\n"
     "## Linked lists\n\nNodes joined by pointers.\n",
 }
 
