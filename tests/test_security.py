@@ -102,7 +102,8 @@ def test_1_links_that_leave_the_notes_folder_are_not_indexed(tmp_path: Path) -> 
     assert build.stderr.count("outside the notes folder") == 4  # once per link
     answer = qa("ask", "MY_SECRET_TOKEN api key", "--json", *where(notes))
     assert answer.exit_code == 0
-    assert "MY_SECRET_TOKEN" not in answer.stdout and "root:" not in answer.stdout
+    hits = json.dumps(json.loads(answer.stdout)["hits"])
+    assert "MY_SECRET_TOKEN" not in hits and "root:" not in hits and "hunter2" not in hits
     # Following them is an explicit choice.
     (notes / "qa.toml").write_text(FAKE_TOML + "follow_links = true\n")
     followed = qa("ask", "MY_SECRET_TOKEN api key", "--json", *where(notes))
@@ -333,6 +334,7 @@ def test_4_hidden_html_is_still_removed() -> None:
         "nopunctuationatall" * 6000,  # nothing to cut at but characters
         "- " + "item text that goes on " * 4000,  # a list item
     ],
+    ids=["english", "chinese", "no-punctuation", "list-item"],
 )
 def test_5_no_chunk_exceeds_the_window(paragraph: str) -> None:
     sections = chunk_markdown("# Long\n\n" + paragraph + "\n\n## Next\n\nshort\n", "l.md", 700)
@@ -383,7 +385,7 @@ def test_6_a_skipped_note_does_not_keep_the_index_stale(tmp_path: Path) -> None:
         tmp_path / "notes",
         {
             "binary.md": b"\x00\x01\x02",
-            "latin.md": b"\xff\xfe\xfa not text \x81",
+            "latin.md": b"# x\n\xfa\xfb not text \x81\xff",
             "huge.md": b"# Huge\n\n" + b"w " * (MAX_NOTE_BYTES // 2 + 10),
         },
     )
@@ -759,15 +761,18 @@ def test_11_an_editor_that_cannot_run_is_named_and_replaced(tmp_path: Path) -> N
     vi.write_text("#!/bin/sh\n")
     vi.chmod(0o755)
     env = {"EDITOR": "no-such-editor-for-qa", "PATH": str(bin_dir)}
-    assert editor_command(tmp_path / "n.md", 3, env, path=str(bin_dir)) == [
+    assert editor_command(tmp_path / "n.md", 3, env, search=str(bin_dir)) == [
         str(vi),
         "+3",
         str(tmp_path / "n.md"),
     ]
-    assert editor_problem(env, path=str(bin_dir)) == (
+    assert editor_problem(env, search=str(bin_dir)) == (
         "$EDITOR is set to 'no-such-editor-for-qa', which cannot be run"
     )
-    assert editor_problem({"PATH": str(bin_dir)}, path=str(bin_dir)) is None
+    assert editor_problem({"PATH": str(bin_dir)}, search=str(bin_dir)) is None
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert editor_command(tmp_path / "n.md", 3, env, search=str(empty)) is None
 
 
 @pytest.mark.parametrize(

@@ -581,20 +581,30 @@ class QAApp(App[None]):
 
     def edit_note(self, file: str, line: int) -> None:
         """Open the note in $EDITOR at ``line``; the app is suspended meanwhile."""
-        from qa.tui.editor import editor_command
+        from qa.notes import note_path
+        from qa.tui.editor import editor_command, editor_problem
 
-        path = self.corpus / file
+        # An index names its notes; a damaged one must not open /etc/passwd for editing.
+        path = note_path(self.corpus, file, self.settings.follow_links)
+        if path is None:
+            self.notify(f"{file} is not in {self.corpus}; not opening it.", severity="error")
+            return
         if not path.is_file():
             self.notify(f"{file} is not in {self.corpus} any more.", severity="error")
             return
         command = editor_command(path, line)
+        problem = editor_problem()
         if command is None:
             self.notify(
-                "No editor found: set $EDITOR (for example `export EDITOR=nano`).",
+                f"{problem}, and neither nano nor vi is installed."
+                if problem
+                else "No editor found: set $EDITOR (for example `export EDITOR=nano`).",
                 severity="error",
                 timeout=8,
             )
             return
+        if problem:
+            self.notify(f"{problem}; opening {Path(command[0]).name} instead.", severity="warning")
         self.run_editor(command)
         self._poll_freshness()
 
@@ -603,11 +613,17 @@ class QAApp(App[None]):
 
         try:
             with self.suspend():
-                subprocess.run(command, check=False)
+                done = subprocess.run(command, check=False)
         except SuspendNotSupported:
             self.notify("This terminal cannot hand over to an editor.", severity="error")
         except OSError as err:
-            self.notify(f"Cannot run {command[0]}: {err.strerror}", severity="error")
+            self.notify(f"The editor failed: cannot run {command[0]} ({err.strerror}).", severity="error")
+        else:
+            if done.returncode:
+                self.notify(
+                    f"The editor failed: {command[0]} exited with status {done.returncode}.",
+                    severity="warning",
+                )
 
     # ------------------------------------------------------------------ rebuild, freshness
 
