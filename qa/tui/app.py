@@ -790,12 +790,17 @@ class QAApp(App[None]):
         if self._history_path is None:
             return
         try:
-            self._history_path.parent.mkdir(parents=True, exist_ok=True)
+            self._history_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             lines = self._read_history()
             if lines and lines[-1] == question:
                 return
             lines = [*lines, question][-HISTORY_LIMIT:]
-            self._history_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            # Questions can be private: only the user may read them (0600), also for a
+            # history file an older qa wrote with the umask's mode.
+            fd = os.open(self._history_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write("\n".join(lines) + "\n")
         except OSError:
             pass  # history is a convenience; never fail a question over it
 
