@@ -76,7 +76,8 @@ def load_labelled(path: Path) -> list[Labelled]:
         try:
             data = json.loads(line)
             if not isinstance(data, dict):
-                kind = {list: "a list", str: "a string"}.get(type(data), type(data).__name__)
+                kinds = {"list": "a list", "str": "a string"}
+                kind = kinds.get(type(data).__name__, type(data).__name__)
                 raise ValueError(f"each line must be a JSON object, not {kind}")
             if "question" not in data:
                 raise ValueError('missing "question"')

@@ -362,7 +362,10 @@ def load_lexical(folder: Path, chunks: int) -> LexicalIndex:
     a value out of range would index past an array, a huge ``num_docs`` would allocate
     it. Nothing is allocated that the files on disk do not hold."""
     try:
-        arrays = {name: _load_npy(folder / f"{name}.csc.index.npy", kinds) for name, kinds in _BM25_DTYPES.items()}
+        arrays = {
+            name: _load_npy(folder / f"{name}.csc.index.npy", kinds)
+            for name, kinds in _BM25_DTYPES.items()
+        }
         vocab = json.loads((folder / "vocab.index.json").read_text(encoding="utf-8"))
         params = json.loads((folder / "params.index.json").read_text(encoding="utf-8"))
         data, indices, indptr = arrays["data"], arrays["indices"], arrays["indptr"]
@@ -402,9 +405,9 @@ def _load_npy(path: Path, kinds: str) -> np.ndarray:
     with open(path, "rb") as f:
         version = np.lib.format.read_magic(f)
         if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
         elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
         else:
             raise ValueError(f"{path.name} has .npy version {version}")
         offset = f.tell()
@@ -513,7 +516,7 @@ def manifest_problem(manifest: dict[str, Any]) -> str | None:
                 return "the bm25 channel must name its folder and tokens file"
             continue
         dim = info.get("dim")
-        if not whole(dim, 1, MAX_DIM):
+        if not isinstance(dim, int) or not whole(dim, 1, MAX_DIM):
             return f"channel {name!r:.40} has no valid dim"
         if not strings([info.get("file"), info.get("hashes_file", ""), info.get("model_id")]):
             return f"channel {name!r:.40} must name its file and model_id"

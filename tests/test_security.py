@@ -281,10 +281,11 @@ def test_3_the_editor_is_never_opened_outside_the_notes_folder(built, tmp_path: 
     ran: list[list[str]] = []
     app.notify = lambda message, **kw: said.append(message)  # type: ignore[method-assign]
     app.run_editor = ran.append  # type: ignore[method-assign]
+    from qa.tui.messages import EditChunk
+
     for file in ("/etc/passwd", "../outside.md", "link.md"):
-        app.on_edit_chunk(
-            type("E", (), {"chunk": Chunk("x", ("X",), "t", True, locations=[Location(file, 1, 1, ("X",))])})()  # type: ignore[arg-type]
-        )
+        chunk = Chunk("x", ("X",), "t", True, locations=[Location(file, 1, 1, ("X",))])
+        app.on_edit_chunk(EditChunk(chunk))
     assert ran == []
     assert len(said) == 3 and all("not in" in s for s in said)
 

@@ -25,6 +25,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Input
 
+from qa.display import safe_text
 from qa.settings import LEXICAL, Settings
 from qa.tui.messages import (
     Answered,
@@ -204,7 +205,7 @@ class QAApp(App[None]):
         self.corpus = Path(corpus).resolve()
         self.index_dir = Path(index_dir)
         self.settings = settings
-        self.sub_title = self.corpus.name
+        self.sub_title = safe_text(self.corpus.name, one_line=True)
         self.searcher: Searcher | None = None
         self.outline: Outline | None = None
         self.freshness: Freshness | None = None
@@ -219,6 +220,18 @@ class QAApp(App[None]):
         self._history_path = history_path
         self._freshness_seconds = freshness_seconds
         self._chinese_warmed = False
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        markup: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """A notification; its text may name notes and hold errors from them, so it is
+        made safe to show (qa.display) and is not read as markup."""
+        super().notify(safe_text(message), title=safe_text(title), markup=markup, **kwargs)
 
     # ------------------------------------------------------------------ start-up
 
@@ -617,7 +630,9 @@ class QAApp(App[None]):
         except SuspendNotSupported:
             self.notify("This terminal cannot hand over to an editor.", severity="error")
         except OSError as err:
-            self.notify(f"The editor failed: cannot run {command[0]} ({err.strerror}).", severity="error")
+            self.notify(
+                f"The editor failed: cannot run {command[0]} ({err.strerror}).", severity="error"
+            )
         else:
             if done.returncode:
                 self.notify(
