@@ -72,7 +72,7 @@ def load_presets(corpus: Path | None) -> dict[str, Settings]:
     if not isinstance(tables, dict):
         raise PresetError(
             f"{path}: settings must be a table of [settings.NAME] tables, "
-            "e.g. [settings.default] with models = [\"minilm\"]"
+            'e.g. [settings.default] with models = ["minilm"]'
         )
     known = {f.name for f in fields(Settings)}
     for name, table in tables.items():

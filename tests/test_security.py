@@ -343,7 +343,7 @@ def test_5_no_chunk_exceeds_the_window(paragraph: str) -> None:
     assert len(long) > 10
     assert max(len(s.body) for s in sections) <= 700
     assert "".join(s.body.replace("\n", "") for s in long).replace(" ", "") == (
-        paragraph.strip().removeprefix("- ").replace(" ", "")
+        paragraph.replace(" ", "")
     )
     assert all(s.start_line == 1 or s.start_line == 3 for s in long)
     assert [s.part for s in long] == list(range(1, len(long) + 1))
