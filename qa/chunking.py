@@ -254,7 +254,8 @@ def _cut_long(block: _Block, text: str, limit: int) -> list[tuple[_Block, str]]:
         opening, closing = fence
         inner = text.split("\n")[1:-1] if text.rstrip().endswith(closing) else text.split("\n")[1:]
         room = limit - len(opening) - len(closing) - 2
-        parts = _pack(_pieces([(1 + i, line) for i, line in enumerate(inner)], room), room)
+        lines = [(1 + i, line) for i, line in enumerate(inner)]
+        parts = _pack(_pieces(lines, room), room, indented=True)
         return [
             (
                 _Block(block.start + first, block.start + last + 1, block.kind),
@@ -318,9 +319,12 @@ def _split_keeping(pattern: re.Pattern[str], text: str) -> list[tuple[str, str]]
     return out
 
 
-def _pack(pieces: list[tuple[int, str, str]], limit: int) -> list[tuple[int, int, str]]:
+def _pack(
+    pieces: list[tuple[int, str, str]], limit: int, indented: bool = False
+) -> list[tuple[int, int, str]]:
     """Pieces packed greedily into parts of at most ``limit`` characters: (first line,
-    last line, text), the text of each part as it was, separators kept inside a part."""
+    last line, text), the text of each part as it was, separators kept inside a part.
+    A part starts without leading spaces, unless ``indented`` (code keeps its indent)."""
     parts: list[tuple[int, int, str]] = []
     body, first, last = "", -1, -1
     for number, piece, gap in pieces:
@@ -329,7 +333,7 @@ def _pack(pieces: list[tuple[int, str, str]], limit: int) -> list[tuple[int, int
             body = ""
         if not body:
             first = number
-            piece = piece.lstrip()
+            piece = piece if indented else piece.lstrip()
         if not piece and not body:
             continue
         body += piece + gap

@@ -350,11 +350,12 @@ def test_5_no_chunk_exceeds_the_window(paragraph: str) -> None:
 
 
 def test_5_a_long_code_fence_is_cut_between_lines_and_stays_fenced() -> None:
-    code = "\n".join(f"x_{i} = compute({i})  # step" for i in range(400))
+    code = "\n".join(f"    x_{i} = compute({i})  # step" for i in range(400))
     sections = chunk_markdown(f"# Code\n\n```python\n{code}\n```\n", "c.md", 700)
     assert len(sections) > 5 and max(len(s.body) for s in sections) <= 700
     for s in sections:
         assert s.body.startswith("```python\n") and s.body.endswith("\n```")
+        assert all(line.startswith("    x_") for line in s.body.split("\n")[1:-1])  # indent kept
     assert sections[1].start_line > sections[0].start_line
 
 
