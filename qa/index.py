@@ -38,7 +38,14 @@ from qa.chunking import Section, chunk_markdown
 from qa.encoders import Encoder, get_encoder
 from qa.glossary import Concept, Glossary, load_glossary, mine_pairs
 from qa.lexical import BM25_DIR, LexicalIndex, build_bm25
-from qa.notes import CorpusError, NoteStat, Problem, find_notes, note_path, read_note
+from qa.notes import (
+    CorpusError,
+    NoteStat,
+    Problem,
+    find_notes,
+    is_relative_note_path,
+    read_note,
+)
 from qa.settings import LEXICAL, Settings
 from qa.text import TOKENIZER, add_words, segmenter_fingerprint, tokenize
 
@@ -190,7 +197,7 @@ def _location(loc: Any) -> Location:
     if not isinstance(loc, dict):
         raise ValueError("a location must be an object")
     file = _typed(loc, "file", str)
-    if note_path(Path("/"), file, follow_links=True) is None:
+    if not is_relative_note_path(file):
         raise ValueError(f"location {file!r:.80} is not a path inside the notes folder")
     return Location(
         file,
@@ -483,7 +490,7 @@ def manifest_problem(manifest: dict[str, Any]) -> str | None:
 
     def note_records(value: Any, digest: bool) -> bool:
         return isinstance(value, dict) and all(
-            note_path(Path("/"), path, follow_links=True) is not None
+            is_relative_note_path(path)
             and isinstance(info, dict)
             and whole(info.get("size"))
             and whole(info.get("mtime_ns"))

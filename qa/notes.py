@@ -121,12 +121,23 @@ def is_inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+def is_relative_note_path(relative: str) -> bool:
+    """Whether ``relative`` is a path as find_notes gives them: relative, with forward
+    slashes, never climbing out with ``..``."""
+    parts = relative.split("/")
+    return (
+        bool(relative)
+        and not relative.startswith("/")
+        and "\x00" not in relative
+        and (".." not in parts)
+    )
+
+
 def note_path(folder: Path, relative: str, follow_links: bool = False) -> Path | None:
     """Where the note ``relative`` (as an index records it) is, or None when that is not a
     plain path inside ``folder``: absolute, climbing out with ``..``, or a symbolic link
     leading outside (unless ``follow_links``)."""
-    parts = relative.split("/")
-    if not relative or relative.startswith("/") or "\x00" in relative or ".." in parts:
+    if not is_relative_note_path(relative):
         return None
     path = Path(folder) / relative
     if not follow_links and not is_inside(path.resolve(), Path(folder).resolve()):
