@@ -1,8 +1,14 @@
 """Cutting a Markdown note into sections by heading.
 
 A section is a heading and the text under it, up to the next heading of any level.
-Long sections are cut into windows at paragraph or list-item boundaries; a code fence
-is never cut. Line numbers are 1-based and refer to the file as the user sees it.
+Long sections are cut into windows at paragraph or list-item boundaries; a block
+longer than a window (a one-line paragraph of a megabyte, say) is cut between lines,
+then between sentences, then between words, and a long code fence between its lines,
+each part fenced again. Line numbers are 1-based and refer to the file as the user
+sees it.
+
+Every step is linear in the size of the note: notes may come from anyone, and one must
+not be able to stall a build.
 """
 
 from __future__ import annotations
@@ -22,12 +28,26 @@ WINDOW_CHARS = 1200
 NAVIGATION_HEADINGS = {"table of contents", "contents", "toc", "目录"}
 
 _TOC_MARKER = re.compile(r"^\s*\[\[?_?toc_?\]?\]\s*$", re.IGNORECASE)
-_HIDDEN_HTML = re.compile(
-    r"<!--.*?-->|<script\b.*?</script\s*>|<style\b.*?</style\s*>", re.IGNORECASE | re.DOTALL
-)
+# Hidden HTML: comments, scripts and styles. Removed by _strip_hidden_html, which looks
+# for each opener's closer once: one regex over the three (``<!--.*?-->`` and so on)
+# rescans to the end of the text for every unclosed opener, quadratic time.
+_HIDDEN_OPENER = re.compile(r"<!--|<(script|style)\b", re.IGNORECASE)
+_HIDDEN_CLOSER = {
+    "comment": re.compile(re.escape("-->")),
+    "script": re.compile(r"</script\s*>", re.IGNORECASE),
+    "style": re.compile(r"</style\s*>", re.IGNORECASE),
+}
 _BLANK_RUNS = re.compile(r"\n{3,}")
+# Where a long line may be cut: after a sentence ends (English or Chinese punctuation).
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|(?<=[。！？；：…])")
+MAX_HEADING_CHARS = 2000  # a heading's text is parsed as inline Markdown up to this long
+_INLINE_MARKUP = re.compile(r"[\\`*_\[\]<>!&~]")  # what inline Markdown starts with
 
-_parser = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+# Blocks only: the chunker reads the structure and the source lines, never the inline
+# markup of the whole text (inline parsing of ``[`` × 10⁶ takes seconds); a heading's
+# own text is parsed inline on its own (_plain_text).
+_parser = MarkdownIt("commonmark").enable(["table", "strikethrough"]).disable("inline")
+_inline_parser = MarkdownIt("commonmark").enable(["table", "strikethrough"])
 
 
 @dataclass(frozen=True)
@@ -170,13 +190,42 @@ def _outline(tokens: list[Token]) -> tuple[_Heading, list[_Heading]]:
 
 def _plain_text(inline: Token) -> str:
     """A heading's text without Markdown markup."""
+    source = inline.content[:MAX_HEADING_CHARS]
+    if not _INLINE_MARKUP.search(source):  # nothing for the inline parser to do
+        return " ".join(source.split())
+    tokens = _inline_parser.parseInline(source)
+    children = tokens[0].children or [] if tokens else []
     parts = [
-        child.content
-        for child in inline.children or []
-        if child.type in ("text", "code_inline", "html_inline")
+        child.content for child in children if child.type in ("text", "code_inline", "html_inline")
     ]
-    text = "".join(parts) if parts else inline.content
-    return " ".join(_HIDDEN_HTML.sub("", text).split())
+    text = "".join(parts) if parts else source
+    return " ".join(_strip_hidden_html(text).split())
+
+
+def _strip_hidden_html(text: str) -> str:
+    """``text`` without HTML comments, scripts and styles, in linear time.
+
+    Same result as removing ``<!--.*?-->``, ``<script…</script>`` and ``<style…</style>``
+    (DOTALL, first match leftmost) with one regex: an opener without a closer stays as
+    text. Once an opener of a kind finds no closer, no later one of that kind can.
+    """
+    if "<" not in text:
+        return text
+    kept: list[str] = []
+    done = 0  # text before this is decided
+    unclosed: set[str] = set()
+    pos = 0
+    while (opener := _HIDDEN_OPENER.search(text, pos)) is not None:
+        kind = (opener.group(1) or "comment").lower()
+        closer = None if kind in unclosed else _HIDDEN_CLOSER[kind].search(text, opener.end())
+        if closer is None:
+            unclosed.add(kind)
+            pos = opener.start() + 1
+            continue
+        kept.append(text[done : opener.start()])
+        done = pos = closer.end()
+    kept.append(text[done:])
+    return "".join(kept)
 
 
 def _block_text(lines: list[str], block: _Block) -> str:
@@ -185,12 +234,113 @@ def _block_text(lines: list[str], block: _Block) -> str:
         end -= 1
     text = "\n".join(lines[block.start : end])
     if block.kind != "code":
-        text = _HIDDEN_HTML.sub("", text)
+        text = _strip_hidden_html(text)
         text = "\n".join(line.rstrip() for line in text.split("\n"))
         text = _BLANK_RUNS.sub("\n\n", text).strip("\n")
         if not text.strip():
             return ""
     return text
+
+
+def _cut_long(block: _Block, text: str, limit: int) -> list[tuple[_Block, str]]:
+    """A block longer than ``limit`` as parts of at most ``limit`` characters, each with
+    its own lines: cut between lines, a longer line between sentences, a longer sentence
+    between words (or anywhere, for text without spaces). A code block is cut between
+    lines only, and each part is fenced again so that it still shows as code."""
+    if len(text) <= limit:
+        return [(block, text)]
+    fence = _fence_of(text) if block.kind == "code" else None
+    if fence is not None and len(fence[0]) + len(fence[1]) + 2 <= limit // 2:
+        opening, closing = fence
+        inner = text.split("\n")[1:-1] if text.rstrip().endswith(closing) else text.split("\n")[1:]
+        room = limit - len(opening) - len(closing) - 2
+        lines = [(1 + i, line) for i, line in enumerate(inner)]
+        parts = _pack(_pieces(lines, room), room, indented=True)
+        return [
+            (
+                _Block(block.start + first, block.start + last + 1, block.kind),
+                f"{opening}\n{body}\n{closing}",
+            )
+            for first, last, body in parts
+        ]
+    numbered = list(enumerate(text.split("\n")))
+    return [
+        (
+            _Block(
+                min(block.start + first, block.end - 1),
+                min(block.start + last + 1, block.end),
+                block.kind,
+            ),
+            body,
+        )
+        for first, last, body in _pack(_pieces(numbered, limit), limit)
+    ]
+
+
+def _fence_of(text: str) -> tuple[str, str] | None:
+    """A fenced code block's opening line and the closing fence it needs."""
+    first = text.split("\n", 1)[0]
+    marker = re.match(r"\s*(`{3,}|~{3,})", first)
+    if marker is None:
+        return None
+    return first, marker.group(1)
+
+
+def _pieces(lines: list[tuple[int, str]], limit: int) -> list[tuple[int, str, str]]:
+    """Lines, each cut into pieces of at most ``limit`` characters: (line, piece, the
+    separator that followed it in the text)."""
+    pieces: list[tuple[int, str, str]] = []
+    for number, line in lines:
+        if len(line) <= limit:
+            pieces.append((number, line, "\n"))
+            continue
+        for sentence, gap in _split_keeping(_SENTENCE_END, line):
+            while len(sentence) > limit:
+                cut = sentence.rfind(" ", limit // 2, limit + 1)
+                cut = cut if cut > 0 else limit
+                pieces.append(
+                    (number, sentence[:cut], " " if sentence[cut : cut + 1] == " " else "")
+                )
+                sentence = sentence[cut:].lstrip(" ")
+            pieces.append((number, sentence, gap))
+        pieces[-1] = (number, pieces[-1][1], "\n")
+    return pieces
+
+
+def _split_keeping(pattern: re.Pattern[str], text: str) -> list[tuple[str, str]]:
+    """``text`` cut at ``pattern``: each piece with the separator that followed it."""
+    out = []
+    start = 0
+    for match in pattern.finditer(text):
+        if match.start() > start:
+            out.append((text[start : match.start()], match.group(0) or ""))
+            start = match.end()
+    out.append((text[start:], ""))
+    return out
+
+
+def _pack(
+    pieces: list[tuple[int, str, str]], limit: int, indented: bool = False
+) -> list[tuple[int, int, str]]:
+    """Pieces packed greedily into parts of at most ``limit`` characters: (first line,
+    last line, text), the text of each part as it was, separators kept inside a part.
+    A part starts without leading spaces, unless ``indented`` (code keeps its indent)."""
+    parts: list[tuple[int, int, str]] = []
+    body, first, last = "", -1, -1
+    for number, piece, gap in pieces:
+        if body and len(body) + len(piece) > limit:
+            parts.append((first, last, body.rstrip()))
+            body = ""
+        if not body:
+            first = number
+            piece = piece if indented else piece.lstrip()
+        if not piece and not body:
+            continue
+        body += piece + gap
+        last = number
+    if body.strip():
+        parts.append((first, last, body.rstrip()))
+    return parts
 
 
 def _windows(
@@ -201,12 +351,18 @@ def _windows(
     heading: _Heading,
     window_chars: int,
 ) -> list[Section]:
-    """Pack a heading's blocks into windows of about ``window_chars`` characters.
+    """Pack a heading's blocks into windows of at most ``window_chars`` characters.
 
     The number of windows is fixed first, then blocks are spread evenly over them, so
-    that no window is a short leftover without context.
+    that no window is a short leftover without context; a window that would grow past
+    ``window_chars`` is closed early.
     """
-    pieces = [(b, t) for b in heading.blocks if (t := _block_text(lines, b))]
+    pieces = [
+        part
+        for b in heading.blocks
+        if (t := _block_text(lines, b))
+        for part in _cut_long(b, t, window_chars)
+    ]
     if not pieces:
         return []
     total = sum(len(t) + 2 for _, t in pieces)
@@ -215,7 +371,9 @@ def _windows(
     groups: list[list[tuple[_Block, str]]] = [[]]
     size = 0
     for block, text in pieces:
-        if groups[-1] and len(groups) < wanted and size + len(text) / 2 > target:
+        # A window never grows past window_chars (every piece fits in one, see _cut_long).
+        full = size + len(text) > window_chars
+        if groups[-1] and (full or (len(groups) < wanted and size + len(text) / 2 > target)):
             groups.append([])
             size = 0
         groups[-1].append((block, text))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +17,18 @@ limit_native_threads()
 
 import click  # noqa: E402
 
+from qa.display import json_text, safe_text  # noqa: E402
 from qa.settings import Settings, default_corpus, default_index  # noqa: E402
+
+# A passage printed by `qa ask` is cut here (--json gives it whole): windows are far
+# shorter, this bounds an index built with a huge window.
+MAX_PRINTED_CHARS = 2000
+
+
+def say(text: str = "", err: bool = False) -> None:
+    """Print a line that may hold text from notes, file names or question files: its
+    control characters are made visible and inert (qa.display)."""
+    click.echo(safe_text(text), err=err)
 
 
 class Fail(click.ClickException):
@@ -25,7 +37,7 @@ class Fail(click.ClickException):
     exit_code = 1
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"qa: error: {self.message}", err=True)
+        click.echo(f"qa: error: {safe_text(self.message, one_line=True)}", err=True)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -152,7 +164,7 @@ def build(corpus: Path | None, index_dir: Path | None, model: str | None, full: 
     """Index the notes (only changed sections are re-embedded)."""
     corpus, index_dir, settings = resolve(corpus, index_dir, model)
     report = run_build(corpus, index_dir, settings, full)
-    click.echo(summary(report) + f"\nIndex: {index_dir}")
+    say(summary(report) + f"\nIndex: {index_dir}")
 
 
 def run_build(corpus: Path, index_dir: Path, settings: Settings, full: bool = False) -> Any:
@@ -163,10 +175,10 @@ def run_build(corpus: Path, index_dir: Path, settings: Settings, full: bool = Fa
         try:
             report = build_index(corpus, index_dir, settings, progress, full=full, wait=False)
         except IndexBusy:
-            click.echo(f"qa: another build is running on {index_dir}; waiting for it…", err=True)
+            say(f"qa: another build is running on {index_dir}; waiting for it…", err=True)
             report = build_index(corpus, index_dir, settings, progress, full=full)
     for problem in report.problems:
-        click.echo(f"qa: warning: {problem}", err=True)
+        say(f"qa: warning: {safe_text(str(problem), one_line=True)}", err=True)
     return report
 
 
@@ -196,20 +208,42 @@ def watch(corpus: Path | None, index_dir: Path | None, model: str | None) -> Non
 
             raise CorpusError(f"notes folder not found: {corpus}")
         if not check_freshness(corpus, index_dir, settings).fresh:
-            click.echo(summary(run_build(corpus, index_dir, settings)))
-    click.echo(f"Watching {corpus} for changes to notes (Ctrl-C to stop)…")
+            say(summary(run_build(corpus, index_dir, settings)))
 
     def is_note(change: Any, path: str) -> bool:
         name = Path(path).name
         return name.lower().endswith(NOTE_SUFFIXES) and not name.startswith(".")
 
-    for changes in watch_files(corpus, watch_filter=is_note, debounce=400, raise_interrupt=False):
-        names = sorted({Path(p).name for _, p in changes})
-        click.echo(f"Changed: {', '.join(names)}")
+    def rebuild() -> None:
         try:
-            click.echo(summary(run_build(corpus, index_dir, settings)))
+            say(summary(run_build(corpus, index_dir, settings)))
         except Fail as err:  # a bad state of the notes is reported, and we keep watching
             err.show()
+
+    # A watch ends with the folder it watches: when the notes folder is removed (a
+    # checkout, a sync tool), wait for it to come back, re-index it and watch it again.
+    while True:
+        say(f"Watching {corpus} for changes to notes (Ctrl-C to stop)…")
+        with contextlib.suppress(FileNotFoundError):  # removed while the watch started
+            for changes in watch_files(
+                corpus,
+                watch_filter=is_note,
+                debounce=400,
+                raise_interrupt=True,
+                yield_on_timeout=True,
+                rust_timeout=1000,
+            ):
+                if not corpus.is_dir():
+                    break
+                if changes:
+                    say(f"Changed: {', '.join(sorted({Path(p).name for _, p in changes}))}")
+                    rebuild()
+        say(f"qa: the notes folder {corpus} is gone; waiting for it to come back…", err=True)
+        while not corpus.is_dir():
+            time.sleep(0.5)
+        time.sleep(0.5)  # let whatever re-creates it finish writing
+        say(f"The notes folder {corpus} is back.")
+        rebuild()
 
 
 @main.command(short_help="Answer a question from the notes (or each line of stdin).")
@@ -252,19 +286,23 @@ def ask(
         if question is not None:
             answer = searcher.search(question, top_k)
             if as_json:
-                click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
+                click.echo(json_text(answer.to_json()))
             else:
                 print_answer(answer)
             return
-    for line in sys.stdin:
+    # One record per line, blank lines included, always valid UTF-8: bytes that are not
+    # UTF-8 are replaced (U+FFFD) and the record says so.
+    for raw in sys.stdin.buffer:
+        line = raw.decode("utf-8", errors="replace")
+        invalid = "\ufffd" in line and "\ufffd".encode() not in raw
         line = line.strip()
-        if not line:
-            continue
         try:
             record = searcher.search(line, top_k).to_json()
         except QuestionError as err:
             record = {"question": line, "error": str(err), "hits": []}
-        click.echo(json.dumps(record, ensure_ascii=False))
+        if invalid:
+            record["invalid_utf8"] = True
+        click.echo(json_text(record))
 
 
 @main.command(short_help="Serve the notes to editors and agents (MCP, or HTTP with --http).")
@@ -442,7 +480,7 @@ def eval_(
         browse_failures(report, searcher.index.chunks)
         return
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=1))
+        click.echo(json_text(data, indent=1))
         return
     show.print_eval_report(report)
     if channels:
@@ -458,7 +496,7 @@ def eval_(
         written.insert(0, workbench.baseline_path(save_baseline, questions))
     for out in written:
         if out:
-            click.echo(f"Wrote {out}")
+            say(f"Wrote {out}")
 
 
 def _finish_compare(comparison: Any, as_json: bool, png: Path | None) -> None:
@@ -467,11 +505,11 @@ def _finish_compare(comparison: Any, as_json: bool, png: Path | None) -> None:
     if png:
         show.write_png(png, dict(zip(comparison.names, comparison.reports, strict=True)))
     if as_json:
-        click.echo(json.dumps(comparison.to_json(), ensure_ascii=False, indent=1))
+        click.echo(json_text(comparison.to_json(), indent=1))
         return
     show.print_comparison(comparison)
     if png:
-        click.echo(f"Wrote {png}")
+        say(f"Wrote {png}")
 
 
 @main.command(short_help="Show mined term pairs, or look up a term.")
@@ -497,13 +535,13 @@ def glossary(
             raise Fail(f"{term!r} is not in the glossary")
         for match in expansion.matches:
             for concept in match.concepts:
-                click.echo(f"{match.text}: {' | '.join(concept.forms)}  ({concept.source})")
+                say(f"{match.text}: {' | '.join(concept.forms)}  ({concept.source})")
         return
-    click.echo(f"Glossary: {len(glossary)} terms ({len(mined)} mined from your notes).")
+    say(f"Glossary: {len(glossary)} terms ({len(mined)} mined from your notes).")
     if not mined:
-        click.echo("No term pairs such as 过拟合（Overfitting） were found in your notes.")
+        say("No term pairs such as 过拟合（Overfitting） were found in your notes.")
     for concept in mined:
-        click.echo(f"  {' = '.join(concept.forms)}    {concept.source}")
+        say(f"  {' = '.join(concept.forms)}    {concept.source}")
 
 
 def plural(n: int, word: str) -> str:
@@ -530,22 +568,28 @@ def print_answer(answer: Any) -> None:
         )
     for hit in answer.hits:
         loc = hit.chunk.location
-        click.echo(bold(f"{hit.rank}. {loc.file}:{loc.start_line}  (score {hit.score:.3f})"))
-        click.echo("   " + " › ".join(loc.heading_path))
+        click.echo(
+            bold(safe_text(f"{hit.rank}. {loc.file}:{loc.start_line}  (score {hit.score:.3f})"))
+        )
+        say("   " + " › ".join(loc.heading_path))
         for other in hit.chunk.locations[1:]:
-            click.echo(f"   also in {other.file}:{other.start_line}")
-        lines = hit.chunk.text.splitlines()
+            say(f"   also in {other.file}:{other.start_line}")
+        text = hit.chunk.text
+        lines = text[:MAX_PRINTED_CHARS].splitlines()
         if answer.declined:
             lines = lines[:2] + (["…"] if len(lines) > 2 else [])
+        elif len(text) > MAX_PRINTED_CHARS:
+            more = len(text) - MAX_PRINTED_CHARS
+            lines.append(f"… ({more} more characters; --json shows the whole passage)")
         click.echo()
         for line in lines:
-            click.echo("   " + line if line else "")
+            say("   " + line if line else "")
         click.echo()
     if answer.unanswered:
         click.echo("Your notes ask this but do not answer it yet:")
         for hit in answer.unanswered:
             loc = hit.chunk.location
-            click.echo(f"   {loc.file}:{loc.start_line}  {' › '.join(loc.heading_path)}")
+            say(f"   {loc.file}:{loc.start_line}  {' › '.join(loc.heading_path)}")
 
 
 @contextmanager
@@ -573,9 +617,17 @@ def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
 def run() -> NoReturn:
     """Entry point: no traceback reaches the user unless QA_DEBUG is set."""
     try:
-        main(standalone_mode=True)
+        # Not standalone: click would turn Ctrl-C into "Aborted!" and exit status 1.
+        code = main.main(standalone_mode=False)
     except KeyboardInterrupt:
         sys.exit(130)
+    except click.exceptions.Abort as err:
+        click.echo(err=True)
+        interrupted = isinstance(err.__cause__ or err.__context__, KeyboardInterrupt)
+        sys.exit(130 if interrupted else 1)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
     except Exception as err:  # a bug: say so in one line
         if os.environ.get("QA_DEBUG"):
             raise
@@ -584,4 +636,4 @@ def run() -> NoReturn:
             err=True,
         )
         sys.exit(1)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -155,7 +155,14 @@ class SentenceTransformerEncoder(_OnnxAfterFewTexts):
 
             configure_torch()
             try:
-                self._model = SentenceTransformer(self.model_path, device="cpu")
+                # Weights from safetensors only: a pickled pytorch_model.bin in a model
+                # folder that a notes folder's qa.toml names could run code.
+                self._model = SentenceTransformer(
+                    self.model_path,
+                    device="cpu",
+                    trust_remote_code=False,
+                    model_kwargs={"use_safetensors": True},
+                )
             except Exception as err:  # the library raises many kinds for a bad name
                 raise RuntimeError(
                     f"cannot load sentence-transformers model {self.model_path!r} "

@@ -75,6 +75,12 @@ def load_labelled(path: Path) -> list[Labelled]:
             continue
         try:
             data = json.loads(line)
+            if not isinstance(data, dict):
+                kinds = {"list": "a list", "str": "a string"}
+                kind = kinds.get(type(data).__name__, type(data).__name__)
+                raise ValueError(f"each line must be a JSON object, not {kind}")
+            if "question" not in data:
+                raise ValueError('missing "question"')
             question = data["question"]
             relevant = data.get("relevant", [])
             if not isinstance(question, str) or not question.strip():

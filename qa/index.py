@@ -22,6 +22,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import math
 import os
 import shutil
 import time
@@ -37,7 +38,14 @@ from qa.chunking import Section, chunk_markdown
 from qa.encoders import Encoder, get_encoder
 from qa.glossary import Concept, Glossary, load_glossary, mine_pairs
 from qa.lexical import BM25_DIR, LexicalIndex, build_bm25
-from qa.notes import CorpusError, NoteStat, Problem, find_notes, read_note
+from qa.notes import (
+    CorpusError,
+    NoteStat,
+    Problem,
+    find_notes,
+    is_relative_note_path,
+    read_note,
+)
 from qa.settings import LEXICAL, Settings
 from qa.text import TOKENIZER, add_words, segmenter_fingerprint, tokenize
 
@@ -48,6 +56,10 @@ MANIFEST = "manifest.json"
 SECTIONS = "sections.jsonl"
 MINED_GLOSSARY = "glossary.mined.jsonl"
 BM25_TOKENS = "bm25.tokens.jsonl"
+# What one chunk may cost an encoder: windows are far shorter (window_chars), this only
+# bounds an index built with a huge window or text that could not be cut.
+MAX_EMBED_CHARS = 4000
+MAX_DIM = 16384
 
 BuildProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -143,24 +155,57 @@ class Chunk:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Chunk:
-        return cls(
-            id=data["id"],
-            heading_path=tuple(data["heading_path"]),
-            text=data["text"],
-            answered=bool(data["answered"]),
-            part=int(data.get("part", 1)),
-            parts=int(data.get("parts", 1)),
-            locations=[
-                Location(
-                    loc["file"],
-                    int(loc["start_line"]),
-                    int(loc["end_line"]),
-                    tuple(loc["heading_path"]),
-                    int(loc.get("section_line", 0)),
-                )
-                for loc in data["locations"]
-            ],
+        """A chunk from its line in ``sections.jsonl``; ValueError names what is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a chunk must be an object, not {type(data).__name__}")
+        chunk = cls(
+            id=_typed(data, "id", str),
+            heading_path=_heading_path(data.get("heading_path")),
+            text=_typed(data, "text", str),
+            answered=_typed(data, "answered", bool),
+            part=_whole(data.get("part", 1), "part", 1),
+            parts=_whole(data.get("parts", 1), "parts", 1),
+            locations=[_location(loc) for loc in _typed(data, "locations", list)],
         )
+        if not chunk.locations:
+            raise ValueError(f"chunk {chunk.id} has no locations")
+        if chunk.part > chunk.parts:
+            raise ValueError(f"chunk {chunk.id} is part {chunk.part} of {chunk.parts}")
+        return chunk
+
+
+def _typed(data: dict[str, Any], key: str, kind: type) -> Any:
+    value = data.get(key)
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise ValueError(f"{key} must be a {kind.__name__}, not {value!r:.40}")
+    return value
+
+
+def _whole(value: Any, key: str, low: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ValueError(f"{key} must be a whole number >= {low}, not {value!r:.40}")
+    return value
+
+
+def _heading_path(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(h, str) for h in value):
+        raise ValueError("heading_path must be a non-empty list of strings")
+    return tuple(value)
+
+
+def _location(loc: Any) -> Location:
+    if not isinstance(loc, dict):
+        raise ValueError("a location must be an object")
+    file = _typed(loc, "file", str)
+    if not is_relative_note_path(file):
+        raise ValueError(f"location {file!r:.80} is not a path inside the notes folder")
+    return Location(
+        file,
+        _whole(loc.get("start_line"), "start_line", 1),
+        _whole(loc.get("end_line"), "end_line", 0),
+        _heading_path(loc.get("heading_path")),
+        _whole(loc.get("section_line", 0), "section_line", 0),
+    )
 
 
 def chunk_id(heading: str, text: str) -> str:
@@ -224,36 +269,60 @@ class Index:
     @classmethod
     def _load_generation(cls, folder: Path, channels: tuple[str, ...] | None) -> Index:
         manifest = read_manifest(folder)
+        notes = set(manifest["notes"])
         chunks = []
+        extra = 0  # lines past the count the manifest gives
         try:
             with open(folder / SECTIONS, encoding="utf-8") as f:
-                for line in f:
-                    chunks.append(Chunk.from_json(json.loads(line)))
+                for n, line in enumerate(f, start=1):
+                    if n > manifest["chunks"]:
+                        extra += 1
+                        continue
+                    chunk = Chunk.from_json(json.loads(line))
+                    stray = [loc.file for loc in chunk.locations if loc.file not in notes]
+                    if stray:
+                        raise ValueError(f"line {n} names {stray[0]!r:.80}, not an indexed note")
+                    chunks.append(chunk)
         except (ValueError, KeyError, TypeError) as err:
             raise IndexCorrupt(
                 f"index file {folder / SECTIONS} is damaged ({err}); run `qa build --full`"
             ) from None
-        if len(chunks) != manifest["chunks"]:
+        if len(chunks) != manifest["chunks"] or extra:
             raise IndexCorrupt(
-                f"index at {folder} lists {len(chunks)} chunks, its manifest says "
+                f"index at {folder} lists {len(chunks) + extra} chunks, its manifest says "
                 f"{manifest['chunks']}; run `qa build --full`"
             )
         lexical = None
-        if LEXICAL in manifest["channels"] and (channels is None or LEXICAL in channels):
-            try:
-                lexical = LexicalIndex.load(folder / BM25_DIR)
-            except (ValueError, KeyError, OSError) as err:
-                if isinstance(err, FileNotFoundError):
-                    raise
-                raise IndexCorrupt(
-                    f"BM25 index in {folder} is damaged ({err}); run `qa build --full`"
-                ) from None
+        for name, info in manifest["channels"].items():
+            # Every path a manifest names must lie inside its generation, used or not.
+            for key in ("dir", "tokens_file", "file", "hashes_file"):
+                if key in info:
+                    _inside(folder, info[key], f"the {name} {key.replace('_', ' ')}")
+        info = manifest["channels"].get(LEXICAL)
+        if info is not None and (channels is None or LEXICAL in channels):
+            lexical = load_lexical(folder / info["dir"], len(chunks))
         vectors = {}
         for name, info in manifest["channels"].items():
             if name == LEXICAL or (channels is not None and name not in channels):
                 continue
             vectors[name] = _read_faiss(folder / info["file"], len(chunks), int(info["dim"]))
         return cls(folder, manifest, chunks, lexical, vectors)
+
+
+def _inside(folder: Path, name: str, what: str) -> Path:
+    """``folder / name``, which a manifest may only name inside its own generation."""
+    path = folder / name
+    if Path(name).is_absolute() or ".." in Path(name).parts:
+        inside = False
+    else:
+        resolved, base = path.resolve(), folder.resolve()
+        inside = base in resolved.parents
+    if not inside:
+        raise IndexCorrupt(
+            f"{folder / MANIFEST} names {what} {name!r:.80}, outside the index; "
+            "run `qa build --full`"
+        )
+    return path
 
 
 def _read_faiss(path: Path, count: int, dim: int) -> Any:
@@ -264,6 +333,14 @@ def _read_faiss(path: Path, count: int, dim: int) -> Any:
     configure_faiss()
     if not path.exists():
         raise FileNotFoundError(path)
+    # A flat index is a short header and count × dim floats: a file of another size was
+    # not written for this manifest, and FAISS would allocate whatever its header says.
+    size, expected = path.stat().st_size, count * dim * 4
+    if not expected <= size <= expected + 4096:
+        raise IndexCorrupt(
+            f"vector file {path} is damaged ({size} bytes, not the {expected} that "
+            f"{count}×{dim} vectors take); run `qa build --full`"
+        )
     try:
         index = faiss.read_index(str(path))
     except RuntimeError as err:
@@ -271,12 +348,82 @@ def _read_faiss(path: Path, count: int, dim: int) -> Any:
             f"vector file {path} is damaged ({str(err).splitlines()[0][:80]}); "
             "run `qa build --full`"
         ) from None
-    if index.ntotal != count or index.d != dim:
+    if (
+        index.ntotal != count
+        or index.d != dim
+        or index.metric_type != faiss.METRIC_INNER_PRODUCT
+        or not isinstance(index, faiss.IndexFlat)
+    ):
         raise IndexCorrupt(
             f"vector file {path} holds {index.ntotal}×{index.d} vectors, expected "
-            f"{count}×{dim}; run `qa build --full`"
+            f"{count}×{dim} (flat, inner product); run `qa build --full`"
         )
     return index
+
+
+_BM25_DTYPES = {"data": "f", "indices": "iu", "indptr": "iu"}
+
+
+def load_lexical(folder: Path, chunks: int) -> LexicalIndex:
+    """The BM25 arrays of a generation, checked against each other and the chunk count:
+    a value out of range would index past an array, a huge ``num_docs`` would allocate
+    it. Nothing is allocated that the files on disk do not hold."""
+    try:
+        arrays = {
+            name: _load_npy(folder / f"{name}.csc.index.npy", kinds)
+            for name, kinds in _BM25_DTYPES.items()
+        }
+        vocab = json.loads((folder / "vocab.index.json").read_text(encoding="utf-8"))
+        params = json.loads((folder / "params.index.json").read_text(encoding="utf-8"))
+        data, indices, indptr = arrays["data"], arrays["indices"], arrays["indptr"]
+        if not isinstance(params, dict):
+            raise ValueError("params.index.json is not an object")
+        num_docs = params.get("num_docs")
+        if num_docs != max(chunks, 1) or isinstance(num_docs, bool):
+            raise ValueError(f"num_docs is {num_docs!r:.40}, the index has {chunks} chunks")
+        if not isinstance(vocab, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)
+            for k, v in vocab.items()
+        ):
+            raise ValueError("the vocabulary must map tokens to whole numbers")
+        ids = np.fromiter(vocab.values(), dtype=np.int64, count=len(vocab))
+        if len(ids) and (ids.min() < 0 or ids.max() >= len(indptr)):
+            raise ValueError("vocabulary ids lie outside the arrays")
+        if len(data) != len(indices) or not len(indptr) or indptr[0] != 0:
+            raise ValueError("the arrays do not match each other")
+        if indptr[-1] != len(data) or (np.diff(indptr) < 0).any():
+            raise ValueError("indptr does not describe the data")
+        if len(indices) and (indices.min() < 0 or indices.max() >= num_docs):
+            raise ValueError("chunk ids lie outside the index")
+        if not np.isfinite(data).all():
+            raise ValueError("scores are not finite")
+    except FileNotFoundError:
+        raise
+    except (ValueError, KeyError, TypeError, OSError) as err:
+        raise IndexCorrupt(
+            f"BM25 index in {folder.parent} is damaged ({str(err)[:120]}); run `qa build --full`"
+        ) from None
+    return LexicalIndex(data, indices, indptr, vocab, num_docs)
+
+
+def _load_npy(path: Path, kinds: str) -> np.ndarray:
+    """A one-dimensional numeric ``.npy`` array, after checking that its header describes
+    what the file holds (np.load would allocate what the header says)."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"{path.name} has .npy version {version}")
+        offset = f.tell()
+    if dtype.kind not in kinds or len(shape) != 1 or dtype.hasobject:
+        raise ValueError(f"{path.name} holds {dtype} of shape {shape}")
+    if offset + shape[0] * dtype.itemsize != path.stat().st_size:
+        raise ValueError(f"{path.name} is not as long as its header says")
+    array = np.load(path, allow_pickle=False)
+    return np.asarray(array)
 
 
 def current_generation(index_dir: Path) -> Path:
@@ -286,7 +433,9 @@ def current_generation(index_dir: Path) -> Path:
         name = pointer.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         raise IndexMissing(f"no index at {index_dir}; run `qa build`") from None
-    if not name.startswith("gen-") or "/" in name:
+    except UnicodeDecodeError:
+        name = ""
+    if not name.startswith("gen-") or "/" in name or "\x00" in name:
         raise IndexCorrupt(f"{pointer} is damaged; run `qa build --full`")
     return index_dir / name
 
@@ -300,6 +449,7 @@ def current_manifest(index_dir: Path) -> dict[str, Any] | None:
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest of a generation, checked field by field (see ``check_manifest``)."""
     path = folder / MANIFEST
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
@@ -311,10 +461,83 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         raise IndexCorrupt(f"{path} is not a qa index manifest; run `qa build --full`")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexOutdated(
-            f"index at {folder.parent} has format version {manifest.get('format_version')}, "
+            f"index at {folder.parent} has format version {manifest.get('format_version')!r:.20}, "
             f"this qa reads version {FORMAT_VERSION}; run `qa build --full` to rebuild it"
         )
+    problem = manifest_problem(manifest)
+    if problem:
+        raise IndexCorrupt(f"{path} is damaged ({problem}); run `qa build --full`")
     return manifest
+
+
+def manifest_problem(manifest: dict[str, Any]) -> str | None:
+    """What is wrong with the fields of a manifest, or None.
+
+    The manifest's schema: every field that qa reads, with its type and range, so that
+    nothing read from an index folder is used unchecked.
+    """
+
+    def whole(value: Any, low: int = 0, high: int | None = None) -> bool:
+        return (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and value >= low
+            and (high is None or value <= high)
+        )
+
+    def strings(value: Any) -> bool:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+    def note_records(value: Any, digest: bool) -> bool:
+        return isinstance(value, dict) and all(
+            is_relative_note_path(path)
+            and isinstance(info, dict)
+            and whole(info.get("size"))
+            and whole(info.get("mtime_ns"))
+            and (not digest or isinstance(info.get("sha256"), str))
+            for path, info in value.items()
+        )
+
+    if not whole(manifest.get("chunks")):
+        return "chunks must be a whole number"
+    if not isinstance(manifest.get("corpus"), str):
+        return "corpus must be a path"
+    built = manifest.get("index_settings")
+    if not isinstance(built, dict) or not strings(built.get("models", [])):
+        return "index_settings must be an object with a list of models"
+    if not strings(built.get("channels", [])):
+        return "index_settings.channels must be a list of names"
+    if not note_records(manifest.get("notes"), digest=True):
+        return "notes must map note paths to their sha256, size and mtime_ns"
+    if not note_records(manifest.get("skipped", {}), digest=False):
+        return "skipped must map note paths to their size and mtime_ns"
+    channels = manifest.get("channels")
+    if not isinstance(channels, dict) or not channels:
+        return "channels must be an object naming at least one channel"
+    for name, info in channels.items():
+        if not isinstance(info, dict):
+            return f"channel {name!r:.40} must be an object"
+        if name == LEXICAL:
+            names = [info.get("dir"), info.get("tokens_file", BM25_TOKENS)]
+            if not strings(names) or not isinstance(info.get("segmenter", ""), str):
+                return "the bm25 channel must name its folder and tokens file"
+            continue
+        dim = info.get("dim")
+        if not isinstance(dim, int) or not whole(dim, 1, MAX_DIM):
+            return f"channel {name!r:.40} has no valid dim"
+        if not strings([info.get("file"), info.get("hashes_file", ""), info.get("model_id")]):
+            return f"channel {name!r:.40} must name its file and model_id"
+        centroid = info.get("centroid", [0.0] * dim)
+        if not (
+            isinstance(centroid, list)
+            and len(centroid) == dim
+            and all(
+                isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+                for x in centroid
+            )
+        ):
+            return f"the centroid of channel {name!r:.40} must be {dim} finite numbers"
+    return None
 
 
 def check_compatible(manifest: dict[str, Any], settings: Settings) -> None:
@@ -369,14 +592,19 @@ def check_freshness(
     built, wanted = manifest.get("index_settings") or {}, index_settings(settings, corpus)
     if not (_covers(built, wanted) if covering else built == wanted):
         return Freshness(False, "settings changed since the index was built")
-    stats, _ = find_notes(corpus)
+    stats, _ = find_notes(corpus, follow_links=settings.follow_links)
     recorded = manifest.get("notes", {})
-    if set(recorded) != {s.path for s in stats}:
+    # Notes the build could not use (binary, not UTF-8, too large, unreadable) count as
+    # unchanged while their size and time are the same, as read notes do.
+    skipped = manifest.get("skipped", {})
+    if set(recorded) | set(skipped) != {s.path for s in stats}:
         return Freshness(False, "notes were added or removed")
     for stat in stats:
-        info = recorded[stat.path]
+        info = recorded.get(stat.path) or skipped[stat.path]
         if info.get("size") == stat.size and info.get("mtime_ns") == stat.mtime_ns:
             continue
+        if stat.path in skipped:
+            return Freshness(False, f"{stat.path} changed")
         try:
             digest = hashlib.sha256((Path(corpus) / stat.path).read_bytes()).hexdigest()
         except OSError:
@@ -406,6 +634,8 @@ def index_settings(settings: Settings, corpus: Path) -> dict[str, Any]:
         "window_chars": settings.window_chars,
         "glossary": load_glossary(corpus).digest() if settings.glossary else None,
         "tokenizer": TOKENIZER,
+        # Only when on, so that indexes built before the setting existed stay fresh.
+        **({"follow_links": True} if settings.follow_links else {}),
     }
 
 
@@ -415,10 +645,20 @@ def read_mined(folder: Path) -> list[Concept]:
     if not path.exists():
         return []
     concepts = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        data = json.loads(line)
-        concepts.append(Concept(tuple(data["forms"]), data["source"]))
+    try:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            data = json.loads(line)
+            forms, source = data["forms"], data["source"]
+            if not (strings_ok(forms) and forms and isinstance(source, str)):
+                raise ValueError("a term pair must have a list of forms and a source")
+            concepts.append(Concept(tuple(forms), source))
+    except (ValueError, KeyError, TypeError) as err:
+        raise IndexCorrupt(f"{path} is damaged ({str(err)[:80]}); run `qa build --full`") from None
     return concepts
+
+
+def strings_ok(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 # ---------------------------------------------------------------------------- building
@@ -477,18 +717,21 @@ def build_index(
     corpus = Path(corpus)
     index_dir = Path(index_dir)
     report = BuildReport()
-    stats, problems = find_notes(corpus)
+    stats, problems = find_notes(corpus, follow_links=settings.follow_links)
     if not stats:
         raise CorpusError(f"no Markdown notes (*.md) found in {corpus}")
     with build_lock(index_dir, wait=wait):
+        _remove_stale_temporaries(index_dir)
         sections: list[Section] = []
         mined: list[Concept] = []
         notes_meta: dict[str, dict[str, Any]] = {}
+        skipped: dict[str, dict[str, Any]] = {}
         for stat in stats:
             note, problem = read_note(corpus, stat)
             if problem:
                 problems.append(problem)
             if note is None:
+                skipped[stat.path] = _skipped_meta(stat, problem)
                 continue
             try:
                 sections += chunk_markdown(note.text, note.path, settings.window_chars)
@@ -501,6 +744,7 @@ def build_index(
                         f"cannot be read as Markdown ({type(err).__name__}: {err}); skipped",
                     )
                 )
+                skipped[note.path] = _skipped_meta(stat, problems[-1])
                 continue
             notes_meta[note.path] = _note_meta(stat, note.digest)
             if progress:
@@ -551,6 +795,7 @@ def build_index(
                 "chunks": len(chunks),
                 "channels": channels,
                 "notes": notes_meta,
+                "skipped": skipped,
                 "problems": [str(p) for p in problems],
             }
             _write_json(tmp / MANIFEST, manifest)
@@ -572,6 +817,11 @@ def build_index(
 
 def _note_meta(stat: NoteStat, digest: str) -> dict[str, Any]:
     return {"sha256": digest, "size": stat.size, "mtime_ns": stat.mtime_ns}
+
+
+def _skipped_meta(stat: NoteStat, problem: Problem | None) -> dict[str, Any]:
+    reason = problem.message if problem else "skipped"
+    return {"size": stat.size, "mtime_ns": stat.mtime_ns, "problem": reason}
 
 
 def _previous(index_dir: Path) -> Index | None:
@@ -645,7 +895,10 @@ def _embed_channel(
         old_hashes = previous.manifest["channels"][name].get("hashes_file")
         if old is not None and old.ntotal and old_hashes:
             matrix = old.reconstruct_n(0, old.ntotal)
-            recorded = (previous.folder / old_hashes).read_text().split()
+            try:
+                recorded = (previous.folder / old_hashes).read_text(encoding="ascii").split()
+            except (OSError, ValueError):
+                recorded = []  # damaged: everything is embedded again
             if len(recorded) == len(matrix):
                 known.update(zip(recorded, matrix, strict=True))
     todo = sorted({h: i for i, h in enumerate(hashes) if h not in known}.values())
@@ -695,10 +948,14 @@ def _embed_channel(
 
 
 def embed_text(chunk: Chunk, encoder: Encoder, glossary: Glossary | None) -> str:
-    """What an encoder reads for a chunk: English-only models get Chinese rendered in English."""
-    text = chunk.embed_text()
+    """What an encoder reads for a chunk: English-only models get Chinese rendered in English.
+
+    At most MAX_EMBED_CHARS: the models read 256 or 512 tokens of it anyway, and a chunk
+    that could not be cut must not cost minutes.
+    """
+    text = chunk.embed_text()[:MAX_EMBED_CHARS]
     if glossary is not None and not encoder.multilingual:
-        return glossary.render_english(text)
+        return glossary.render_english(text)[:MAX_EMBED_CHARS]
     return text
 
 
@@ -732,6 +989,15 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _remove_stale_temporaries(index_dir: Path) -> None:
+    """Folders of builds that were killed (we hold the lock, so none is running)."""
+    for path in index_dir.iterdir():
+        if path.name.startswith(".gen-") and path.name.endswith(".tmp"):
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.name.startswith(f".{CURRENT}.") and path.name.endswith(".tmp"):
+            path.unlink(missing_ok=True)
 
 
 def _collect_garbage(index_dir: Path, keep: set[str]) -> None:

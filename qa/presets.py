@@ -13,6 +13,7 @@ Any field of ``qa.settings.Settings`` may be given; the rest keep their defaults
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import fields, replace
 from pathlib import Path
@@ -45,8 +46,22 @@ class PresetError(ValueError):
     """A ``qa.toml`` that cannot be used; the message names the problem."""
 
 
+# Bounds of every numeric setting: outside them a value is a mistake (or an attack on
+# the arithmetic: nan, inf and 1e308 weights make every score nan or overflow).
+BOUNDS: dict[str, tuple[float, float]] = {
+    "weights": (0.0, 100.0),
+    "expansion_weight": (0.0, 10.0),
+    "coverage_weight": (0.0, 10.0),
+    "rrf_k": (1, 100_000),
+    "window_chars": (100, 20_000),
+}
+
+
 def load_presets(corpus: Path | None) -> dict[str, Settings]:
-    """Built-in presets plus those of ``<corpus>/qa.toml``."""
+    """Built-in presets plus those of ``<corpus>/qa.toml``.
+
+    Every problem is one line naming the file, the table and the fix.
+    """
     presets = dict(BUILTIN)
     path = Path(corpus) / CONFIG_FILE if corpus is not None else None
     if path is None or not path.is_file():
@@ -55,8 +70,16 @@ def load_presets(corpus: Path | None) -> dict[str, Settings]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise PresetError(f"{path}: {err}") from None
+    except OSError as err:
+        raise PresetError(f"{path}: cannot read ({err.strerror})") from None
+    tables = data.get("settings", {})
+    if not isinstance(tables, dict):
+        raise PresetError(
+            f"{path}: settings must be a table of [settings.NAME] tables, "
+            'e.g. [settings.default] with models = ["minilm"]'
+        )
     known = {f.name for f in fields(Settings)}
-    for name, table in data.get("settings", {}).items():
+    for name, table in tables.items():
         if not isinstance(table, dict):
             raise PresetError(f"{path}: [settings.{name}] must be a table")
         unknown = set(table) - known
@@ -72,35 +95,60 @@ def load_presets(corpus: Path | None) -> dict[str, Settings]:
     return presets
 
 
+def _number(value: Any, key: str, whole: bool = False) -> str | None:
+    """What is wrong with a numeric setting, or None."""
+    low, high = BOUNDS[key]
+    kinds = int if whole else int | float
+    if (
+        not isinstance(value, kinds)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or not low <= value <= high
+    ):
+        kind = "a whole number" if whole else "a number"
+        return f"{kind} from {low:g} to {high:g}, not {value!r:.30}"
+    return None
+
+
 def _check_types(table: dict[str, Any]) -> str | None:
     """What is wrong with the values of a settings table, or None."""
+    from qa.encoders import ENCODERS
     from qa.fusion import FUSIONS
 
     models = table.get("models", [])
     if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
         return 'models must be a list of model names, e.g. models = ["minilm"]'
+    for model in models:
+        if model not in ENCODERS and "/" not in model and not Path(model).exists():
+            return (
+                f"models names {model!r}, which is not a model: choose from "
+                f"{', '.join(sorted(ENCODERS))}, or give a sentence-transformers model path"
+            )
     if "models" in table and not models and table.get("lexical", True) is False:
         return "needs at least one channel: lexical is off and models is empty"
     weights = table.get("weights", {})
-    if not isinstance(weights, dict) or not all(
-        isinstance(w, int | float) and not isinstance(w, bool) and w >= 0 for w in weights.values()
-    ):
-        return "weights must be a table of numbers >= 0, e.g. weights = { bm25 = 1.0 }"
+    if not isinstance(weights, dict) or any(_number(w, "weights") for w in weights.values()):
+        return "weights must be a table of numbers from 0 to 100, e.g. weights = { bm25 = 1.0 }"
     if table.get("rerank", "linear") not in ("none", "linear"):
         return 'rerank must be "linear" or "none"'
     if table.get("fusion", "weighted") not in FUSIONS:
         return f"fusion must be one of: {', '.join(sorted(FUSIONS))}"
-    for key in ("lexical", "glossary", "group_windows", "exact_scores", "dictionary"):
+    for key in (
+        "lexical",
+        "glossary",
+        "group_windows",
+        "exact_scores",
+        "dictionary",
+        "follow_links",
+    ):
         if not isinstance(table.get(key, True), bool):
             return f"{key} must be true or false"
-    for key, low in (("rrf_k", 1), ("window_chars", 100)):
-        value = table.get(key, low)
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            return f"{key} must be a whole number >= {low}"
+    for key in ("rrf_k", "window_chars"):
+        if key in table and (problem := _number(table[key], key, whole=True)):
+            return f"{key} must be {problem}"
     for key in ("expansion_weight", "coverage_weight"):
-        value = table.get(key, 0.0)
-        if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-            return f"{key} must be a number >= 0"
+        if key in table and (problem := _number(table[key], key)):
+            return f"{key} must be {problem}"
     return None
 
 

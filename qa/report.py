@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
+from qa.display import safe_text
 from qa.evaluate import METRICS, Report
 
 if TYPE_CHECKING:
@@ -65,8 +66,11 @@ def print_eval_report(report: Report, console: Console | None = None) -> None:
         where = f"rank {o.first_relevant}" if o.first_relevant else "not in top 10"
         top = " > ".join(o.top[0].heading_path[-2:]) if o.top else "nothing"
         console.print(
-            f"  [{o.item.lang}] {o.item.question}  —  {where}; first: {top}; "
-            f"wanted: {' | '.join(o.item.relevant)}",
+            safe_text(
+                f"  [{o.item.lang}] {o.item.question}  —  {where}; first: {top}; "
+                f"wanted: {' | '.join(o.item.relevant)}",
+                one_line=True,
+            ),
             markup=False,
             highlight=False,
         )
@@ -83,7 +87,7 @@ def channels_table(reports: Mapping[str, Report]) -> Table:
         for lang in LANGS:
             g = report.groups.get(lang, {})
             cells += [f"{g.get('hit@1', 0):.3f}", f"{g.get('mrr@10', 0):.3f}"]
-        table.add_row(name, *cells)
+        table.add_row(safe_text(name, one_line=True), *cells)
     return table
 
 
@@ -131,7 +135,10 @@ def print_diff(diff: Diff, name: str, console: Console | None = None) -> None:
             before = c.before or "—"
             after = c.after or "—"
             console.print(
-                f"  [{c.lang}] {c.question}  rank {before} → {after} ({c.ranks_moved:+d})",
+                safe_text(
+                    f"  [{c.lang}] {c.question}  rank {before} → {after} ({c.ranks_moved:+d})",
+                    one_line=True,
+                ),
                 markup=False,
                 highlight=False,
             )
@@ -149,11 +156,17 @@ def print_coverage(cov: Coverage, console: Console | None = None) -> None:
         f"{len(cov.unretrieved)} of {cov.sections}"
     )
     for file, line, path in cov.unretrieved:
-        console.print(f"  {file}:{line}  {' › '.join(path)}", markup=False, highlight=False)
+        console.print(
+            safe_text(f"  {file}:{line}  {' › '.join(path)}", one_line=True),
+            markup=False,
+            highlight=False,
+        )
     console.print(f"\nHeadings repeated across files (boilerplate?): {len(cov.repeated)}")
     for heading, count, files in cov.repeated:
         console.print(
-            f"  {heading!r} ×{count} in {', '.join(files)}", markup=False, highlight=False
+            safe_text(f"  {heading!r} ×{count} in {', '.join(files)}", one_line=True),
+            markup=False,
+            highlight=False,
         )
 
 
@@ -204,12 +217,12 @@ def markdown_report(report: Report, channels: Mapping[str, Report] | None = None
                 else "—"
                 for lang in LANGS
             ]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            lines.append(safe_text(f"| {name} | ", one_line=True) + " | ".join(cells) + " |")
     missed = report.missed
     lines += ["", f"## Questions without a relevant passage first ({len(missed)})", ""]
     for o in missed:
         where = f"rank {o.first_relevant}" if o.first_relevant else "not in top 10"
-        lines.append(f"- [{o.item.lang}] {o.item.question} — {where}")
+        lines.append(safe_text(f"- [{o.item.lang}] {o.item.question} — {where}", one_line=True))
     return "\n".join(lines) + "\n"
 
 

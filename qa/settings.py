@@ -27,7 +27,8 @@ class Settings:
     names/paths); ``weights`` are per-channel fusion weights (missing channels weigh 1).
     ``coverage_weight`` is how much the share of the question's words a chunk contains
     adds to its fused score (``LexicalIndex.coverage``; when the lexical channel is fused
-    with others).
+    with others). ``follow_links`` indexes notes behind symbolic links that lead outside
+    the notes folder (off: a notes folder from someone else must not reach your files).
     """
 
     models: tuple[str, ...] = ("minilm", "e5")
@@ -43,6 +44,7 @@ class Settings:
     dictionary: bool = True  # CC-CEDICT for words the glossary lacks (qa.dictionary)
     rerank: str = "linear"  # "linear": reorder the best candidates (qa.rerank), or "none"
     window_chars: int = 700
+    follow_links: bool = False
 
     @property
     def dense_channels(self) -> tuple[str, ...]:

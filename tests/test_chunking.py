@@ -43,13 +43,15 @@ def test_bom_and_crlf_give_the_same_sections_and_lines() -> None:
     assert as_records(chunk_markdown(decoded, "n.md")) == as_records(chunk_markdown(text, "n.md"))
 
 
-def test_code_fence_is_never_split_even_when_longer_than_a_window() -> None:
+def test_a_code_fence_longer_than_a_window_is_cut_between_lines_each_part_fenced() -> None:
     fence = "```\n" + "\n".join(f"x = {i}" for i in range(200)) + "\n```"
     text = f"# Code\n\nBefore.\n\n{fence}\n\nAfter.\n"
     sections = chunk_markdown(text, "c.md", window_chars=100)
-    bodies_with_fence = [s.body for s in sections if "```" in s.body]
-    assert len(bodies_with_fence) == 1
-    assert bodies_with_fence[0] == fence
+    parts = [s.body for s in sections if "```" in s.body]
+    assert len(parts) > 1 and all(len(s.body) <= 100 for s in sections)
+    assert all(p.split("\n").count("```") == 2 for p in parts)  # opened and closed
+    lines = [line for p in parts for line in p.split("\n") if line.startswith("x = ")]
+    assert lines == [f"x = {i}" for i in range(200)]  # every line once, in order
 
 
 def test_windows_keep_the_heading_path_and_cover_all_items() -> None:

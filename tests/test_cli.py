@@ -74,9 +74,10 @@ def test_batch_questions_on_stdin_give_jsonl(small: Path) -> None:
     assert result.exit_code == 0
     records = [json.loads(line) for line in result.stdout.splitlines()]
     questions = [r["question"] for r in records]
-    assert questions == ["why does dropout help", "置信区间是什么意思", "???"]
-    assert records[1]["hits"][0]["heading"] == "置信区间（Confidence Interval）"
-    assert records[2] == {"question": "???", "error": "the question has no words in it", "hits": []}
+    assert questions == ["why does dropout help", "", "置信区间是什么意思", "???"]  # one a line
+    assert records[1] == {"question": "", "error": "the question is empty", "hits": []}
+    assert records[2]["hits"][0]["heading"] == "置信区间（Confidence Interval）"
+    assert records[3] == {"question": "???", "error": "the question has no words in it", "hits": []}
 
 
 def test_unanswered_heading_is_marked(small: Path) -> None:

@@ -351,8 +351,18 @@ async def test_copy_and_edit_from_the_answer(
         await pilot.press("o")
         assert app.editor_calls == [["true", "+8", str(small.resolve() / "deep-learning.md")]]
         monkeypatch.setenv("EDITOR", "no-such-editor-for-qa")
+        bin_dir = small.parent / "bin"
+        bin_dir.mkdir()
+        (bin_dir / "vi").write_text("#!/bin/sh\n")
+        (bin_dir / "vi").chmod(0o755)
+        monkeypatch.setenv("PATH", str(bin_dir))
+        await pilot.press("o")  # the editor named cannot run: vi instead, saying so
+        problem = "$EDITOR is set to 'no-such-editor-for-qa', which cannot be run"
+        assert app.notes[-1] == f"{problem}; opening vi instead."
+        assert app.editor_calls[-1][0] == str(bin_dir / "vi")
+        monkeypatch.setenv("PATH", str(small.parent))
         await pilot.press("o")
-        assert app.notes[-1].startswith("No editor found: set $EDITOR")
+        assert app.notes[-1] == f"{problem}, and neither nano nor vi is installed."
         await pilot.press("enter")  # Enter on the focused card opens the whole section
         await until(pilot, lambda: isinstance(app.screen, SectionScreen))
         assert app.screen.section.title == "Batch normalization"  # type: ignore[attr-defined]
@@ -539,7 +549,8 @@ def test_editor_command(tmp_path: Path) -> None:
         "+12",
         str(note),
     ]
-    assert editor_command(note, 3, {"EDITOR": "no-such-editor-for-qa"}) is None
+    nothing = str(tmp_path / "no-bin")
+    assert editor_command(note, 3, {"EDITOR": "no-such-editor-for-qa"}, search=nothing) is None
     assert editor_command(note, 0, {"EDITOR": "true"}) == ["true", "+1", str(note)]
 
 

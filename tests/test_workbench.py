@@ -356,10 +356,10 @@ def test_qa_toml_may_turn_bm25_off_and_keep_the_default_models(tmp_path: Path) -
     ("table", "message"),
     [
         ('models = "minilm"', "models must be a list of model names"),
-        ("weights = { bm25 = -1 }", "weights must be a table of numbers >= 0"),
+        ("weights = { bm25 = -1 }", "weights must be a table of numbers from 0 to 100"),
         ('fusion = "mean"', "fusion must be one of: rrf, weighted"),
         ("lexical = false\nmodels = []", "needs at least one channel"),
-        ("window_chars = 5", "window_chars must be a whole number >= 100"),
+        ("window_chars = 5", "window_chars must be a whole number from 100 to 20000, not 5"),
         ('glossary = "yes"', "glossary must be true or false"),
     ],
 )

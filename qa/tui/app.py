@@ -25,6 +25,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Input
 
+from qa.display import safe_text
 from qa.settings import LEXICAL, Settings
 from qa.tui.messages import (
     Answered,
@@ -204,7 +205,7 @@ class QAApp(App[None]):
         self.corpus = Path(corpus).resolve()
         self.index_dir = Path(index_dir)
         self.settings = settings
-        self.sub_title = self.corpus.name
+        self.sub_title = safe_text(self.corpus.name, one_line=True)
         self.searcher: Searcher | None = None
         self.outline: Outline | None = None
         self.freshness: Freshness | None = None
@@ -219,6 +220,18 @@ class QAApp(App[None]):
         self._history_path = history_path
         self._freshness_seconds = freshness_seconds
         self._chinese_warmed = False
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        markup: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """A notification; its text may name notes and hold errors from them, so it is
+        made safe to show (qa.display) and is not read as markup."""
+        super().notify(safe_text(message), title=safe_text(title), markup=markup, **kwargs)
 
     # ------------------------------------------------------------------ start-up
 
@@ -581,20 +594,30 @@ class QAApp(App[None]):
 
     def edit_note(self, file: str, line: int) -> None:
         """Open the note in $EDITOR at ``line``; the app is suspended meanwhile."""
-        from qa.tui.editor import editor_command
+        from qa.notes import note_path
+        from qa.tui.editor import editor_command, editor_problem
 
-        path = self.corpus / file
+        # An index names its notes; a damaged one must not open /etc/passwd for editing.
+        path = note_path(self.corpus, file, self.settings.follow_links)
+        if path is None:
+            self.notify(f"{file} is not in {self.corpus}; not opening it.", severity="error")
+            return
         if not path.is_file():
             self.notify(f"{file} is not in {self.corpus} any more.", severity="error")
             return
         command = editor_command(path, line)
+        problem = editor_problem()
         if command is None:
             self.notify(
-                "No editor found: set $EDITOR (for example `export EDITOR=nano`).",
+                f"{problem}, and neither nano nor vi is installed."
+                if problem
+                else "No editor found: set $EDITOR (for example `export EDITOR=nano`).",
                 severity="error",
                 timeout=8,
             )
             return
+        if problem:
+            self.notify(f"{problem}; opening {Path(command[0]).name} instead.", severity="warning")
         self.run_editor(command)
         self._poll_freshness()
 
@@ -603,11 +626,19 @@ class QAApp(App[None]):
 
         try:
             with self.suspend():
-                subprocess.run(command, check=False)
+                done = subprocess.run(command, check=False)
         except SuspendNotSupported:
             self.notify("This terminal cannot hand over to an editor.", severity="error")
         except OSError as err:
-            self.notify(f"Cannot run {command[0]}: {err.strerror}", severity="error")
+            self.notify(
+                f"The editor failed: cannot run {command[0]} ({err.strerror}).", severity="error"
+            )
+        else:
+            if done.returncode:
+                self.notify(
+                    f"The editor failed: {command[0]} exited with status {done.returncode}.",
+                    severity="warning",
+                )
 
     # ------------------------------------------------------------------ rebuild, freshness
 
@@ -774,12 +805,17 @@ class QAApp(App[None]):
         if self._history_path is None:
             return
         try:
-            self._history_path.parent.mkdir(parents=True, exist_ok=True)
+            self._history_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             lines = self._read_history()
             if lines and lines[-1] == question:
                 return
             lines = [*lines, question][-HISTORY_LIMIT:]
-            self._history_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            # Questions can be private: only the user may read them (0600), also for a
+            # history file an older qa wrote with the umask's mode.
+            fd = os.open(self._history_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write("\n".join(lines) + "\n")
         except OSError:
             pass  # history is a convenience; never fail a question over it
 

@@ -13,6 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Header, ListItem, ListView, Markdown, Static
 
+from qa.display import safe_text
 from qa.evaluate import Outcome, Report, Target
 from qa.index import Chunk
 
@@ -89,7 +90,7 @@ class FailureBrowser(App[None]):
 
     def _label(self, o: Outcome) -> str:
         rank = o.first_relevant or "—"
-        return f"[{o.item.lang}] {rank:>2}  {o.item.question}"
+        return safe_text(f"[{o.item.lang}] {rank:>2}  {o.item.question}", one_line=True)
 
     def _empty(self) -> str:
         if not self.missed:
@@ -103,7 +104,8 @@ class FailureBrowser(App[None]):
     def on_list_view_highlighted(self, event: ListView.Highlighted) -> None:
         index = self.query_one(ListView).index
         if index is not None and 0 <= index < len(self.missed):
-            self.query_one("#evidence", Markdown).update(describe(self.missed[index], self.chunks))
+            text = safe_text(describe(self.missed[index], self.chunks))
+            self.query_one("#evidence", Markdown).update(text)
 
     def action_cursor_down(self) -> None:
         self.query_one(ListView).action_cursor_down()

@@ -1,6 +1,7 @@
 """How answers are worded on screen: breadcrumbs, confidence cues, snippets.
 
 Plain functions over the core's result types, so they are easy to test and reuse.
+Everything they return that comes from notes is made safe to show (qa.display).
 """
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from qa.display import safe_text
 
 if TYPE_CHECKING:
     from qa.index import Chunk, Location
@@ -41,16 +44,20 @@ def confidence_cue(answer: Answer) -> Cue:
 
 def place(location: Location, line: int | None = None) -> str:
     """``file.md:LINE``."""
-    return f"{location.file}:{location.start_line if line is None else line}"
+    return safe_text(f"{location.file}:{location.start_line if line is None else line}", True)
 
 
 def breadcrumb(location: Location, line: int | None = None) -> str:
     """``file.md:LINE › H1 › H2``."""
-    return SEPARATOR.join([place(location, line), *location.heading_path])
+    return SEPARATOR.join([place(location, line), *heading_names(location.heading_path)])
 
 
 def section_breadcrumb(file: str, line: int, heading_path: Sequence[str]) -> str:
-    return SEPARATOR.join([f"{file}:{line}", *heading_path])
+    return SEPARATOR.join([safe_text(f"{file}:{line}", True), *heading_names(heading_path)])
+
+
+def heading_names(heading_path: Sequence[str]) -> list[str]:
+    return [safe_text(h, one_line=True) for h in heading_path]
 
 
 def also_in(chunk: Chunk) -> str:
@@ -61,7 +68,7 @@ def also_in(chunk: Chunk) -> str:
 
 def snippet(text: str, width: int = 90) -> str:
     """The start of a passage on one line, Markdown markers and all, cut at a word."""
-    flat = " ".join(text.split())
+    flat = safe_text(" ".join(text.split()), one_line=True)
     if len(flat) <= width:
         return flat
     cut = flat[:width].rsplit(" ", 1)[0]
@@ -70,4 +77,5 @@ def snippet(text: str, width: int = 90) -> str:
 
 def status_reason(reason: str) -> str:
     """A freshness reason, shortened for the status line."""
+    reason = safe_text(reason, one_line=True)
     return reason if len(reason) <= 60 else reason[:59] + "…"

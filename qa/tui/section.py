@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
+from qa.display import safe_text
 from qa.navigate import Outline, OutlineSection
 from qa.passage import protect_math
 from qa.tui.present import SEPARATOR
@@ -49,15 +50,15 @@ class SectionScreen(Screen[None]):
         s = self.section
         where = f"{s.file}:{s.line}" if s.line_known else f"{s.file}:~{s.line}"
         if s.is_root:
-            return s.file
-        return SEPARATOR.join([where, *s.heading_path])
+            return safe_text(s.file, one_line=True)
+        return safe_text(SEPARATOR.join([where, *s.heading_path]), one_line=True)
 
     def compose(self) -> ComposeResult:
         s = self.section
         yield Header()
-        yield Static(self.crumb, id="section-crumb")
+        yield Static(Content(self.crumb), id="section-crumb")
         with VerticalScroll(id="section-scroll"):
-            yield Static(Content(s.title).stylize("bold"), id="section-title")
+            yield Static(Content(safe_text(s.title)).stylize("bold"), id="section-title")
             if s.has_text:
                 yield HighlightedMarkdown(
                     protect_math(s.text), pattern=self.pattern, id="section-body"
@@ -69,7 +70,7 @@ class SectionScreen(Screen[None]):
                 )
             if s.places:
                 others = ", ".join(f"{p.file}:{p.section_line}" for p in s.places)
-                yield Static(f"Also in {others}", classes="card-note")
+                yield Static(Content(safe_text(f"Also in {others}")), classes="card-note")
             if s.children:
                 yield Static(
                     f"{'Notes' if s.is_root else 'Sections'} under it ({len(s.children)}) "
@@ -85,7 +86,9 @@ class SectionScreen(Screen[None]):
     def _child_prompt(child: OutlineSection) -> Content:
         note = "" if child.has_text or child.children else " · no answer yet"
         count = f" · {len(child.children)} under it" if child.children else ""
-        return Content.assemble(child.title, (f"  line {child.line}{count}{note}", "dim"))
+        return Content.assemble(
+            safe_text(child.title, one_line=True), (f"  line {child.line}{count}{note}", "dim")
+        )
 
     def on_mount(self) -> None:
         self.query_one("#section-scroll").focus()

@@ -22,9 +22,10 @@ from textual.widgets import (
 from textual.widgets.markdown import MarkdownBlock, MarkdownFence
 from textual.widgets.option_list import Option
 
+from qa.display import safe_text
 from qa.passage import protect_math
 from qa.tui.messages import CopyChunk, EditChunk, OpenSection
-from qa.tui.present import also_in, breadcrumb, confidence_cue, snippet
+from qa.tui.present import also_in, breadcrumb, confidence_cue, place, snippet
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
@@ -40,8 +41,9 @@ MORE_HITS = 3  # "also in your notes" shows the next three hits
 
 
 def marked(text: str, pattern: re.Pattern[str] | None, style: str) -> Content:
-    """``text`` as Content with the question's words styled."""
-    content = Content(text)
+    """``text`` as Content with the question's words styled (control characters made
+    visible and inert: the text comes from notes)."""
+    content = Content(safe_text(text))
     return content.highlight_regex(pattern, style=style) if pattern else content
 
 
@@ -58,7 +60,7 @@ class HighlightedMarkdown(Markdown):
         self, markdown: str, pattern: re.Pattern[str] | None = None, **kwargs: Any
     ) -> None:
         self.highlight_pattern = pattern
-        super().__init__(markdown, **kwargs)
+        super().__init__(safe_text(markdown), **kwargs)
 
     def get_block_class(self, block_name: str) -> type[MarkdownBlock]:
         block = super().get_block_class(block_name)
@@ -146,7 +148,9 @@ class RebuildBar(Horizontal):
         yield ProgressBar(total=None, show_eta=False, id="rebuild-progress")
 
     def start(self, reason: str) -> None:
-        self.query_one("#rebuild-stage", Static).update(f"Building the index: {reason}")
+        self.query_one("#rebuild-stage", Static).update(
+            Content(safe_text(f"Building the index: {reason}", one_line=True))
+        )
         self.query_one(ProgressBar).update(total=None, progress=0)
         self.add_class("active")
 
@@ -187,7 +191,7 @@ class QuestionBubble(Horizontal):
         self.question = question
 
     def compose(self) -> ComposeResult:
-        yield Static(self.question, classes="question")
+        yield Static(Content(safe_text(self.question)), classes="question")
 
 
 class HitRow(Static, can_focus=True):
@@ -320,7 +324,7 @@ class AnswerCard(Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         if self.error is not None:
-            yield Static(self.error, classes="card-error")
+            yield Static(Content(safe_text(self.error)), classes="card-error")
             return
         if self.answer is None:
             yield Static(self.note, classes="card-pending")
@@ -345,7 +349,7 @@ class AnswerCard(Vertical, can_focus=True):
         chunk = top.chunk
         loc = chunk.location
         yield from self._head(answer, marked(chunk.heading, self.pattern, ".card--highlight"))
-        yield Static(breadcrumb(loc), classes="card-crumb")
+        yield Static(Content(breadcrumb(loc)), classes="card-crumb")
         yield HighlightedMarkdown(
             protect_math(chunk.text), pattern=self.pattern, classes="card-passage"
         )
@@ -358,7 +362,7 @@ class AnswerCard(Vertical, can_focus=True):
         if also := also_in(chunk):
             notes.append(also)
         if notes:
-            yield Static("\n".join(notes), classes="card-note")
+            yield Static(Content("\n".join(notes)), classes="card-note")
         more = answer.hits[1 : 1 + MORE_HITS]
         if more:
             yield Collapsible(
@@ -438,7 +442,7 @@ class ResultsList(OptionList):
             (f"{n:>2}. ", "dim"),
             marked(chunk.heading, self.pattern, "underline").stylize("bold"),
             "\n    ",
-            (f"{loc.file}:{loc.start_line}", "dim"),
+            (place(loc), "dim"),
         ]
         if not chunk.answered:
             parts.append((" · no answer yet", "italic dim"))
@@ -483,5 +487,6 @@ class ResultsPanel(Vertical):
             results.show([], None)
             return
         hits = answer.hits[:10] + answer.unanswered
-        title.update(Content.assemble(("Top results", "bold"), f" for “{answer.question}”"))
+        question = safe_text(answer.question, one_line=True)
+        title.update(Content.assemble(("Top results", "bold"), f" for “{question}”"))
         results.show(hits, pattern)
