@@ -457,10 +457,18 @@ def http_app(service: NotesService, host: str = "127.0.0.1") -> Any:
     from starlette.requests import Request
     from starlette.responses import JSONResponse
 
+    from qa.display import json_text
+
+    class SafeJSON(JSONResponse):
+        """JSON with no raw control character, C1 included (qa.display.json_text)."""
+
+        def render(self, content: Any) -> bytes:
+            return json_text(content).encode("utf-8")
+
     server = make_mcp(service)
 
-    def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse({"error": message}, status_code=status)
+    def error(status: int, message: str) -> SafeJSON:
+        return SafeJSON({"error": message}, status_code=status)
 
     async def answer(request: Request, call: Callable[[Generation], dict[str, Any]]) -> Any:
         gen = service.current  # one generation for the whole request
@@ -471,7 +479,7 @@ def http_app(service: NotesService, host: str = "127.0.0.1") -> Any:
         except Exception as err:
             print(f"qa serve: internal error: {type(err).__name__}: {err}", file=sys.stderr)
             return error(500, f"internal error: {type(err).__name__}")
-        return JSONResponse(data, headers={"X-QA-Generation": gen.name})
+        return SafeJSON(data, headers={"X-QA-Generation": gen.name})
 
     def whole(value: str | None, name: str, default: int | None = None) -> int:
         if value is None:
@@ -518,7 +526,7 @@ def http_app(service: NotesService, host: str = "127.0.0.1") -> Any:
     @server.custom_route("/health", methods=["GET"])
     async def health(request: Request) -> Any:
         gen = service.current
-        return JSONResponse(
+        return SafeJSON(
             {"status": "ok", "generation": gen.name, "sections": len(gen.searcher.index.chunks)}
         )
 
