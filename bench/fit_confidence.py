@@ -7,7 +7,7 @@ confidence features of the default settings are computed. A logistic regression
 (answerable vs off-topic) is fitted with each corpus weighing the same, whatever its
 number of questions; then for each language the threshold that declines the most
 off-topic questions of that language while declining at most 4% of its answerable ones
-(pooled over corpora) is folded into that language's bias. Rates are printed per corpus
+(each averaged over corpora) is folded into that language's bias. Rates are printed per corpus
 on the fitted split, and leave-one-corpus-out (a model fitted without the corpus).
 `--write` writes qa/data/confidence.json. `--report-test` also prints held-out rates:
 read them only as bench/results/session6-protocol.md says.
@@ -71,15 +71,23 @@ def fit(rows: list[Row]) -> ConfidenceModel:
     weight = np.array([1.0 / sizes[r[0]] for r in rows])
     w, b = fit_logistic(x, y, weight)
     biases = {}
+    corpus = np.array([r[0] for r in rows])
     for lang in ("en", "zh"):
         mine = np.array([r[2] == lang for r in rows])
         p = 1 / (1 + np.exp(-(x[mine] @ w + b)))
-        ys = y[mine]
+        ys, cs = y[mine], corpus[mine]
         grid = [float(t) for t in np.linspace(0.02, 0.98, 193)]
 
-        def declined_rates(t: float, p: np.ndarray = p, ys: np.ndarray = ys) -> tuple[float, float]:
+        def declined_rates(
+            t: float, p: np.ndarray = p, ys: np.ndarray = ys, cs: np.ndarray = cs
+        ) -> tuple[float, float]:
+            """Off-topic declined and answerable declined, averaged over corpora."""
             d = p < t
-            return float(d[ys == 0].mean()), float(d[ys == 1].mean())
+            off = [
+                d[(cs == c) & (ys == 0)].mean() for c in set(cs) if ((cs == c) & (ys == 0)).any()
+            ]
+            on = [d[(cs == c) & (ys == 1)].mean() for c in set(cs) if ((cs == c) & (ys == 1)).any()]
+            return float(np.mean(off)), float(np.mean(on))
 
         allowed = [t for t in grid if declined_rates(t)[1] <= MAX_FALSE_DECLINES] or [grid[0]]
         t = max(allowed, key=lambda t: (declined_rates(t)[0], -t))

@@ -23,6 +23,9 @@ from markdown_it.token import Token
 from qa.notes import normalise_newlines
 
 WINDOW_CHARS = 1200
+# Changes whenever the same note can be cut differently; an index records it, and one cut
+# by another version is brought up to date (unchanged sections keep their vectors).
+CHUNKER = "sections-v2"  # v2: long blocks cut at lines, sentences, then words
 
 # Headings that only navigate the note; their sections are never answers.
 NAVIGATION_HEADINGS = {"table of contents", "contents", "toc", "目录"}

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.chunking import Section, chunk_markdown
+from qa.chunking import CHUNKER, Section, chunk_markdown
 from qa.encoders import Encoder, get_encoder
 from qa.glossary import Concept, Glossary, load_glossary, mine_pairs
 from qa.lexical import BM25_DIR, LexicalIndex, build_bm25
@@ -615,7 +615,9 @@ def check_freshness(
 
 
 def _covers(built: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    same = all(built.get(k) == wanted.get(k) for k in ("window_chars", "glossary", "tokenizer"))
+    same = all(
+        built.get(k) == wanted.get(k) for k in ("window_chars", "glossary", "tokenizer", "chunker")
+    )
     return (
         same
         and set(wanted["channels"]) <= set(built.get("channels", []))
@@ -634,6 +636,7 @@ def index_settings(settings: Settings, corpus: Path) -> dict[str, Any]:
         "window_chars": settings.window_chars,
         "glossary": load_glossary(corpus).digest() if settings.glossary else None,
         "tokenizer": TOKENIZER,
+        "chunker": CHUNKER,
         # Only when on, so that indexes built before the setting existed stay fresh.
         **({"follow_links": True} if settings.follow_links else {}),
     }
