@@ -137,14 +137,23 @@ def _models_of_existing_index(index_dir: Path, settings: Settings) -> Settings:
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@corpus_options
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(
+    ctx: click.Context, corpus: Path | None, index_dir: Path | None, model: str | None
+) -> None:
     """Ask your Markdown notes questions, in English or Chinese.
 
-    Run `qa` alone to open the chat screen on the bundled notes.
+    Run `qa` alone to open the chat screen on the bundled notes; `qa --corpus DIR` opens
+    it on your own (the options are those of `qa chat`).
     """
     if ctx.invoked_subcommand is None:
-        ctx.invoke(chat)
+        ctx.invoke(chat, corpus=corpus, index_dir=index_dir, model=model)
+    elif corpus or index_dir or model:
+        raise click.UsageError(
+            f"put --corpus, --index and --model after the command: qa {ctx.invoked_subcommand} "
+            "--corpus DIR …"
+        )
 
 
 @main.command()
@@ -152,6 +161,8 @@ def main(ctx: click.Context) -> None:
 def chat(corpus: Path | None, index_dir: Path | None, model: str | None) -> None:
     """Open the interactive chat screen (the default command)."""
     corpus, index_dir, settings = resolve(corpus, index_dir, model)
+    if not corpus.is_dir():  # say so here, in one line, rather than in an empty screen
+        raise Fail(f"notes folder not found: {corpus}")
     from qa.tui.app import run_app
 
     run_app(corpus, index_dir, settings)
@@ -410,7 +421,7 @@ def eval_(
     """
     corpus, index_dir, settings = resolve(corpus, index_dir, model)
     from qa import workbench
-    from qa.evaluate import load_labelled
+    from qa.evaluate import load_labelled, unmatched_labels
     from qa.presets import get_preset, load_presets
 
     with user_errors():
@@ -433,6 +444,8 @@ def eval_(
                 comparison = workbench.compare_reports(compare, reports[0], reports[1])
             else:
                 searcher = workbench.searcher_for(corpus, index_dir, settings, progress)
+                for problem in unmatched_labels(items, searcher.index.chunks):
+                    say(f"qa: warning: {questions}: {problem}", err=True)
                 report = workbench.run_eval(searcher, items)
                 channels = (
                     workbench.by_channel(
@@ -628,6 +641,11 @@ def run() -> NoReturn:
     except click.ClickException as err:
         err.show()
         sys.exit(err.exit_code)
+    except BrokenPipeError:
+        # `qa ask … | head`: the reader has what it wanted. Point stdout at /dev/null so
+        # the interpreter's own flush at exit does not fail again, and end quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
     except Exception as err:  # a bug: say so in one line
         if os.environ.get("QA_DEBUG"):
             raise

@@ -182,7 +182,7 @@ class Report:
     groups: dict[str, dict[str, float]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     # per language: share of off-topic questions declined, of answerable ones declined
-    declines: dict[str, dict[str, float]] = field(default_factory=dict)
+    declines: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
     @property
     def missed(self) -> list[Outcome]:
@@ -228,10 +228,41 @@ def summarise(outcomes: list[Outcome]) -> Report:
             continue
         report.declines[lang] = {
             "off_topic": len(off),
-            "off_topic_declined": sum(o.declined for o in off) / len(off) if off else 0.0,
-            "answerable_declined": sum(o.declined for o in on) / len(on) if on else 0.0,
+            # None (shown as "—") where there is no such question: not a rate of 0.
+            "off_topic_declined": sum(o.declined for o in off) / len(off) if off else None,
+            "answerable_declined": sum(o.declined for o in on) / len(on) if on else None,
         }
     return report
+
+
+@dataclass(frozen=True)
+class UnmatchedLabel:
+    """A ``relevant`` entry that names no section of the notes (a sure miss)."""
+
+    item: Labelled
+    label: str
+    closest: tuple[str, ...]  # headings that look like what was meant
+
+    def __str__(self) -> str:
+        hint = f"; closest headings: {', '.join(self.closest)}" if self.closest else ""
+        return f"line {self.item.line}: label {self.label!r} matches no section{hint}"
+
+
+def unmatched_labels(items: Iterable[Labelled], chunks: Sequence[Chunk]) -> list[UnmatchedLabel]:
+    """Labels that match no section: the question is scored as a miss whatever qa does."""
+    import difflib
+
+    locations = [loc for c in chunks for loc in c.locations]
+    headings = sorted({loc.heading_path[-1] for loc in locations})
+    found = []
+    for item in items:
+        for label in item.relevant:
+            target = Target.parse(label)
+            if not any(target.matches(loc) for loc in locations):
+                wanted = label.rpartition("#")[2].rpartition(" > ")[2]
+                closest = difflib.get_close_matches(wanted, headings, n=3, cutoff=0.5)
+                found.append(UnmatchedLabel(item, label, tuple(closest)))
+    return found
 
 
 def evaluate(items: Iterable[Labelled], search: Callable[[str], Answer]) -> Report:

@@ -35,6 +35,11 @@ def metrics_table(report: Report, title: str = "Retrieval quality") -> Table:
     return table
 
 
+def rate(value: float | None) -> str:
+    """A share to three places, or "—" when there was nothing to count."""
+    return "—" if value is None else f"{value:.3f}"
+
+
 def declines_table(report: Report) -> Table:
     table = Table(title="Knowing when the notes have no answer", title_justify="left")
     table.add_column("questions", justify="left")
@@ -46,9 +51,9 @@ def declines_table(report: Report) -> Table:
             d = report.declines[group]
             table.add_row(
                 GROUP_NAMES[group],
-                str(int(d["off_topic"])),
-                f"{d['off_topic_declined']:.3f}",
-                f"{d['answerable_declined']:.3f}",
+                str(int(d["off_topic"] or 0)),
+                rate(d["off_topic_declined"]),
+                rate(d["answerable_declined"]),
             )
     return table
 
@@ -199,8 +204,8 @@ def markdown_report(report: Report, channels: Mapping[str, Report] | None = None
         if lang in report.declines:
             d = report.declines[lang]
             lines.append(
-                f"| {GROUP_NAMES[lang]} | {int(d['off_topic'])} | "
-                f"{d['off_topic_declined']:.3f} | {d['answerable_declined']:.3f} |"
+                f"| {GROUP_NAMES[lang]} | {int(d['off_topic'] or 0)} | "
+                f"{rate(d['off_topic_declined'])} | {rate(d['answerable_declined'])} |"
             )
     if channels:
         lines += [

@@ -104,7 +104,9 @@ class Answer:
             "lang": self.lang,
             "declined": self.declined,
             "confidence": round(self.confidence, 4),
-            "hits": [h.to_json() for h in self.hits + self.unanswered],
+            "hits": [h.to_json() for h in self.hits],
+            # Headings that ask this question with nothing under them yet; never in hits.
+            "unanswered": [h.to_json() for h in self.unanswered],
         }
 
 

@@ -82,11 +82,59 @@ def test_batch_questions_on_stdin_give_jsonl(small: Path) -> None:
 
 def test_unanswered_heading_is_marked(small: Path) -> None:
     result = qa("ask", "what is a transformer", "--json", *opts(small))
-    hits = json.loads(result.stdout)["hits"]
-    unanswered = [h for h in hits if not h["answered"]]
+    data = json.loads(result.stdout)
+    unanswered = data["unanswered"]
     assert [h["heading"] for h in unanswered] == ["What is a transformer?"]
-    assert unanswered[0]["text"] == ""
-    assert all(h["answered"] for h in hits[: len(hits) - len(unanswered)])
+    assert unanswered[0]["text"] == "" and unanswered[0]["answered"] is False
+    assert all(h["answered"] for h in data["hits"])
+
+
+def test_top_n_json_gives_at_most_n_hits(small: Path) -> None:
+    """An unanswered heading is a notice of its own, never an extra hit."""
+    data = json.loads(
+        qa("ask", "what is a transformer", "--top", "1", "--json", *opts(small)).stdout
+    )
+    assert len(data["hits"]) == 1 and data["unanswered"]
+
+
+def test_qa_alone_takes_the_chat_options(small: Path) -> None:
+    # --corpus is accepted before any command; a missing folder is the usual one-line error.
+    result = subprocess.run(
+        [sys.executable, "-m", "qa", "--corpus", str(small / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "No such option" not in result.stderr and "nope" in result.stderr
+    misplaced = subprocess.run(
+        [sys.executable, "-m", "qa", "--corpus", str(small), "ask", "x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert misplaced.returncode == 2 and "after the command" in misplaced.stderr
+
+
+def test_a_closed_pipe_ends_quietly(small: Path) -> None:
+    """`qa ask … | head`: no "Broken pipe" error and the usual exit status."""
+    (small / "qa.toml").write_text("[settings.default]\nmodels = []\n")  # BM25 only: quick
+    index = str(small.parent / "index")
+    cmd = [sys.executable, "-m", "qa", "ask", "what is dropout", "--top", "20"]
+    subprocess.run([*cmd, "--corpus", str(small), "--index", index], check=True, timeout=120,
+                   capture_output=True)  # fmt: skip
+    ask = subprocess.Popen(
+        [*cmd, "--corpus", str(small), "--index", index],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert ask.stdout is not None and ask.stderr is not None
+    ask.stdout.read(1)
+    ask.stdout.close()  # what head does once it has its line
+    code = ask.wait(timeout=120)
+    stderr = ask.stderr.read().decode()
+    assert code == 0, stderr
+    assert "Broken pipe" not in stderr and "error" not in stderr
 
 
 @pytest.mark.parametrize("lexical", [True, False])
@@ -236,3 +284,21 @@ def test_the_model_chosen_at_build_time_is_remembered(small: Path) -> None:
     result = qa("ask", "why does dropout help", "--json", "--corpus", str(small), "--index", index)
     assert result.exit_code == 0
     assert json.loads(result.stdout)["hits"][0]["heading"] == "Dropout"
+
+
+def test_eval_warns_of_a_label_that_matches_no_section(small: Path) -> None:
+    questions = small / "mine.jsonl"
+    questions.write_text(
+        '{"question": "why does dropout help", "relevant": ["Dropuot"]}\n'
+        '{"question": "what is batch norm", "relevant": ["Batch normalization"]}\n'
+    )
+    result = qa("eval", "--questions", str(questions), *opts(small))
+    assert result.exit_code == 0, result.output
+    assert "line 1: label 'Dropuot' matches no section; closest headings: Dropout" in (
+        result.stderr
+    )
+    assert "Batch normalization" not in result.stderr
+    # No off-topic question in the set: its decline rate is not a rate of zero.
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│ all")]
+    cells = [cell.strip() for cell in rows[-1].strip("│").split("│")]
+    assert cells[1:3] == ["0", "—"]  # off-topic questions, off-topic declined
