@@ -194,12 +194,27 @@ def run_build(corpus: Path, index_dir: Path, settings: Settings, full: bool = Fa
 
 
 def summary(report: Any) -> str:
+    """What a build did, in counts that agree: sections are indexed once however often
+    they appear; changes are counted by place; embedding by text new to each channel."""
     embedded = ", ".join(f"{name} {n}" for name, n in report.embedded.items()) or "nothing"
+    repeated = report.places - report.chunks
+    places = (
+        f"; {plural(repeated, 'appearance')} more, of sections found in several places"
+        if repeated
+        else ""
+    )
+    skipped = (
+        f" {plural(len(report.problems), 'note')} skipped or read with a warning."
+        if (report.problems)
+        else ""
+    )
     return (
         f"Indexed {plural(report.notes, 'note')} into {plural(report.chunks, 'section')} "
-        f"({plural(report.unanswered, 'unanswered heading')}) in {report.seconds:.1f} s.\n"
-        f"Sections: {report.added} added, {report.changed} changed, {report.removed} removed, "
-        f"{report.unchanged} unchanged. Embedded: {embedded}."
+        f"({plural(report.unanswered, 'unanswered heading')}{places}) in "
+        f"{report.seconds:.1f} s.{skipped}\n"
+        f"Since the last build, by place: {report.added} added, {report.changed} changed, "
+        f"{report.removed} removed, {report.unchanged} unchanged. "
+        f"Texts embedded (new to each model): {embedded}."
     )
 
 

@@ -672,13 +672,15 @@ class BuildReport:
     """What a build did."""
 
     notes: int = 0
-    chunks: int = 0
+    chunks: int = 0  # sections (and windows) indexed, each once however often it appears
+    places: int = 0  # where they appear: a section in two notes is one chunk, two places
     unanswered: int = 0
+    # Since the previous index, by place (file, heading path, window):
     added: int = 0
     changed: int = 0
     removed: int = 0
     unchanged: int = 0
-    embedded: dict[str, int] = field(default_factory=dict)
+    embedded: dict[str, int] = field(default_factory=dict)  # texts new to each channel
     reused: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
@@ -812,6 +814,7 @@ def build_index(
 
     report.notes = len(notes_meta)
     report.chunks = len(chunks)
+    report.places = sum(len(c.locations) for c in chunks)
     report.unanswered = sum(not c.answered for c in chunks)
     report.generation = gen
     report.seconds = time.perf_counter() - started

@@ -151,14 +151,26 @@ def test_unanswered_heading_needs_a_word_of_the_question(small: Path, lexical: b
 def test_build_reports_what_changed(small: Path) -> None:
     first = qa("build", *opts(small))
     assert first.exit_code == 0
-    assert "Sections: 5 added, 0 changed, 0 removed, 0 unchanged." in first.stdout
+    assert "Since the last build, by place: 5 added, 0 changed, 0 removed, 0 unchanged." in (
+        first.stdout
+    )
     (small / "statistics.md").write_text(
         (small / "statistics.md").read_text(encoding="utf-8").replace("whatever", "regardless of"),
         encoding="utf-8",
     )
     second = qa("build", *opts(small))
-    assert "Sections: 0 added, 1 changed, 0 removed, 4 unchanged." in second.stdout
-    assert "Embedded: fake 1, e5 1." in second.stdout
+    assert "by place: 0 added, 1 changed, 0 removed, 4 unchanged." in second.stdout
+    assert "Texts embedded (new to each model): fake 1, e5 1." in second.stdout
+
+
+def test_build_counts_agree_when_a_section_appears_twice(small: Path) -> None:
+    """A section copied into another note is one section in two places, and says so."""
+    text = (small / "deep-learning.md").read_text(encoding="utf-8")
+    dropout = text[text.index("## Dropout") : text.index("## Batch normalization")]
+    (small / "copy.md").write_text("# Copy\n\n" + dropout, encoding="utf-8")
+    out = qa("build", *opts(small)).stdout
+    assert "into 5 sections" in out and "1 appearance more" in out
+    assert "by place: 6 added" in out  # 5 sections, 6 places
 
 
 @pytest.mark.parametrize(
