@@ -99,10 +99,12 @@ TOKENIZER = "jieba+snowball+t2s-v2"
 
 def segmenter_fingerprint(words: Iterable[str]) -> str:
     """Changes whenever ``tokenize`` could cut the same text differently: another
-    tokenizer version, or other glossary ``words`` taught to jieba (see add_words)."""
+    tokenizer version, or other words taught to jieba — the glossary ``words`` and every
+    word taught earlier in this process (jieba's dictionary is the process's, see
+    add_words), so tokens recorded under another cut are never reused."""
     import hashlib
 
-    taught = "\n".join(sorted(_teachable(words))).encode()
+    taught = "\n".join(sorted(_teachable(words) | _user_words)).encode()
     return f"{TOKENIZER}:{hashlib.sha1(taught).hexdigest()[:16]}"
 
 

@@ -206,3 +206,32 @@ def test_incremental_build_tokenizes_only_changed_sections(
     (notes / "glossary.tsv").write_text("奇异补丁\todd patch\n", encoding="utf-8")
     report = build_index(notes, idx, fake_settings)
     assert len(tokenized) == report.chunks
+
+
+def test_reused_bm25_tokens_match_what_the_segmenter_now_cuts(tmp_path: Path) -> None:
+    """jieba's taught words belong to the process: a word taught after a build (another
+    notes folder's glossary, say) cuts the same text differently, so the next build must not
+    reuse the tokens recorded under the old cut (the fingerprint has to change with it)."""
+    import json
+    from dataclasses import replace
+
+    from conftest import FAKE
+
+    from qa.text import add_words, tokenize
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.md").write_text("# 笔记\n\n## 小节\n\n这个稀罕补钉很有用。\n", encoding="utf-8")
+    bm25 = replace(FAKE, models=())
+    build_index(notes, tmp_path / "index", bm25)
+    add_words(["稀罕补钉"])  # taught by something else in this process
+    (notes / "b.md").write_text("# 其他\n\n别的内容。\n", encoding="utf-8")
+    build_index(notes, tmp_path / "index", bm25)  # a.md is unchanged: its tokens may be reused
+    index = Index.load(tmp_path / "index")
+    recorded = [
+        json.loads(line)["tokens"]
+        for line in (index.folder / "bm25.tokens.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    now = [tokenize(c.lexical_text()) for c in index.chunks]
+    assert recorded == now
+    assert any("稀罕补钉" in tokens for tokens in now)
