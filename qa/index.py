@@ -18,8 +18,6 @@ generation is kept until the next build, so a query that opened it still complet
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import hashlib
 import json
 import math
@@ -689,20 +687,21 @@ class BuildReport:
 
 @contextlib.contextmanager
 def build_lock(index_dir: Path, wait: bool = True) -> Iterator[None]:
-    """One build at a time per index folder (an advisory lock, released if the process dies)."""
+    """One build at a time per index folder: an advisory lock (filelock: flock on Unix,
+    msvcrt on Windows), released if the process dies. A new lock object each time, so two
+    builds in one process exclude each other too."""
+    from filelock import FileLock, Timeout
+
     index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / ".lock", "a+") as handle:
-        flags = fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
-        try:
-            fcntl.flock(handle, flags)
-        except OSError as err:
-            if err.errno in (errno.EAGAIN, errno.EACCES):
-                raise IndexBusy(f"another `qa build` is running on {index_dir}") from None
-            raise
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    lock = FileLock(index_dir / ".lock", is_singleton=False, thread_local=False)
+    try:
+        lock.acquire(timeout=-1 if wait else 0)
+    except Timeout:
+        raise IndexBusy(f"another `qa build` is running on {index_dir}") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def build_index(
