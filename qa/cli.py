@@ -594,11 +594,15 @@ def print_answer(answer: Any) -> None:
             f"Your notes don't seem to answer this (confidence {answer.confidence:.2f}). "
             "The nearest sections:\n"
         )
+    from qa.confidence import confidence_cue
+
+    cue = confidence_cue(answer).text(answer.confidence)
     for hit in answer.hits:
         loc = hit.chunk.location
-        click.echo(
-            bold(safe_text(f"{hit.rank}. {loc.file}:{loc.start_line}  (score {hit.score:.3f})"))
-        )
+        line = f"{hit.rank}. {loc.file}:{loc.start_line}  (score {hit.score:.3f})"
+        if hit.rank == 1 and not answer.declined:
+            line += f"  {cue}"  # how sure qa is that this one answers, as in the chat
+        click.echo(bold(safe_text(line)))
         say("   " + " › ".join(loc.heading_path))
         for other in hit.chunk.locations[1:]:
             say(f"   also in {other.file}:{other.start_line}")

@@ -20,9 +20,13 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qa.glossary import Expansion, match_form
 from qa.settings import PACKAGE_ROOT
+
+if TYPE_CHECKING:
+    from qa.search import Answer
 from qa.text import has_chinese, tokenize
 
 FEATURES = ("minilm_gap", "e5_gap", "coverage", "absent")
@@ -88,6 +92,30 @@ def load_model(path: Path = MODEL_FILE) -> ConfidenceModel:
 
 
 DEFAULT_MODEL = load_model()
+
+
+@dataclass(frozen=True)
+class Cue:
+    """A short verdict on how well the best passage answers, with a style class."""
+
+    label: str
+    kind: str  # "strong", "likely", "weak", "none": CSS class suffixes
+
+    def text(self, confidence: float) -> str:
+        # Never "100%": retrieval is an estimate.
+        return f"{self.label} · {min(99, round(confidence * 100))}%"
+
+
+def confidence_cue(answer: Answer) -> Cue:
+    """Strong above 0.85, likely above 0.65, weak below; "no clear answer" when declined."""
+    if answer.declined or not answer.hits:
+        return Cue("no clear answer", "none")
+    if answer.confidence >= 0.85:
+        return Cue("strong match", "strong")
+    if answer.confidence >= 0.65:
+        return Cue("likely", "likely")
+    return Cue("weak match", "weak")
+
 
 # One topic of a question: the forms it may take, each as the tokens that must all be
 # present (a glossary concept: {("batch", "normal"), ("bn",), ("批归一化",)}).

@@ -314,3 +314,10 @@ def test_eval_warns_of_a_label_that_matches_no_section(small: Path) -> None:
     rows = [line for line in result.stdout.splitlines() if line.startswith("│ all")]
     cells = [cell.strip() for cell in rows[-1].strip("│").split("│")]
     assert cells[1:3] == ["0", "—"]  # off-topic questions, off-topic declined
+
+
+def test_human_output_says_how_sure_it_is(small: Path) -> None:
+    out = qa("ask", "why does dropout help", *opts(small)).stdout
+    first = out.splitlines()[0]
+    assert first.startswith("1. deep-learning.md:") and "%" in first
+    assert any(word in first for word in ("strong match", "likely", "weak match"))

@@ -7,39 +7,14 @@ Everything they return that comes from notes is made safe to show (qa.display).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from qa.display import safe_text
 
 if TYPE_CHECKING:
     from qa.index import Chunk, Location
-    from qa.search import Answer
 
 SEPARATOR = " › "
-
-
-@dataclass(frozen=True)
-class Cue:
-    """A short verdict on how well the best passage answers, with a style class."""
-
-    label: str
-    kind: str  # "strong", "likely", "weak", "none": CSS class suffixes
-
-    def text(self, confidence: float) -> str:
-        # Never "100%": retrieval is an estimate.
-        return f"{self.label} · {min(99, round(confidence * 100))}%"
-
-
-def confidence_cue(answer: Answer) -> Cue:
-    """Strong above 0.85, likely above 0.65, weak below; "no clear answer" when declined."""
-    if answer.declined or not answer.hits:
-        return Cue("no clear answer", "none")
-    if answer.confidence >= 0.85:
-        return Cue("strong match", "strong")
-    if answer.confidence >= 0.65:
-        return Cue("likely", "likely")
-    return Cue("weak match", "weak")
 
 
 def place(location: Location, line: int | None = None) -> str:

@@ -22,10 +22,11 @@ from textual.widgets import (
 from textual.widgets.markdown import MarkdownBlock, MarkdownFence
 from textual.widgets.option_list import Option
 
+from qa.confidence import confidence_cue
 from qa.display import safe_text
 from qa.passage import protect_math
 from qa.tui.messages import CopyChunk, EditChunk, OpenSection
-from qa.tui.present import also_in, breadcrumb, confidence_cue, place, snippet
+from qa.tui.present import also_in, breadcrumb, place, snippet
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
