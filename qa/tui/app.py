@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -146,6 +146,13 @@ class ChatScreen(Screen[None]):
     def action_focus_input(self) -> None:
         self.query_one(HistoryInput).focus()
 
+    def take_typing(self) -> None:
+        """Printable keys and pastes are the next question: focus the question box now
+        (synchronously: the key that follows must not reach the card)."""
+        field = self.query_one(HistoryInput)
+        if not isinstance(self.focused, Input) and field.focusable:
+            self.set_focus(field)
+
     def action_page(self, direction: int) -> None:
         if direction < 0:
             self.transcript.scroll_page_up()
@@ -232,6 +239,26 @@ class QAApp(App[None]):
         """A notification; its text may name notes and hold errors from them, so it is
         made safe to show (qa.display) and is not read as markup."""
         super().notify(safe_text(message), title=safe_text(title), markup=markup, **kwargs)
+
+    async def on_event(self, event: events.Event) -> None:
+        """On the chat screen a printable key or a paste always goes to the question
+        box, never to the bindings of a focused card, row or results list. Other
+        screens (the section viewer, the command palette) keep their keys."""
+        if (
+            isinstance(event, events.Key | events.Paste)
+            and not event.is_forwarded
+            and (isinstance(event, events.Paste) or event.is_printable)
+            and self.screen_stack
+            and isinstance(self.screen, ChatScreen)
+        ):
+            self.screen.take_typing()
+        await super().on_event(event)
+
+    def focus_question(self) -> None:
+        """Give the question box focus again when the chat screen is showing (after
+        the editor, a copy, the section viewer)."""
+        if self.screen_stack and isinstance(self.screen, ChatScreen):
+            self.screen.action_focus_input()
 
     # ------------------------------------------------------------------ start-up
 
@@ -573,7 +600,10 @@ class QAApp(App[None]):
         except KeyError:
             self.notify("That section is no longer in the index; rebuild it.", severity="warning")
             return
-        self.push_screen(SectionScreen(self.outline, section, message.highlight))
+        self.push_screen(
+            SectionScreen(self.outline, section, message.highlight),
+            callback=lambda _: self.focus_question(),
+        )
 
     def on_edit_chunk(self, message: EditChunk) -> None:
         loc = message.chunk.location
@@ -585,6 +615,7 @@ class QAApp(App[None]):
         self.copy_passage(chunk.text, f"{loc.file}:{loc.start_line}")
 
     def copy_passage(self, text: str, where: str) -> None:
+        self.focus_question()
         if not text:
             self.notify("Nothing to copy: this heading has no text yet.", timeout=3)
             return
@@ -597,6 +628,7 @@ class QAApp(App[None]):
         from qa.notes import note_path
         from qa.tui.editor import editor_command, editor_problem
 
+        self.focus_question()  # also when the editor cannot be run
         # An index names its notes; a damaged one must not open /etc/passwd for editing.
         path = note_path(self.corpus, file, self.settings.follow_links)
         if path is None:
