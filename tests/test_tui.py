@@ -509,6 +509,91 @@ async def test_index_rebuilt_by_another_process_is_picked_up(
         assert card.heading == "Early stopping"
 
 
+class HeldReloadApp(RecordingApp):
+    """The app, but reopening the index waits until the test lets it go on."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hold = threading.Event()
+        self.hold.set()
+        self.reopens = 0
+        self.broken = False  # reloads fail, as for a damaged new generation
+
+    def _load_searcher(self) -> Any:
+        if self.searcher is not None:  # a reload, not the start-up
+            self.reopens += 1
+            if not self.hold.wait(timeout=60):
+                raise RuntimeError("the test never let the reload go on")
+            if self.broken:
+                raise RuntimeError("the new index is damaged")
+        return super()._load_searcher()
+
+
+@pilot_test
+async def test_question_after_an_outside_rebuild_uses_the_new_index(
+    small: Path, small_index: Path, fake_settings: Settings
+) -> None:
+    """Issue 18, bug 3: a question asked after another process rebuilt the index, before
+    the app noticed (no polling here), is answered from the new index."""
+    app = HeldReloadApp(small, small_index, FAKE)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: ready(app))
+        before = app.searcher
+        (small / "watched.md").write_text("# Early stopping\n\nStop when validation loss rises.\n")
+        build_index(small, small_index, fake_settings)  # what qa watch does
+        card = await ask(pilot, "early stopping")
+        assert card.heading == "Early stopping"
+        assert app.searcher is not before and app.reopens == 1
+
+
+@pilot_test
+async def test_a_rebuilt_index_that_cannot_be_opened_leaves_the_open_one(
+    small: Path, small_index: Path, fake_settings: Settings
+) -> None:
+    """A new generation that fails to open is tried once; questions are answered from the
+    index already open, and not searched over and over."""
+    app = HeldReloadApp(small, small_index, FAKE)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: ready(app))
+        before = app.searcher
+        app.broken = True
+        (small / "watched.md").write_text("# Early stopping\n\nStop when validation loss rises.\n")
+        build_index(small, small_index, fake_settings)
+        card = await ask(pilot, "why does dropout help")
+        assert card.heading == "Dropout" and app.searcher is before
+        assert app.notes[-1] == "the new index is damaged"
+        card = await ask(pilot, "why does dropout help")
+        assert card.heading == "Dropout" and app.reopens == 1
+
+
+@pilot_test
+async def test_question_while_the_app_picks_up_a_rebuilt_index(
+    small: Path, small_index: Path, fake_settings: Settings
+) -> None:
+    """Issue 18, bug 3: while the app reloads an index rebuilt outside, a question shows at
+    once and waits for the new index rather than being answered from the old one."""
+    app = HeldReloadApp(small, small_index, FAKE, freshness_seconds=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: ready(app))
+        before = app.searcher
+        app.hold.clear()
+        (small / "watched.md").write_text("# Early stopping\n\nStop when validation loss rises.\n")
+        build_index(small, small_index, fake_settings)
+        await until(pilot, lambda: app.reopens == 1)  # the poll noticed; the reload is held
+        await pilot.press(*"early stopping", "enter")
+        await pilot.pause(0.3)
+        bubbles = list(app.chat.query(".question"))
+        assert [text_of(b) for b in bubbles] == ["early stopping"]  # shown at once
+        card = cards(app)[-1]
+        assert card.answer is None and card.has_class("pending")  # not the old index's answer
+        assert text_of(card.query_one(".card-pending")).startswith("Picking up the index")
+        await pilot.pause(0.3)  # polls meanwhile must not pile up more reloads
+        app.hold.set()
+        await until(pilot, lambda: settled(card))
+        assert app.searcher is not before and app.reopens == 1
+        assert card.heading == "Early stopping"
+
+
 @pilot_test
 async def test_rebuild_from_the_command_palette(small: Path, small_index: Path) -> None:
     app = RecordingApp(small, small_index, FAKE)
