@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 from conftest import BUNDLED, FAKE, FakeEncoder
+from textual import events
 from textual.app import App, ComposeResult
 from textual.command import Command, CommandList, CommandPalette
 from textual.content import Content
@@ -348,7 +349,8 @@ async def test_copy_and_edit_from_the_answer(
         assert app.notes[-1] == "Copied 2 lines from deep-learning.md:8."
         monkeypatch.setenv("EDITOR", "true")
         card.focus()
-        await pilot.press("o")
+        await pilot.pause()
+        await pilot.press("ctrl+e")
         assert app.editor_calls == [["true", "+8", str(small.resolve() / "deep-learning.md")]]
         monkeypatch.setenv("EDITOR", "no-such-editor-for-qa")
         bin_dir = small.parent / "bin"
@@ -356,16 +358,107 @@ async def test_copy_and_edit_from_the_answer(
         (bin_dir / "vi").write_text("#!/bin/sh\n")
         (bin_dir / "vi").chmod(0o755)
         monkeypatch.setenv("PATH", str(bin_dir))
-        await pilot.press("o")  # the editor named cannot run: vi instead, saying so
+        card.focus()
+        await pilot.pause()
+        await pilot.press("ctrl+e")  # the editor named cannot run: vi instead, saying so
         problem = "$EDITOR is set to 'no-such-editor-for-qa', which cannot be run"
         assert app.notes[-1] == f"{problem}; opening vi instead."
         assert app.editor_calls[-1][0] == str(bin_dir / "vi")
         monkeypatch.setenv("PATH", str(small.parent))
-        await pilot.press("o")
+        card.focus()
+        await pilot.pause()
+        await pilot.press("ctrl+e")
         assert app.notes[-1] == f"{problem}, and neither nano nor vi is installed."
+        card.focus()
+        await pilot.pause()
         await pilot.press("enter")  # Enter on the focused card opens the whole section
         await until(pilot, lambda: isinstance(app.screen, SectionScreen))
         assert app.screen.section.title == "Batch normalization"  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------------- focus
+
+
+@pilot_test
+async def test_typing_goes_to_the_question_box_whatever_has_focus(
+    small: Path, small_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 18, bug 1: letters typed while a card (or a row, or the results list) has
+    focus are the next question, never the keys of what has focus."""
+    monkeypatch.setenv("EDITOR", "true")
+    app = RecordingApp(small, small_index, FAKE)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: ready(app))
+        card = await ask(pilot, "what is a transformer")  # its card has a HitRow too
+        field = app.chat.query_one(HistoryInput)
+        await pilot.press("tab")
+        assert not field.has_focus
+        await pilot.press(*"how do you stop overfitting")
+        assert field.has_focus and field.value == "how do you stop overfitting"
+        card.focus()
+        await pilot.pause()
+        await pilot.press(*" oy")
+        row = card.query_one(".card-unanswered").query_one(HitRow)
+        row.focus()
+        await pilot.pause()
+        await pilot.press(*"oy")
+        await pilot.press("ctrl+r")
+        assert app.chat.query_one(ResultsList).has_focus
+        await pilot.press(*"!o")
+        card.focus()
+        await pilot.pause()
+        app.post_message(events.Paste(" p"))  # a paste too
+        await pilot.pause()
+        assert field.has_focus and field.value == "how do you stop overfitting oyoy!o p"
+        assert app.editor_calls == [] and app.clipboard == ""
+        assert not isinstance(app.screen, SectionScreen)
+
+
+@pilot_test
+async def test_focus_returns_to_the_question_box(
+    small: Path, small_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the editor, a copy, a closed panel or the section viewer, the question
+    box has focus again; the card's keys still act on that card."""
+    monkeypatch.setenv("EDITOR", "true")
+    app = RecordingApp(small, small_index, FAKE)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: ready(app))
+        first = await ask(pilot, "batch normalization")
+        await ask(pilot, "why does dropout help")
+        field = app.chat.query_one(HistoryInput)
+        note = str(small.resolve() / "deep-learning.md")
+        first.focus()
+        await pilot.pause()
+        await pilot.press("ctrl+e")  # edit the note of this card, not the latest one
+        assert app.editor_calls == [["true", "+8", note]]
+        await pilot.pause()
+        assert field.has_focus
+        first.focus()
+        await pilot.pause()
+        await pilot.press("ctrl+y")  # copy this card's passage
+        assert app.clipboard == first.answer.hits[0].chunk.text  # type: ignore[union-attr]
+        await pilot.pause()
+        assert field.has_focus
+        await pilot.press("ctrl+r")
+        results = app.chat.query_one(ResultsList)
+        assert results.has_focus
+        await pilot.press("ctrl+e")
+        assert app.editor_calls[-1] == ["true", "+3", note]  # Dropout, the latest's best
+        await pilot.pause()
+        assert field.has_focus
+        results.focus()
+        await pilot.pause()
+        await pilot.press("ctrl+r")  # closing the panel
+        assert field.has_focus
+        first.focus()
+        await pilot.pause()
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, SectionScreen))
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ChatScreen))
+        await pilot.pause()
+        assert field.has_focus
 
 
 @pilot_test
@@ -413,6 +506,91 @@ async def test_index_rebuilt_by_another_process_is_picked_up(
         assert app.notes[-1].startswith("The index was rebuilt by another qa")
         assert app.searcher.encoders["fake"] is before.encoders["fake"]  # type: ignore[union-attr]
         card = await ask(pilot, "early stopping")
+        assert card.heading == "Early stopping"
+
+
+class HeldReloadApp(RecordingApp):
+    """The app, but reopening the index waits until the test lets it go on."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hold = threading.Event()
+        self.hold.set()
+        self.reopens = 0
+        self.broken = False  # reloads fail, as for a damaged new generation
+
+    def _load_searcher(self) -> Any:
+        if self.searcher is not None:  # a reload, not the start-up
+            self.reopens += 1
+            if not self.hold.wait(timeout=60):
+                raise RuntimeError("the test never let the reload go on")
+            if self.broken:
+                raise RuntimeError("the new index is damaged")
+        return super()._load_searcher()
+
+
+@pilot_test
+async def test_question_after_an_outside_rebuild_uses_the_new_index(
+    small: Path, small_index: Path, fake_settings: Settings
+) -> None:
+    """Issue 18, bug 3: a question asked after another process rebuilt the index, before
+    the app noticed (no polling here), is answered from the new index."""
+    app = HeldReloadApp(small, small_index, FAKE)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: ready(app))
+        before = app.searcher
+        (small / "watched.md").write_text("# Early stopping\n\nStop when validation loss rises.\n")
+        build_index(small, small_index, fake_settings)  # what qa watch does
+        card = await ask(pilot, "early stopping")
+        assert card.heading == "Early stopping"
+        assert app.searcher is not before and app.reopens == 1
+
+
+@pilot_test
+async def test_a_rebuilt_index_that_cannot_be_opened_leaves_the_open_one(
+    small: Path, small_index: Path, fake_settings: Settings
+) -> None:
+    """A new generation that fails to open is tried once; questions are answered from the
+    index already open, and not searched over and over."""
+    app = HeldReloadApp(small, small_index, FAKE)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: ready(app))
+        before = app.searcher
+        app.broken = True
+        (small / "watched.md").write_text("# Early stopping\n\nStop when validation loss rises.\n")
+        build_index(small, small_index, fake_settings)
+        card = await ask(pilot, "why does dropout help")
+        assert card.heading == "Dropout" and app.searcher is before
+        assert app.notes[-1] == "the new index is damaged"
+        card = await ask(pilot, "why does dropout help")
+        assert card.heading == "Dropout" and app.reopens == 1
+
+
+@pilot_test
+async def test_question_while_the_app_picks_up_a_rebuilt_index(
+    small: Path, small_index: Path, fake_settings: Settings
+) -> None:
+    """Issue 18, bug 3: while the app reloads an index rebuilt outside, a question shows at
+    once and waits for the new index rather than being answered from the old one."""
+    app = HeldReloadApp(small, small_index, FAKE, freshness_seconds=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: ready(app))
+        before = app.searcher
+        app.hold.clear()
+        (small / "watched.md").write_text("# Early stopping\n\nStop when validation loss rises.\n")
+        build_index(small, small_index, fake_settings)
+        await until(pilot, lambda: app.reopens == 1)  # the poll noticed; the reload is held
+        await pilot.press(*"early stopping", "enter")
+        await pilot.pause(0.3)
+        bubbles = list(app.chat.query(".question"))
+        assert [text_of(b) for b in bubbles] == ["early stopping"]  # shown at once
+        card = cards(app)[-1]
+        assert card.answer is None and card.has_class("pending")  # not the old index's answer
+        assert text_of(card.query_one(".card-pending")).startswith("Picking up the index")
+        await pilot.pause(0.3)  # polls meanwhile must not pile up more reloads
+        app.hold.set()
+        await until(pilot, lambda: settled(card))
+        assert app.searcher is not before and app.reopens == 1
         assert card.heading == "Early stopping"
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -36,6 +36,7 @@ from qa.tui.messages import (
     CopyChunk,
     EditChunk,
     FreshnessChecked,
+    IndexChanged,
     IndexFailed,
     IndexOpened,
     OpenSection,
@@ -146,6 +147,13 @@ class ChatScreen(Screen[None]):
     def action_focus_input(self) -> None:
         self.query_one(HistoryInput).focus()
 
+    def take_typing(self) -> None:
+        """Printable keys and pastes are the next question: focus the question box now
+        (synchronously: the key that follows must not reach the card)."""
+        field = self.query_one(HistoryInput)
+        if not isinstance(self.focused, Input) and field.focusable:
+            self.set_focus(field)
+
     def action_page(self, direction: int) -> None:
         if direction < 0:
             self.transcript.scroll_page_up()
@@ -213,6 +221,8 @@ class QAApp(App[None]):
         self.problem = ""  # why the index could not be opened
         self.build_reason = ""
         self.building = False
+        self.reloading = False  # picking up an index another process rebuilt
+        self._unopenable: Path | None = None  # a generation a reload failed to open
         self.channels: dict[str, str] = {}  # channel -> loading, ready, failed
         self.turns: dict[int, Turn] = {}
         self._given_searcher = searcher
@@ -232,6 +242,26 @@ class QAApp(App[None]):
         """A notification; its text may name notes and hold errors from them, so it is
         made safe to show (qa.display) and is not read as markup."""
         super().notify(safe_text(message), title=safe_text(title), markup=markup, **kwargs)
+
+    async def on_event(self, event: events.Event) -> None:
+        """On the chat screen a printable key or a paste always goes to the question
+        box, never to the bindings of a focused card, row or results list. Other
+        screens (the section viewer, the command palette) keep their keys."""
+        if (
+            isinstance(event, events.Key | events.Paste)
+            and not event.is_forwarded
+            and (isinstance(event, events.Paste) or event.is_printable)
+            and self.screen_stack
+            and isinstance(self.screen, ChatScreen)
+        ):
+            self.screen.take_typing()
+        await super().on_event(event)
+
+    def focus_question(self) -> None:
+        """Give the question box focus again when the chat screen is showing (after
+        the editor, a copy, the section viewer)."""
+        if self.screen_stack and isinstance(self.screen, ChatScreen):
+            self.screen.action_focus_input()
 
     # ------------------------------------------------------------------ start-up
 
@@ -345,6 +375,8 @@ class QAApp(App[None]):
         self.freshness = message.freshness
         self.phase = "ready"
         self.problem = ""
+        self.reloading = False
+        self._unopenable = None
         for bar in self._chat_widgets(RebuildBar):
             bar.finish()
         if message.report is not None:
@@ -370,6 +402,13 @@ class QAApp(App[None]):
             bar.finish()
         was_building = self.building
         self.building = False
+        if self.reloading:
+            # Keep answering from the open index; do not try this generation again.
+            self.reloading = False
+            self._unopenable = message.generation
+            for turn in list(self.turns.values()):
+                if turn.answer is None and not turn.in_flight:
+                    self._dispatch(turn)
         if self.searcher is None:
             self.phase = "failed"
             self.problem = message.message
@@ -495,6 +534,11 @@ class QAApp(App[None]):
                 )
                 self.call_later(turn.card.wait, note)
             return
+        if self.reloading:
+            # Asked again once the new index is open (on_index_opened or on_index_failed).
+            turn.answer = None
+            self.call_later(turn.card.wait, "Picking up the index another qa rebuilt…")
+            return
         ready = self.ready_channels
         loading = self.loading_channels
         if not ready:
@@ -515,6 +559,10 @@ class QAApp(App[None]):
         from qa.passage import highlight_pattern, highlight_terms
         from qa.search import QuestionError
 
+        if self._newer_generation(searcher) is not None:
+            # Another qa rebuilt the index: answer from that one, not the one open.
+            self.post_message(IndexChanged(turn))
+            return
         try:
             answer = searcher.search(question, top_k=10, channels=channels)
             expansion = answer.expansion
@@ -526,13 +574,18 @@ class QAApp(App[None]):
         except Exception as err:  # shown on the card, never a traceback
             self.post_message(SearchFailed(turn, f"Search failed: {_one_line(err)}"))
         else:
-            self.post_message(Answered(turn, answer, pattern, bool(waiting_for), waiting_for))
+            self.post_message(
+                Answered(turn, answer, pattern, bool(waiting_for), waiting_for, searcher)
+            )
 
     async def on_answered(self, message: Answered) -> None:
         turn = self.turns.get(message.turn)
         if turn is None:  # cleared meanwhile
             return
         turn.in_flight = False
+        if message.searcher is not None and message.searcher is not self.searcher:
+            self._dispatch(turn)  # the index changed while it searched: ask the new one
+            return
         turn.answer = message.answer
         turn.pattern = message.pattern
         still_loading = self.loading_channels
@@ -573,7 +626,10 @@ class QAApp(App[None]):
         except KeyError:
             self.notify("That section is no longer in the index; rebuild it.", severity="warning")
             return
-        self.push_screen(SectionScreen(self.outline, section, message.highlight))
+        self.push_screen(
+            SectionScreen(self.outline, section, message.highlight),
+            callback=lambda _: self.focus_question(),
+        )
 
     def on_edit_chunk(self, message: EditChunk) -> None:
         loc = message.chunk.location
@@ -585,6 +641,7 @@ class QAApp(App[None]):
         self.copy_passage(chunk.text, f"{loc.file}:{loc.start_line}")
 
     def copy_passage(self, text: str, where: str) -> None:
+        self.focus_question()
         if not text:
             self.notify("Nothing to copy: this heading has no text yet.", timeout=3)
             return
@@ -597,6 +654,7 @@ class QAApp(App[None]):
         from qa.notes import note_path
         from qa.tui.editor import editor_command, editor_problem
 
+        self.focus_question()  # also when the editor cannot be run
         # An index names its notes; a damaged one must not open /etc/passwd for editing.
         path = note_path(self.corpus, file, self.settings.follow_links)
         if path is None:
@@ -664,34 +722,67 @@ class QAApp(App[None]):
 
     def _reopen(self, report: BuildReport | None, reloaded: bool = False) -> None:
         """Open the current index again (in a worker) and hand it to the UI."""
-        from qa.index import IndexError_
+        from qa.index import IndexError_, current_generation
 
+        try:
+            generation: Path | None = current_generation(self.index_dir)
+        except (IndexError_, OSError):
+            generation = None
         try:
             searcher = self._load_searcher()
             outline, freshness = self._survey(searcher)
         except (IndexError_, OSError, RuntimeError, ValueError) as err:
-            self.post_message(IndexFailed(_one_line(err)))
+            self.post_message(IndexFailed(_one_line(err), generation))
             return
         self.post_message(IndexOpened(searcher, outline, freshness, report, reloaded))
 
     def _poll_freshness(self) -> None:
-        if self.phase == "ready" and not self.building:
+        # One check at a time: a check that reloads an index can take longer than the
+        # interval, and checks piling up would each reload it again.
+        checking = any(w.group == "freshness" and not w.is_finished for w in self.workers)
+        if self.phase == "ready" and not self.building and not self.reloading and not checking:
             self._check_freshness()
+
+    def _newer_generation(self, searcher: Searcher | None) -> Path | None:
+        """The generation on disk when it is not the one ``searcher`` reads (and not one
+        that could not be opened); None when they are the same or it cannot be told."""
+        from qa.index import IndexError_, current_generation
+
+        if searcher is None:
+            return None
+        try:
+            current = current_generation(self.index_dir)
+        except (IndexError_, OSError):
+            return None  # a build is swapping generations right now; look again later
+        if current == searcher.index.folder or current == self._unopenable:
+            return None
+        return current
+
+    def on_index_changed(self, message: IndexChanged) -> None:
+        turn = self.turns.get(message.turn) if message.turn is not None else None
+        if turn is not None:
+            turn.in_flight = False
+        if self.building:
+            # Our own rebuild wrote it and opens it next; the question waits for that
+            # (on_index_opened asks it again).
+            if turn is not None and turn.answer is None:
+                self.call_later(turn.card.wait, "Waiting for the rebuilt index…")
+            return
+        if not self.reloading:
+            self.reloading = True
+            self._reload()
+        if turn is not None:
+            self._dispatch(turn)  # waits for the reload
+
+    @work(thread=True, group="reload", exit_on_error=False)
+    def _reload(self) -> None:
+        self._reopen(None, reloaded=True)
 
     @work(thread=True, exclusive=True, group="freshness", exit_on_error=False)
     def _check_freshness(self) -> None:
         """Have the notes changed? Has another process (qa watch) built a newer index?"""
-        from qa.index import IndexError_, current_generation
-
-        searcher = self.searcher
-        try:
-            newer = searcher is not None and current_generation(self.index_dir) != (
-                searcher.index.folder
-            )
-        except (IndexError_, OSError):
-            newer = False  # a build is swapping generations right now; look again later
-        if newer:
-            self._reopen(None, reloaded=True)
+        if self._newer_generation(self.searcher) is not None:
+            self.post_message(IndexChanged())
         else:
             self.post_message(FreshnessChecked(self._freshness_now()))
 

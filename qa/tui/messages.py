@@ -8,6 +8,7 @@ from textual.message import Message
 
 if TYPE_CHECKING:
     import re
+    from pathlib import Path
 
     from qa.index import BuildReport, Chunk, Freshness
     from qa.navigate import Outline
@@ -36,9 +37,19 @@ class IndexOpened(Message):
 class IndexFailed(Message):
     """The index could not be opened or built; ``message`` says what to do."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, generation: Path | None = None) -> None:
         super().__init__()
         self.message = message
+        self.generation = generation  # the generation a reload could not open
+
+
+class IndexChanged(Message):
+    """The index on disk is newer than the open one (another qa rebuilt it); ``turn``:
+    the question whose search found out, and now waits for the new index."""
+
+    def __init__(self, turn: int | None = None) -> None:
+        super().__init__()
+        self.turn = turn
 
 
 class BuildStarted(Message):
@@ -88,9 +99,11 @@ class Answered(Message):
         pattern: re.Pattern[str] | None,
         partial: bool,
         waiting_for: tuple[str, ...] = (),
+        searcher: Searcher | None = None,
     ) -> None:
         super().__init__()
         self.turn = turn
+        self.searcher = searcher  # the one that answered
         self.answer = answer
         self.pattern = pattern  # the question's words to mark in passages
         self.partial = partial

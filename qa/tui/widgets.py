@@ -36,6 +36,12 @@ if TYPE_CHECKING:
 
 PLACEHOLDER = "Ask your notes…  /  问你的笔记…"
 MORE_HITS = 3  # "also in your notes" shows the next three hits
+# What a focused card, row or result does to its passage. Never printable keys: on the
+# chat screen those are the next question, whatever has focus (QAApp.on_event).
+KEYS_FOR_A_PASSAGE: tuple[BindingType, ...] = (
+    Binding("ctrl+e", "edit", "Edit note"),
+    Binding("ctrl+y", "copy", "Copy passage"),
+)
 
 
 # ---------------------------------------------------------------------------- text
@@ -99,6 +105,9 @@ class HistoryInput(Input):
     ]
 
     def __init__(self, history: Iterable[str] = (), **kwargs: Any) -> None:
+        # Focus comes back here after a card, the editor or a key typed elsewhere: the
+        # draft must stay as it is, not be selected for the next key to replace.
+        kwargs.setdefault("select_on_focus", False)
         super().__init__(placeholder=PLACEHOLDER, **kwargs)
         self.history: list[str] = list(history)
         self._position: int | None = None  # index into history while walking it
@@ -200,8 +209,7 @@ class HitRow(Static, can_focus=True):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Whole section"),
-        Binding("o", "edit", "Edit note"),
-        Binding("y", "copy", "Copy passage"),
+        *KEYS_FOR_A_PASSAGE,
     ]
 
     def __init__(self, hit: Hit, pattern: re.Pattern[str] | None = None) -> None:
@@ -244,8 +252,7 @@ class AnswerCard(Vertical, can_focus=True):
     COMPONENT_CLASSES: ClassVar[set[str]] = {"card--highlight"}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Whole section"),
-        Binding("o", "edit", "Edit note"),
-        Binding("y", "copy", "Copy passage"),
+        *KEYS_FOR_A_PASSAGE,
     ]
 
     def __init__(self, question: str, turn: int) -> None:
@@ -420,8 +427,7 @@ class ResultsList(OptionList):
     """The top hits of the latest question; Enter opens one."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("o", "edit", "Edit note"),
-        Binding("y", "copy", "Copy passage"),
+        *KEYS_FOR_A_PASSAGE,
     ]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -476,7 +482,7 @@ class ResultsPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("Top results", id="results-title")
         yield ResultsList(id="results-list")
-        yield Static("enter open · o edit · y copy · esc back", id="results-help")
+        yield Static("enter open · ^e edit · ^y copy · esc back", id="results-help")
 
     def show(self, answer: Answer | None, pattern: re.Pattern[str] | None) -> None:
         titles, lists = self.query("#results-title"), self.query(ResultsList)
