@@ -226,7 +226,8 @@ class Searcher:
         lang = detect_language(text)
         query_terms = tokenize(text)
         expansion = self.glossary.expand(text) if self.settings.glossary else None
-        terms, bridged = self._terms(text, expansion)
+        own_terms = topic_terms(text, expansion)
+        terms, bridged = self._bridge(text, own_terms)
         weighted = self.lexical_terms(query_terms, expansion)
         for token in bridged:
             weighted.setdefault(token, self.settings.expansion_weight * DICTIONARY_WEIGHT)
@@ -265,19 +266,20 @@ class Searcher:
             hit.rank = n
         answer = Answer(text, lang, hits, unanswered, use, query_terms, expansion=expansion)
         if hits:
-            answer.features = self._evidence(topic_terms(text, expansion), raw, hits[0])
+            answer.features = self._evidence(own_terms, raw, hits[0])
             answer.confidence = DEFAULT_MODEL.probability(answer.features, lang)
             answer.declined = answer.confidence < DEFAULT_MODEL.threshold
         return answer
 
-    def _terms(self, text: str, expansion: Expansion | None) -> tuple[list[Term], list[str]]:
-        """The question's topic terms, and the BM25 tokens the dictionary adds.
+    def _bridge(self, text: str, own: list[Term]) -> tuple[list[Term], list[str]]:
+        """The question's topic terms (``own``, left as they are) with the dictionary's
+        translations added, and the BM25 tokens those add.
 
         A word outside the glossary gets, as other forms of its term, its translations
         in CC-CEDICT (qa.dictionary) that the notes contain: 背包 is also "knapsack" in
         English notes, "stable" is also 稳定 in Chinese ones.
         """
-        terms = topic_terms(text, expansion)
+        terms = [set(t) for t in own]
         lexical = self.index.lexical
         if not self.settings.dictionary or lexical is None:
             return terms, []
@@ -329,7 +331,7 @@ class Searcher:
 
     def describe(self, answer: Answer) -> list[Candidate]:
         """What the reranker reads of each of the answer's hits (bench/fit_reranker.py)."""
-        terms, _ = self._terms(answer.question, answer.expansion)
+        terms, _ = self._bridge(answer.question, topic_terms(answer.question, answer.expansion))
         lexical = self.index.lexical
         counted = lexical.terms_in(terms, np.zeros(0, dtype=np.int64))[1] if lexical else 0
         return self._describe(answer.hits, terms, counted)
