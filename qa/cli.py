@@ -65,6 +65,8 @@ def user_errors() -> Iterator[None]:
     """Turn the errors a user can fix into one clear line, never a traceback."""
     try:
         yield
+    except BrokenPipeError:
+        raise  # the reader went away (`qa ask … | head`): run() ends quietly
     except OSError as err:
         if err.filename is None or not err.strerror:
             raise Fail(str(err)) from None
@@ -136,7 +138,28 @@ def _models_of_existing_index(index_dir: Path, settings: Settings) -> Settings:
     return replace(settings, models=tuple(built)) if built else settings
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+def end_on_closed_pipe() -> NoReturn:
+    """`qa ask … | head`: the reader has what it wanted. Point stdout at /dev/null so the
+    interpreter's own flush at exit does not fail again, and end quietly with status 0."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(0)
+
+
+class QAGroup(click.Group):
+    """The command group; a closed pipe ends any command quietly (click would exit 1)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            end_on_closed_pipe()
+
+
+@click.group(
+    cls=QAGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @corpus_options
 @click.pass_context
 def main(
@@ -661,10 +684,7 @@ def run() -> NoReturn:
         err.show()
         sys.exit(err.exit_code)
     except BrokenPipeError:
-        # `qa ask … | head`: the reader has what it wanted. Point stdout at /dev/null so
-        # the interpreter's own flush at exit does not fail again, and end quietly.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(0)
+        end_on_closed_pipe()
     except Exception as err:  # a bug: say so in one line
         if os.environ.get("QA_DEBUG"):
             raise
