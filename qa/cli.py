@@ -308,6 +308,12 @@ def watch(corpus: Path | None, index_dir: Path | None, model: str | None) -> Non
     help="How many passages to show.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (JSONL for questions on stdin).")
+@click.option(
+    "--files",
+    "as_files",
+    is_flag=True,
+    help="Print file:line of each hit, one per line (for fzf, editors, grep-like tools).",
+)
 @click.option("--no-build", is_flag=True, help="Do not build or update the index first.")
 def ask(
     question: str | None,
@@ -316,6 +322,7 @@ def ask(
     model: str | None,
     top_k: int,
     as_json: bool,
+    as_files: bool,
     no_build: bool,
 ) -> None:
     """Answer QUESTION from the notes; with no QUESTION, answer each line of stdin (JSONL)."""
@@ -336,6 +343,10 @@ def ask(
             answer = searcher.search(question, top_k)
             if as_json:
                 click.echo(json_text(answer.to_json()))
+            elif as_files:
+                for hit in answer.hits:  # the answers only, best first, like rg --vimgrep
+                    loc = hit.chunk.location
+                    say(f"{corpus / loc.file}:{loc.start_line}")
             else:
                 print_answer(answer)
             return

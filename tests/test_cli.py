@@ -320,3 +320,12 @@ def test_human_output_says_how_sure_it_is(small: Path) -> None:
     first = out.splitlines()[0]
     assert first.startswith("1. deep-learning.md:") and "%" in first
     assert any(word in first for word in ("strong match", "likely", "weak match"))
+
+
+def test_files_prints_one_path_and_line_per_hit(small: Path) -> None:
+    out = qa("ask", "why does dropout help", "--files", "--top", "2", *opts(small)).stdout
+    lines = out.splitlines()
+    assert len(lines) == 2
+    path, line = lines[0].rsplit(":", 1)
+    assert Path(path) == small / "deep-learning.md" and line == "3"
+    assert Path(path).read_text(encoding="utf-8").splitlines()[int(line) - 1] == "## Dropout"

@@ -742,8 +742,8 @@ def test_editor_command(tmp_path: Path) -> None:
     ],
 )
 def test_confidence_cue(confidence: float, declined: bool, text: str) -> None:
-    from qa.search import Answer
     from qa.confidence import confidence_cue
+    from qa.search import Answer
 
     answer = Answer("q", "en", [object()], [], ("bm25",))  # type: ignore[list-item]
     answer.confidence, answer.declined = confidence, declined
