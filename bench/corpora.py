@@ -21,7 +21,6 @@ corpus x language cells and the worst cell.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -37,11 +36,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 from common import save  # noqa: E402
 
 from qa.evaluate import CUTOFF, Labelled, Outcome, Target, evaluate, load_labelled  # noqa: E402
-from qa.index import Chunk, Index, build_index, check_freshness  # noqa: E402
+from qa.index import Chunk, build_index, check_freshness  # noqa: E402
 from qa.presets import BUILTIN  # noqa: E402
 from qa.search import Searcher  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 from qa.text import detect_language  # noqa: E402
+from qa.workbench import searcher_for  # noqa: E402
 
 SHARED = Path(os.environ.get("QA_SHARED_CORPORA", ROOT.parent / "shared" / "corpora"))
 EXTRA = ROOT / "bench" / "questions"
@@ -119,21 +119,12 @@ _ENCODERS: dict[str, CachedEncoder] = {}
 
 def searcher(corpus: Corpus, settings: Settings) -> Searcher:
     """A searcher for ``settings`` on the corpus's index (a variant index when the main
-    one lacks what the settings need), with cached question embeddings."""
+    one lacks what the settings need, as qa eval does), with cached question embeddings."""
     main = Settings()
     if not check_freshness(corpus.folder, corpus.index_dir, main).fresh:
         print(f"  building {corpus.name}…", file=sys.stderr, flush=True)
         build_index(corpus.folder, corpus.index_dir, main)
-    index_dir = corpus.index_dir
-    if not check_freshness(corpus.folder, index_dir, settings, covering=True).fresh:
-        key = json.dumps(settings.to_json(), sort_keys=True)
-        import hashlib
-
-        index_dir = corpus.index_dir / "variants" / hashlib.sha1(key.encode()).hexdigest()[:12]
-        if not check_freshness(corpus.folder, index_dir, settings).fresh:
-            print(f"  building a variant of {corpus.name}…", file=sys.stderr, flush=True)
-            build_index(corpus.folder, index_dir, settings)
-    found = Searcher(Index.load(index_dir), settings)
+    found = searcher_for(corpus.folder, corpus.index_dir, settings)
     for channel in settings.dense_channels:
         if channel not in _ENCODERS:
             enc = found.encoder(channel)

@@ -75,12 +75,7 @@ async def bench_stdio(rounds: int) -> dict[str, Any]:
         first = await client.call_tool("ask", {"question": "what is dropout"})
         first_answer = time.perf_counter() - start
         assert not first.is_error
-        times = []
-        for q in questions(rounds, 1):
-            t = time.perf_counter()
-            result = await client.call_tool("ask", {"question": q})
-            times.append(time.perf_counter() - t)
-            assert not result.is_error, result.content
+        times = await timed_asks(client, questions(rounds, 1))
     return {"start_to_first_answer_s": round(first_answer, 3), "ask_round_trip_ms": ms(times)}
 
 
@@ -89,13 +84,19 @@ async def bench_mcp_http(base: str, rounds: int) -> dict[str, float]:
 
     async with Client(base + "/mcp") as client:
         await client.call_tool("ask", {"question": "what is dropout"})
-        times = []
-        for q in questions(rounds, 2):
-            t = time.perf_counter()
-            result = await client.call_tool("ask", {"question": q})
-            times.append(time.perf_counter() - t)
-            assert not result.is_error, result.content
+        times = await timed_asks(client, questions(rounds, 2))
     return ms(times)
+
+
+async def timed_asks(client: Any, asked: list[str]) -> list[float]:
+    """Seconds each `ask` round trip took, one question at a time."""
+    times = []
+    for q in asked:
+        t = time.perf_counter()
+        result = await client.call_tool("ask", {"question": q})
+        times.append(time.perf_counter() - t)
+        assert not result.is_error, result.content
+    return times
 
 
 def get_ask(conn: http.client.HTTPConnection, question: str) -> dict[str, Any]:

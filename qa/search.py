@@ -287,7 +287,8 @@ class Searcher:
         plain = [(t, next(iter(t))[0]) for t in terms if len(t) == 1 and len(next(iter(t))) == 1]
         chinese = [(t, w) for t, w in plain if has_chinese(w)]
         english = [(t, w) for t, w in plain if not has_chinese(w)]
-        if not chinese and not (english and self._notes_have_chinese()):
+        english = english if english and self._notes_have_chinese() else []
+        if not chinese and not english:
             return terms, []
         from qa.dictionary import load_dictionary
 
@@ -297,13 +298,16 @@ class Searcher:
         def known_english(word: str) -> bool:
             return all(t in vocab for t in tokenize(word))
 
+        def known_chinese(word: str) -> bool:
+            return normalise(word) in vocab
+
         for term, word in chinese:
             for gloss in dictionary.english(word, known_english):
                 form = tuple(dict.fromkeys(tokenize(gloss)))
                 if form:
                     term.add(form)
                     added += form
-        if english and self._notes_have_chinese():
+        if english:
             words = re.findall(r"[a-z][a-z0-9'\-]*", match_form(text))
             by_stem: dict[str, str] = {}
             for w in words:
@@ -312,12 +316,11 @@ class Searcher:
                     by_stem.setdefault(stems[0], w)
             for term, stem in english:
                 word = by_stem.get(stem, "")
-                for zh in dictionary.chinese(word, lambda z: normalise(z) in vocab) if word else []:
-                    term.add((normalise(zh),))
-                    added.append(normalise(zh))
+                for zh in map(normalise, dictionary.chinese(word, known_chinese) if word else []):
+                    term.add((zh,))
+                    added.append(zh)
             for a, b in itertools.pairwise(words):
-                for zh in dictionary.chinese(f"{a} {b}", lambda z: normalise(z) in vocab):
-                    added.append(normalise(zh))
+                added += map(normalise, dictionary.chinese(f"{a} {b}", known_chinese))
         return terms, list(dict.fromkeys(added))
 
     def _notes_have_chinese(self) -> bool:
@@ -369,13 +372,12 @@ class Searcher:
         after normalisation, so a chunk BM25 and MiniLM rank first could lose because e5
         did not list it.) With ``exact_scores`` off, unlisted candidates stay NaN.
         """
+        exact = self.settings.exact_scores
+        if exact and result.every is not None:
+            return result.every[candidates].astype(np.float64)
         column = np.full(len(candidates), np.nan, dtype=np.float64)
         column[np.searchsorted(candidates, result.ids)] = result.scores
-        if not self.settings.exact_scores:
-            return column
-        if result.every is not None:
-            return result.every[candidates].astype(np.float64)
-        if result.vector is not None:
+        if exact and result.vector is not None:
             missing = np.isnan(column)
             if missing.any():
                 rows = self._matrix(name)[candidates[missing]]
