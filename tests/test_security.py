@@ -734,7 +734,7 @@ def test_11_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
 def test_11_the_question_history_is_private(tmp_path: Path) -> None:
     from qa.tui.app import QAApp
 
-    history = tmp_path / "state" / "qa" / "history"
+    history = tmp_path / "state" / "qa" / "history.jsonl"
     app = QAApp(tmp_path, tmp_path / "index", FAKE, history_path=history)
     app._save_history("what is my secret diagnosis")
     assert stat.S_IMODE(history.stat().st_mode) == 0o600

@@ -321,6 +321,28 @@ async def test_history_up_and_down(small: Path, small_index: Path) -> None:
 
 
 @pilot_test
+async def test_history_is_kept_per_folder_with_declines(
+    small: Path, small_index: Path, tmp_path: Path
+) -> None:
+    from qa import history
+
+    path = tmp_path / "history.jsonl"
+    app = RecordingApp(small, small_index, FAKE, history_path=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: ready(app))
+        first = await ask(pilot, "why does dropout help")
+    entries = history.read(path)
+    assert [e.question for e in entries] == ["why does dropout help"]
+    assert entries[0].source == "chat"
+    assert entries[0].declined == first.declined
+    again = RecordingApp(small, small_index, FAKE, history_path=path)
+    async with again.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: ready(again))
+        await pilot.press("up")
+        assert again.chat.query_one(HistoryInput).value == "why does dropout help"
+
+
+@pilot_test
 async def test_empty_and_punctuation_questions_warn(small: Path, small_index: Path) -> None:
     app = RecordingApp(small, small_index, FAKE)
     async with app.run_test(size=SIZE) as pilot:

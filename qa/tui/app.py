@@ -8,7 +8,6 @@ by the channels that are, and its card is refined when the rest arrive.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from collections.abc import Iterable
@@ -25,6 +24,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Input
 
+from qa import history, places
 from qa.display import safe_text
 from qa.settings import LEXICAL, Settings
 from qa.tui.messages import (
@@ -78,6 +78,7 @@ class Turn:
     pattern: re.Pattern[str] | None = None
     partial: bool = False  # answered before every channel was ready
     in_flight: bool = False
+    recorded: bool = False  # in the question history, with whether it was declined
 
 
 class ChatScreen(Screen[None]):
@@ -505,7 +506,6 @@ class QAApp(App[None]):
         field = chat.query_one(HistoryInput)
         field.remember(question)
         field.value = ""
-        self._save_history(question)
         turn = Turn(
             self._next_turn,
             question,
@@ -589,6 +589,9 @@ class QAApp(App[None]):
         turn.answer = message.answer
         turn.pattern = message.pattern
         still_loading = self.loading_channels
+        if not message.partial and not turn.recorded:
+            turn.recorded = True
+            self._save_history(turn.question, message.answer)
         turn.partial = message.partial
         refining = (still_loading or message.waiting_for) if message.partial else ()
         await turn.card.show(message.answer, turn.pattern, refining)
@@ -886,29 +889,20 @@ class QAApp(App[None]):
     def _read_history(self) -> list[str]:
         if self._history_path is None:
             return []
-        try:
-            lines = self._history_path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError):
-            return []
-        return [line for line in lines if line.strip()][-HISTORY_LIMIT:]
+        return history.questions(self._history_path, HISTORY_LIMIT)
 
-    def _save_history(self, question: str) -> None:
+    def _save_history(self, question: str, answer: Answer | None = None) -> None:
         if self._history_path is None:
             return
-        try:
-            self._history_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            lines = self._read_history()
-            if lines and lines[-1] == question:
-                return
-            lines = [*lines, question][-HISTORY_LIMIT:]
-            # Questions can be private: only the user may read them (0600), also for a
-            # history file an older qa wrote with the umask's mode.
-            fd = os.open(self._history_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write("\n".join(lines) + "\n")
-        except OSError:
-            pass  # history is a convenience; never fail a question over it
+        best = answer.hits[0] if answer is not None and answer.hits else None
+        entry = history.Asked(
+            question,
+            history.now(),
+            "chat",
+            declined=None if answer is None else answer.declined or not answer.hits,
+            best=f"{best.chunk.location.file}:{best.chunk.location.start_line}" if best else None,
+        )
+        history.record(self._history_path, entry)
 
 
 def _one_line(err: BaseException) -> str:
@@ -927,11 +921,6 @@ def _build_summary(report: BuildReport) -> str:
     )
 
 
-def default_history_path() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return Path(base) / "qa" / "history"
-
-
 def run_app(corpus: Path, index_dir: Path, settings: Settings) -> None:
     """Run the chat TUI until the user quits."""
-    QAApp(corpus, index_dir, settings, history_path=default_history_path()).run()
+    QAApp(corpus, index_dir, settings, history_path=places.history_path(corpus)).run()
