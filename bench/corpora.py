@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from common import save  # noqa: E402
 
 from qa.evaluate import CUTOFF, Labelled, Outcome, Target, evaluate, load_labelled  # noqa: E402
-from qa.index import Chunk, build_index, check_freshness  # noqa: E402
+from qa.index import Chunk  # noqa: E402
+from qa.library import Library  # noqa: E402
 from qa.presets import BUILTIN  # noqa: E402
 from qa.search import Searcher  # noqa: E402
 from qa.settings import Settings  # noqa: E402
@@ -120,11 +121,11 @@ _ENCODERS: dict[str, CachedEncoder] = {}
 def searcher(corpus: Corpus, settings: Settings) -> Searcher:
     """A searcher for ``settings`` on the corpus's index (a variant index when the main
     one lacks what the settings need, as qa eval does), with cached question embeddings."""
-    main = Settings()
-    if not check_freshness(corpus.folder, corpus.index_dir, main).fresh:
+    lib = Library(corpus.folder, corpus.index_dir, Settings())
+    if not lib.freshness().fresh:
         print(f"  building {corpus.name}…", file=sys.stderr, flush=True)
-        build_index(corpus.folder, corpus.index_dir, main)
-    found = searcher_for(corpus.folder, corpus.index_dir, settings)
+        lib.build()
+    found = searcher_for(lib, settings)
     for channel in settings.dense_channels:
         if channel not in _ENCODERS:
             enc = found.encoder(channel)

@@ -22,6 +22,7 @@ from common import ROOT
 from qa import fusion
 from qa.evaluate import evaluate as run_eval
 from qa.evaluate import load_labelled
+from qa.library import Library
 from qa.search import Searcher
 from qa.settings import Settings
 
@@ -84,7 +85,7 @@ def fuse_minmax_all(channels, weights, k=60):
 
 
 def cached_searcher(corpus: Path, index: Path) -> Searcher:
-    searcher = Searcher.open(corpus, index, Settings())
+    searcher = Library(corpus, index, Settings()).open()
     for channel in searcher.settings.dense_channels:
         encoder = searcher.encoder(channel)
         encoder.warm_up()

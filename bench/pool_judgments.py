@@ -30,6 +30,7 @@ from common import ROOT
 
 from qa.evaluate import Target, load_labelled, matched_targets
 from qa.index import Index
+from qa.library import Library
 from qa.presets import BUILTIN
 from qa.search import Searcher
 
@@ -60,7 +61,7 @@ def pool(out: Path, since_line: int = 1) -> None:
         ]
         if not items:
             continue
-        base = Searcher.open(corpus, index, BUILTIN["default"])
+        base = Library(corpus, index, BUILTIN["default"]).open()
         searchers = {name: Searcher(base.index, BUILTIN[name], base.encoders) for name in SETTINGS}
         # The whole extent of each section, over all its windows.
         extent: dict[tuple[str, int], list] = {}

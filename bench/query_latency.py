@@ -16,14 +16,14 @@ from pathlib import Path
 from common import ROOT, percentiles, save, self_peak_rss_mb
 
 from qa.evaluate import load_labelled
+from qa.library import Library
 from qa.presets import BUILTIN
-from qa.search import Searcher
 
 
 def measure(
     corpus: Path, index: Path, questions: list[tuple[str, str]], rounds: int, preset: str
 ) -> dict[str, dict[str, float]]:
-    searcher = Searcher.open(corpus, index, BUILTIN[preset])
+    searcher = Library(corpus, index, BUILTIN[preset]).open()
     searcher.warm_up()
     for question, _ in questions[:20]:
         searcher.search(question)

@@ -30,7 +30,7 @@ from typing import Any
 from common import QA, ROOT, percentiles, save
 
 from qa.evaluate import load_labelled
-from qa.search import Searcher
+from qa.library import Library
 from qa.settings import Settings
 
 CORPUS = ROOT / "corpus"
@@ -160,7 +160,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=300, help="Timed asks per transport.")
     parser.add_argument("--requests", type=int, default=10_000, help="GET /ask for the soak.")
     args = parser.parse_args()
-    Searcher.open(CORPUS, INDEX, Settings())  # builds the bench index if needed, untimed
+    Library(CORPUS, INDEX, Settings()).open()  # builds the bench index if needed, untimed
     stdio = asyncio.run(bench_stdio(args.rounds))
     print(f"stdio: {json.dumps(stdio)}", flush=True)
     http_results = bench_http(args.rounds, args.requests)

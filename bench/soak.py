@@ -15,7 +15,7 @@ import time
 from common import ROOT, save
 
 from qa.evaluate import load_labelled
-from qa.search import Searcher
+from qa.library import Library
 from qa.settings import Settings
 
 
@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=10_000)
     args = parser.parse_args()
     corpus = ROOT / "corpus"
-    searcher = Searcher.open(corpus, ROOT / "index" / "bench" / "corpus", Settings())
+    searcher = Library(corpus, ROOT / "index" / "bench" / "corpus", Settings()).open()
     searcher.warm_up()
     base = [i.question for i in load_labelled(corpus / "questions.jsonl")]
     rng = random.Random(1)

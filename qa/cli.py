@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from qa.threads import limit_native_threads
 
@@ -18,7 +18,9 @@ limit_native_threads()
 import click  # noqa: E402
 
 from qa.display import json_text, safe_text  # noqa: E402
-from qa.settings import Settings, default_corpus, default_index  # noqa: E402
+
+if TYPE_CHECKING:
+    from qa.library import Library
 
 # A passage printed by `qa ask` is cut here (--json gives it whole): windows are far
 # shorter, this bounds an index built with a huge window.
@@ -97,45 +99,12 @@ def corpus_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def resolve(
-    corpus: Path | None, index_dir: Path | None, model: str | None
-) -> tuple[Path, Path, Settings]:
-    corpus = corpus or default_corpus()
-    index_dir = index_dir or default_index(corpus)
-    settings = _configured_settings(corpus)
-    if model:
-        from qa.encoders import get_encoder
-
-        with user_errors():
-            get_encoder(model)  # an unknown name fails here, before any work
-        settings = settings.with_model(model)
-    elif settings.models == Settings().models:
-        settings = _models_of_existing_index(index_dir, settings)
-    return corpus, index_dir, settings
-
-
-def _configured_settings(corpus: Path) -> Settings:
-    """The settings every command starts from: ``[settings.default]`` in the notes folder's
-    qa.toml when there is one, else the built-in ones. Models that qa.toml names win over
-    those an earlier `qa build --model` left in the index."""
-    from qa.presets import load_presets
+def library(corpus: Path | None, index_dir: Path | None, model: str | None) -> Library:
+    """The notes folder, index and settings a command's options name (see Library.configure)."""
+    from qa.library import Library
 
     with user_errors():
-        return load_presets(corpus)["default"]
-
-
-def _models_of_existing_index(index_dir: Path, settings: Settings) -> Settings:
-    """Without --model, keep using the models the index was built with (`qa build --model`
-    is remembered)."""
-    from dataclasses import replace
-
-    from qa.index import current_manifest
-
-    try:
-        built = (current_manifest(index_dir) or {})["index_settings"]["models"]
-    except (KeyError, TypeError):
-        return settings
-    return replace(settings, models=tuple(built)) if built else settings
+        return Library.configure(corpus, index_dir, model)
 
 
 def end_on_closed_pipe() -> NoReturn:
@@ -183,12 +152,12 @@ def main(
 @corpus_options
 def chat(corpus: Path | None, index_dir: Path | None, model: str | None) -> None:
     """Open the interactive chat screen (the default command)."""
-    corpus, index_dir, settings = resolve(corpus, index_dir, model)
-    if not corpus.is_dir():  # say so here, in one line, rather than in an empty screen
-        raise Fail(f"notes folder not found: {corpus}")
+    lib = library(corpus, index_dir, model)
+    if not lib.corpus.is_dir():  # say so here, in one line, rather than in an empty screen
+        raise Fail(f"notes folder not found: {lib.corpus}")
     from qa.tui.app import run_app
 
-    run_app(corpus, index_dir, settings)
+    run_app(lib)
 
 
 @main.command()
@@ -196,21 +165,21 @@ def chat(corpus: Path | None, index_dir: Path | None, model: str | None) -> None
 @click.option("--full", is_flag=True, help="Re-embed everything instead of only what changed.")
 def build(corpus: Path | None, index_dir: Path | None, model: str | None, full: bool) -> None:
     """Index the notes (only changed sections are re-embedded)."""
-    corpus, index_dir, settings = resolve(corpus, index_dir, model)
-    report = run_build(corpus, index_dir, settings, full)
-    say(summary(report) + f"\nIndex: {index_dir}")
+    lib = library(corpus, index_dir, model)
+    report = run_build(lib, full)
+    say(summary(report) + f"\nIndex: {lib.index_dir}")
 
 
-def run_build(corpus: Path, index_dir: Path, settings: Settings, full: bool = False) -> Any:
+def run_build(lib: Library, full: bool = False) -> Any:
     """Build with a progress bar; wait (saying so) if another build holds the index."""
-    from qa.index import IndexBusy, build_index
+    from qa.index import IndexBusy
 
     with user_errors(), progress_bar() as progress:
         try:
-            report = build_index(corpus, index_dir, settings, progress, full=full, wait=False)
+            report = lib.build(full=full, progress=progress, wait=False)
         except IndexBusy:
-            say(f"qa: another build is running on {index_dir}; waiting for it…", err=True)
-            report = build_index(corpus, index_dir, settings, progress, full=full)
+            say(f"qa: another build is running on {lib.index_dir}; waiting for it…", err=True)
+            report = lib.build(full=full, progress=progress)
     for problem in report.problems:
         say(f"qa: warning: {safe_text(str(problem), one_line=True)}", err=True)
     return report
@@ -245,10 +214,10 @@ def summary(report: Any) -> str:
 @corpus_options
 def watch(corpus: Path | None, index_dir: Path | None, model: str | None) -> None:
     """Keep the index up to date: re-index the notes whenever they change."""
-    corpus, index_dir, settings = resolve(corpus, index_dir, model)
+    lib = library(corpus, index_dir, model)
+    corpus = lib.corpus
     from watchfiles import watch as watch_files
 
-    from qa.index import check_freshness
     from qa.notes import NOTE_SUFFIXES
 
     with user_errors():
@@ -256,8 +225,8 @@ def watch(corpus: Path | None, index_dir: Path | None, model: str | None) -> Non
             from qa.notes import CorpusError
 
             raise CorpusError(f"notes folder not found: {corpus}")
-        if not check_freshness(corpus, index_dir, settings).fresh:
-            say(summary(run_build(corpus, index_dir, settings)))
+        if not lib.freshness().fresh:
+            say(summary(run_build(lib)))
 
     def is_note(change: Any, path: str) -> bool:
         name = Path(path).name
@@ -265,7 +234,7 @@ def watch(corpus: Path | None, index_dir: Path | None, model: str | None) -> Non
 
     def rebuild() -> None:
         try:
-            say(summary(run_build(corpus, index_dir, settings)))
+            say(summary(run_build(lib)))
         except Fail as err:  # a bad state of the notes is reported, and we keep watching
             err.show()
 
@@ -328,17 +297,17 @@ def ask(
     """Answer QUESTION from the notes; with no QUESTION, answer each line of stdin (JSONL)."""
     if question is None and sys.stdin.isatty():
         raise Fail('give a question, e.g. qa ask "what is dropout", or pipe questions on stdin')
-    corpus, index_dir, settings = resolve(corpus, index_dir, model)
-    from qa.search import QuestionError, Searcher, clean_question
+    lib = library(corpus, index_dir, model)
+    corpus = lib.corpus
+    from qa.library import Policy
+    from qa.search import QuestionError, clean_question
 
     if question is not None:
         with user_errors():
             clean_question(question)  # an empty question fails before any loading
     with user_errors():
         with progress_bar() as progress:
-            searcher = Searcher.open(
-                corpus, index_dir, settings, auto_build=not no_build, progress=progress
-            )
+            searcher = lib.open(Policy.EXISTING if no_build else Policy.FRESH, progress)
         if question is not None:
             answer = searcher.search(question, top_k)
             if as_json:
@@ -386,7 +355,7 @@ def serve(
 ) -> None:
     """Serve the notes over the Model Context Protocol (stdio; --http for streamable HTTP
     plus GET /ask, /section, /health). Read-only; reloads when the index is rebuilt."""
-    corpus, index_dir, settings = resolve(corpus, index_dir, model)
+    lib = library(corpus, index_dir, model)
     from qa import serve as server
 
     if use_http and host not in server.LOOPBACK:
@@ -395,9 +364,7 @@ def serve(
             err=True,
         )
     with user_errors():
-        server.run(
-            corpus, index_dir, settings, use_http, host, port, watch, auto_build=not no_build
-        )
+        server.run(lib, use_http, host, port, watch, auto_build=not no_build)
 
 
 @main.command("eval")
@@ -468,7 +435,8 @@ def eval_(
     Named settings: default, bm25, minilm, e5, bm25+minilm, rrf, no-glossary, and any
     [settings.NAME] table in qa.toml in the notes folder.
     """
-    corpus, index_dir, settings = resolve(corpus, index_dir, model)
+    lib = library(corpus, index_dir, model)
+    corpus, settings = lib.corpus, lib.settings
     from qa import workbench
     from qa.evaluate import load_labelled, unmatched_labels
     from qa.presets import get_preset, load_presets
@@ -485,21 +453,19 @@ def eval_(
             if compare:
                 a, b = (get_preset(name, presets) for name in compare)
                 reports = [
-                    workbench.run_eval(
-                        workbench.searcher_for(corpus, index_dir, s, progress), items
-                    )
+                    workbench.run_eval(workbench.searcher_for(lib, s, progress), items)
                     for s in (a, b)
                 ]
                 comparison = workbench.compare_reports(compare, reports[0], reports[1])
             else:
-                searcher = workbench.searcher_for(corpus, index_dir, settings, progress)
+                searcher = workbench.searcher_for(lib, settings, progress)
                 for problem in unmatched_labels(items, searcher.index.chunks):
                     say(f"qa: warning: {questions}: {problem}", err=True)
                 report = workbench.run_eval(searcher, items)
                 channels = (
                     workbench.by_channel(
                         settings,
-                        lambda s: workbench.searcher_for(corpus, index_dir, s, progress),
+                        lambda s: workbench.searcher_for(lib, s, progress),
                         items,
                     )
                     if by_channel or png
@@ -581,15 +547,15 @@ def glossary(
     corpus: Path | None, index_dir: Path | None, model: str | None, term: str | None
 ) -> None:
     """Show the term pairs mined from your notes, or look up TERM in the glossary."""
-    corpus, index_dir, settings = resolve(corpus, index_dir, model)
+    lib = library(corpus, index_dir, model)
+    corpus = lib.corpus
     from qa.glossary import load_glossary
     from qa.index import current_generation, read_mined
 
     with user_errors(), progress_bar() as progress:
-        from qa.search import Searcher
-
-        Searcher.open(corpus, index_dir, settings, progress=progress)  # builds if needed
-        mined = read_mined(current_generation(index_dir))
+        if not lib.freshness().fresh:
+            lib.build(progress=progress)
+        mined = read_mined(current_generation(lib.index_dir))
     glossary = load_glossary(corpus, mined)
     if term:
         expansion = glossary.expand(term)

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from qa.chunking import CHUNKER, Section, chunk_markdown
-from qa.encoders import Encoder, get_encoder
+from qa.encoders import Encoder
 from qa.glossary import Concept, Glossary, load_glossary, mine_pairs
 from qa.lexical import BM25_DIR, LexicalIndex, build_bm25
 from qa.notes import (
@@ -44,6 +44,7 @@ from qa.notes import (
     is_relative_note_path,
     read_note,
 )
+from qa.pool import POOL, ModelPool
 from qa.settings import LEXICAL, Settings
 from qa.text import TOKENIZER, add_words, segmenter_fingerprint, tokenize
 
@@ -538,7 +539,7 @@ def manifest_problem(manifest: dict[str, Any]) -> str | None:
     return None
 
 
-def check_compatible(manifest: dict[str, Any], settings: Settings) -> None:
+def check_compatible(manifest: dict[str, Any], settings: Settings, pool: ModelPool = POOL) -> None:
     """Raise IndexIncompatible when the index was built with other models than asked for."""
     channels = manifest.get("channels", {})
     for model, channel in zip(settings.models, settings.dense_channels, strict=True):
@@ -549,7 +550,7 @@ def check_compatible(manifest: dict[str, Any], settings: Settings) -> None:
                 f"the index has no vectors for model {model!r} (it was built with: {built}); "
                 f"run `qa build --model {model}` to rebuild it"
             )
-        expected = get_encoder(model).model_id
+        expected = pool.get(model).model_id
         if info.get("model_id") != expected:
             raise IndexIncompatible(
                 f"the index was built with model {info.get('model_id')!r}, not {expected!r}; "
@@ -711,11 +712,12 @@ def build_index(
     progress: BuildProgress | None = None,
     full: bool = False,
     wait: bool = True,
+    pool: ModelPool = POOL,
 ) -> BuildReport:
     """Build or update the index of ``corpus`` in ``index_dir``.
 
     Unchanged chunks keep their vectors (matched by content hash); only new or edited
-    text is embedded. ``full`` ignores the previous index.
+    text is embedded. ``full`` ignores the previous index. Models come from ``pool``.
     """
     started = time.perf_counter()
     corpus = Path(corpus)
@@ -785,7 +787,7 @@ def build_index(
                 }
             for model, name in zip(settings.models, settings.dense_channels, strict=True):
                 channels[name] = _embed_channel(
-                    name, model, chunks, glossary, previous, tmp, report, progress
+                    pool.get(model), name, model, chunks, glossary, previous, tmp, report, progress
                 )
             with open(tmp / SECTIONS, "w", encoding="utf-8") as f:
                 for chunk in chunks:
@@ -877,6 +879,7 @@ def _count_changes(report: BuildReport, chunks: list[Chunk], previous: Index | N
 
 
 def _embed_channel(
+    encoder: Encoder,
     name: str,
     model: str,
     chunks: list[Chunk],
@@ -891,7 +894,6 @@ def _embed_channel(
     from qa.threads import configure_faiss
 
     configure_faiss()
-    encoder = get_encoder(model)
     texts = [embed_text(c, encoder, glossary) for c in chunks]
     hashes = [vector_hash(t) for t in texts]
     known: dict[str, np.ndarray] = {}

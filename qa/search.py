@@ -17,22 +17,16 @@ from typing import Any
 import numpy as np
 
 from qa.confidence import DEFAULT_MODEL, Term, coverage, informative_terms, topic_terms
-from qa.encoders import Encoder, get_encoder
+from qa.encoders import Encoder
 from qa.fusion import get_fusion, ranks_of
 from qa.glossary import Expansion, load_glossary, match_form
 from qa.index import (
-    BuildProgress,
     Chunk,
     Index,
-    IndexCorrupt,
-    IndexMissing,
-    IndexOutdated,
-    build_index,
     check_compatible,
-    check_freshness,
-    current_manifest,
     read_mined,
 )
+from qa.pool import POOL, ModelPool
 from qa.rerank import DEPTH, Candidate, Reranker, load_reranker
 from qa.settings import LEXICAL, Settings
 from qa.text import add_words, detect_language, has_chinese, normalise, tokenize
@@ -124,13 +118,6 @@ def clean_question(question: str) -> str:
     return text
 
 
-def _refuse_other_models(index_dir: Path, settings: Settings) -> None:
-    """An index built with other models is not silently rebuilt: that is the user's call."""
-    manifest = current_manifest(index_dir)
-    if manifest is not None:  # missing or damaged: building is the fix
-        check_compatible(manifest, settings)
-
-
 @dataclass
 class ChannelResult:
     """One channel's candidates for a question, best first."""
@@ -145,10 +132,18 @@ class Searcher:
     """An open index plus the encoders its dense channels need (loaded on first use)."""
 
     def __init__(
-        self, index: Index, settings: Settings, encoders: dict[str, Encoder] | None = None
+        self,
+        index: Index,
+        settings: Settings,
+        encoders: dict[str, Encoder] | None = None,
+        pool: ModelPool | None = None,
     ):
-        """``encoders``: models already loaded (by a searcher on an older index) to reuse."""
-        check_compatible(index.manifest, settings)
+        """Open indexes through ``qa.library.Library``, not by calling this.
+
+        ``encoders``: models to use before the pool's (a test's own instances);
+        ``pool``: where other models come from (default: the process's)."""
+        self._models = pool or POOL
+        check_compatible(index.manifest, settings, self._models)
         self.index = index
         self.settings = settings
         self._encoders: dict[str, Encoder] = {
@@ -170,35 +165,6 @@ class Searcher:
         if settings.glossary:
             add_words(self.glossary.chinese_forms())
 
-    @classmethod
-    def open(
-        cls,
-        corpus: Path,
-        index_dir: Path,
-        settings: Settings,
-        auto_build: bool = True,
-        progress: BuildProgress | None = None,
-    ) -> Searcher:
-        """Open the index of ``corpus``, building or updating it first when needed.
-
-        A damaged index, or one written by another version of qa, is rebuilt from
-        scratch when ``auto_build`` is on; otherwise the error says how to fix it.
-        """
-        if auto_build:
-            _refuse_other_models(index_dir, settings)
-            fresh = check_freshness(corpus, index_dir, settings)
-            if not fresh.fresh:
-                build_index(corpus, index_dir, settings, progress=progress)
-        elif not (Path(index_dir) / "CURRENT").exists():
-            raise IndexMissing(f"no index at {index_dir}; run `qa build`")
-        try:
-            return cls(Index.load(index_dir, settings.channels), settings)
-        except (IndexCorrupt, IndexOutdated):
-            if not auto_build:
-                raise
-        build_index(corpus, index_dir, settings, progress=progress, full=True)
-        return cls(Index.load(index_dir, settings.channels), settings)
-
     @property
     def encoders(self) -> dict[str, Encoder]:
         """The models loaded so far, by channel."""
@@ -207,7 +173,7 @@ class Searcher:
     def encoder(self, channel: str) -> Encoder:
         if channel not in self._encoders:
             model = dict(zip(self.settings.dense_channels, self.settings.models, strict=True))
-            self._encoders[channel] = get_encoder(model[channel])
+            self._encoders[channel] = self._models.get(model[channel])
         return self._encoders[channel]
 
     def warm_up(self) -> None:

@@ -26,10 +26,11 @@ from urllib.parse import quote
 
 from pydantic import Field
 
-from qa.index import Index, IndexError_, check_freshness, current_generation
+from qa.index import IndexError_
+from qa.library import Library, Policy
 from qa.navigate import Outline, OutlineSection
 from qa.search import QuestionError, Searcher, clean_question
-from qa.settings import LEXICAL, Settings
+from qa.settings import LEXICAL
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 DEFAULT_PORT = 8765
@@ -74,12 +75,15 @@ def _now() -> str:
 class NotesService:
     """The open notes index behind every front end of ``qa serve``."""
 
-    def __init__(self, corpus: Path, index_dir: Path, settings: Settings, searcher: Searcher):
-        self.corpus = Path(corpus)
-        self.index_dir = Path(index_dir)
-        self.settings = settings
+    def __init__(self, lib: Library, searcher: Searcher):
+        self.lib = lib
+        self.corpus = lib.corpus
+        self.index_dir = lib.index_dir
+        self.settings = lib.settings
         self._root = self.corpus.resolve()
-        self._generation = Generation(searcher, Outline(searcher.index.chunks, corpus), 1, _now())
+        self._generation = Generation(
+            searcher, Outline(searcher.index.chunks, lib.corpus), 1, _now()
+        )
         self._swap = threading.Lock()  # one reload at a time
         # Encoders are shared across generations and not known to be thread-safe, and the
         # search itself already spreads over the cores: questions are answered one at a time.
@@ -87,13 +91,11 @@ class NotesService:
         self.watching = False
 
     @classmethod
-    def open(
-        cls, corpus: Path, index_dir: Path, settings: Settings, auto_build: bool = True
-    ) -> NotesService:
+    def open(cls, lib: Library, auto_build: bool = True) -> NotesService:
         """Open (building or updating first, like ``qa ask``) and load the models."""
-        searcher = Searcher.open(corpus, index_dir, settings, auto_build=auto_build)
+        searcher = lib.open(Policy.FRESH if auto_build else Policy.EXISTING)
         searcher.warm_up()
-        service = cls(corpus, index_dir, settings, searcher)
+        service = cls(lib, searcher)
         threading.Thread(target=service._warm_up, name="qa-warm-up", daemon=True).start()
         return service
 
@@ -120,19 +122,13 @@ class NotesService:
         with self._swap:
             old = self._generation
             try:
-                newest = current_generation(self.index_dir)
-            except (IndexError_, OSError):
-                return False  # a build is swapping generations right now; look again later
-            if newest == old.searcher.index.folder:
-                return False
-            try:
-                index = Index.load(self.index_dir, self.settings.channels)
-                searcher = Searcher(index, self.settings, encoders=old.searcher.encoders)
+                searcher = self.lib.reopen(old.searcher)
             except (IndexError_, OSError, ValueError) as err:
                 log.warning("qa serve: could not load the new index (%s); keeping the old one", err)
                 return False
-            # Reuse the old searcher's channel threads instead of starting a pool per reload.
-            searcher._executor = old.searcher._executor
+            if searcher is None:
+                return False
+            index = searcher.index
             outline = Outline(index.chunks, self.corpus)
             self._generation = Generation(searcher, outline, old.number + 1, _now())
         print(f"qa serve: reloaded the index ({index.folder.name})", file=sys.stderr, flush=True)
@@ -154,7 +150,6 @@ class NotesService:
         """Rebuild the index when a note changes (``--watch``), in a daemon thread."""
         from watchfiles import watch as watch_files
 
-        from qa.index import build_index
         from qa.notes import NOTE_SUFFIXES
 
         def is_note(change: Any, path: str) -> bool:
@@ -164,7 +159,7 @@ class NotesService:
         def run() -> None:
             for _ in watch_files(self.corpus, watch_filter=is_note, debounce=400, stop_event=stop):
                 try:
-                    build_index(self.corpus, self.index_dir, self.settings)
+                    self.lib.build()
                     self.reload_if_newer()
                 except Exception as err:  # a bad state of the notes: report, keep watching
                     print(f"qa serve: rebuild failed: {err}", file=sys.stderr, flush=True)
@@ -254,7 +249,7 @@ class NotesService:
         gen = gen or self.current
         index = gen.searcher.index
         try:
-            fresh = check_freshness(self.corpus, self.index_dir, self.settings)
+            fresh = self.lib.freshness()
             freshness = {"fresh": fresh.fresh, "reason": fresh.reason}
         except Exception as err:  # an unreadable notes folder, say
             freshness = {"fresh": False, "reason": str(err)}
@@ -556,9 +551,7 @@ def serve_http(service: NotesService, host: str, port: int) -> None:
 
 
 def run(
-    corpus: Path,
-    index_dir: Path,
-    settings: Settings,
+    lib: Library,
     http: bool = False,
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
@@ -567,7 +560,7 @@ def run(
 ) -> None:
     """Open the notes, then serve them over stdio or HTTP; reload when the index changes."""
     started = time.perf_counter()
-    service = NotesService.open(corpus, index_dir, settings, auto_build=auto_build)
+    service = NotesService.open(lib, auto_build=auto_build)
     gen = service.current
     print(
         f"qa serve: {len(gen.outline.files)} notes, {len(gen.searcher.index.chunks)} sections "

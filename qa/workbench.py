@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from qa.evaluate import CUTOFF, METRICS, Labelled, Outcome, Report, evaluate
-from qa.index import BuildProgress, Index, check_freshness
+from qa.index import BuildProgress, Index
+from qa.library import Library
 from qa.search import Searcher
 from qa.settings import LEXICAL, Settings
 
@@ -32,15 +33,16 @@ SEED = 42
 
 
 def searcher_for(
-    corpus: Path, index_dir: Path, settings: Settings, progress: BuildProgress | None = None
+    lib: Library, settings: Settings, progress: BuildProgress | None = None
 ) -> Searcher:
     """A searcher for ``settings``: on the main index when it has every channel needed,
     else on an index of its own under ``<index>/variants/`` (built if needed)."""
-    if check_freshness(corpus, index_dir, settings, covering=True).fresh:
-        return Searcher(Index.load(index_dir), settings)
+    wanted = lib.with_settings(settings)
+    if wanted.freshness(covering=True).fresh:
+        return Searcher(Index.load(lib.index_dir), settings, pool=lib.pool)
     key = json.dumps(settings.to_json(), sort_keys=True)
-    variant = Path(index_dir) / "variants" / hashlib.sha1(key.encode()).hexdigest()[:12]
-    return Searcher.open(corpus, variant, settings, progress=progress)
+    variant = Path(lib.index_dir) / "variants" / hashlib.sha1(key.encode()).hexdigest()[:12]
+    return lib.with_settings(settings, variant).open(progress=progress)
 
 
 def run_eval(searcher: Searcher, items: Sequence[Labelled]) -> Report:

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from conftest import FAKE
 
 from qa.cli import main
-from qa.search import Searcher
+from qa.library import Library
 
 SMALL = Path(__file__).parent / "fixtures" / "small"
 HIT_KEYS = {
@@ -140,7 +140,7 @@ def test_a_closed_pipe_ends_quietly(small: Path) -> None:
 def test_unanswered_heading_needs_a_word_of_the_question(small: Path, lexical: bool) -> None:
     # With BM25 the check reads its postings; without, it tokenizes the heading.
     settings = replace(FAKE, lexical=lexical)
-    searcher = Searcher.open(small, small.parent / "index", settings)
+    searcher = Library(small, small.parent / "index", settings).open()
     assert searcher.index.lexical is None or lexical
     shown = searcher.search("what is a transformer", 5).unanswered
     assert [h.chunk.heading for h in shown] == ["What is a transformer?"]

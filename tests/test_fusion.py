@@ -12,7 +12,7 @@ from qa.fusion import fuse_rrf, fuse_weighted, get_fusion, ranks_of
 from qa.glossary import load_glossary
 from qa.index import build_index
 from qa.lexical import LexicalIndex, build_bm25
-from qa.search import Searcher
+from qa.library import Library
 from qa.text import tokenize
 
 NAN = float("nan")
@@ -84,7 +84,7 @@ def test_coverage_is_blended_in_only_when_bm25_is_fused_with_others(
 
     def ranking(**changes):
         settings = replace(fake_settings, **changes)
-        answer = Searcher.open(notes, tmp_path / "index", settings).search(question, 10)
+        answer = Library(notes, tmp_path / "index", settings).open().search(question, 10)
         return [(h.chunk.id, round(h.score, 6)) for h in answer.hits]
 
     assert ranking(coverage_weight=0.0) != ranking(coverage_weight=1.0)

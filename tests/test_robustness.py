@@ -23,6 +23,7 @@ from qa.index import (
     build_lock,
     current_generation,
 )
+from qa.library import Library
 from qa.search import QuestionError, Searcher
 
 TESTS = Path(__file__).parent
@@ -208,12 +209,12 @@ def test_damaged_index_is_rebuilt_automatically(notes: Path, tmp_path: Path, fak
     idx = tmp_path / "idx"
     build_index(notes, idx, fake_settings)
     (current_generation(idx) / "sections.jsonl").write_text("{not json\n")
-    searcher = Searcher.open(notes, idx, fake_settings)
+    searcher = Library(notes, idx, fake_settings).open()
     assert searcher.search("dropout").hits
     (current_generation(idx) / "bm25" / "vocab.index.json").unlink()
-    assert Searcher.open(notes, idx, fake_settings).search("dropout").hits
+    assert Library(notes, idx, fake_settings).open().search("dropout").hits
     (idx / CURRENT).write_text("../../etc\n")
-    assert Searcher.open(notes, idx, fake_settings).search("dropout").hits
+    assert Library(notes, idx, fake_settings).open().search("dropout").hits
 
 
 # ---------------------------------------------------------------- concurrency

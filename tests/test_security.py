@@ -34,9 +34,9 @@ from qa.index import (
     check_freshness,
     current_generation,
 )
+from qa.library import Library
 from qa.notes import MAX_NOTE_BYTES, NoteStat, decode_note, find_notes, read_note
 from qa.presets import load_presets
-from qa.search import Searcher
 
 TESTS = Path(__file__).parent
 SMALL = TESTS / "fixtures" / "small"
@@ -247,7 +247,7 @@ def test_3_a_chunk_file_outside_the_notes_folder_is_damage(built, file: str) -> 
     rewrite_sections(current_generation(index), lambda rec: set_file(rec, file))
     with pytest.raises(IndexCorrupt, match="run `qa build --full`"):
         Index.load(index)
-    searcher = Searcher.open(notes, index, settings_of(notes))  # rebuilt
+    searcher = Library(notes, index, settings_of(notes)).open()  # rebuilt
     assert {loc.file for c in searcher.index.chunks for loc in c.locations} == {
         "deep-learning.md",
         "statistics.md",
@@ -724,7 +724,7 @@ def test_11_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     def interrupted(*args: Any) -> Any:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(qa.cli, "resolve", interrupted)
+    monkeypatch.setattr(qa.cli, "library", interrupted)
     monkeypatch.setattr(sys, "argv", ["qa", "ask", "dropout"])
     with pytest.raises(SystemExit) as exit_:
         qa.cli.run()

@@ -56,6 +56,7 @@ from qa.tui.widgets import (
 
 if TYPE_CHECKING:
     from qa.index import BuildReport, Freshness
+    from qa.library import Library
     from qa.navigate import Outline
     from qa.search import Answer, Searcher
 
@@ -211,9 +212,12 @@ class QAApp(App[None]):
         built when missing, in a worker. ``history_path``: where questions are kept
         between sessions (None: only in memory)."""
         super().__init__()
+        from qa.library import Library
+
         self.corpus = Path(corpus).resolve()
         self.index_dir = Path(index_dir)
         self.settings = settings
+        self.lib = Library(self.corpus, self.index_dir, settings)
         self.sub_title = safe_text(self.corpus.name, one_line=True)
         self.searcher: Searcher | None = None
         self.outline: Outline | None = None
@@ -289,49 +293,35 @@ class QAApp(App[None]):
 
     @work(thread=True, exclusive=True, group="index", exit_on_error=False)
     def _open_index(self) -> None:
-        """Open the index, building it first when there is none.
+        """Open the index, building it first when there is none (``Policy.PRESENT``).
 
-        As ``Searcher.open`` does: a damaged index, or one written by another version
-        of qa, is rebuilt from scratch; one built with other models is an error for
-        the user to settle, never silently rebuilt. Notes that changed since the build
-        are only reported (the status line offers ctrl+b).
+        A damaged index, or one written by another version of qa, is rebuilt from
+        scratch; one built with other models is an error for the user to settle, never
+        silently rebuilt. Notes that changed since the build are only reported (the
+        status line offers ctrl+b).
         """
-        from qa.index import IndexCorrupt, IndexError_, IndexMissing, IndexOutdated
+        from qa.index import IndexError_
+        from qa.library import Policy
         from qa.notes import CorpusError
 
-        report = None
         try:
-            searcher = self._given_searcher
-            reason, full = "", False
-            if searcher is None:
-                try:
-                    searcher = self._load_searcher()
-                except IndexMissing:
-                    reason = "there is no index yet"
-                except (IndexCorrupt, IndexOutdated) as err:
-                    reason, full = _one_line(err).split("; run")[0], True
-                else:
-                    built_from = searcher.index.manifest.get("corpus")
-                    if built_from != str(self.corpus):
-                        reason = f"the index was built from {built_from}"
-            if reason:
-                report = self._build(reason, full=full)
-                searcher = self._load_searcher()
-            assert searcher is not None
+            searcher = self._given_searcher or self.lib.open(
+                Policy.PRESENT,
+                self._progress,
+                on_build=lambda reason: self.post_message(BuildStarted(reason)),
+            )
             outline, freshness = self._survey(searcher)
         except (CorpusError, IndexError_, OSError, RuntimeError, ValueError) as err:
             self.post_message(IndexFailed(_one_line(err)))
             return
+        report = self.lib.last_build if self._given_searcher is None else None
         self.post_message(IndexOpened(searcher, outline, freshness, report))
 
     def _load_searcher(self) -> Searcher:
-        """Open the current index; models the previous searcher loaded are reused."""
-        from qa.index import Index
-        from qa.search import Searcher
+        """The index as it is now, never built here; models come from the process's pool."""
+        from qa.library import Policy
 
-        loaded = self.searcher.encoders if self.searcher is not None else None
-        index = Index.load(self.index_dir, self.settings.channels)
-        return Searcher(index, self.settings, encoders=loaded)
+        return self.lib.open(Policy.EXISTING)
 
     def _survey(self, searcher: Searcher) -> tuple[Outline, Freshness]:
         from qa.navigate import Outline
@@ -339,24 +329,21 @@ class QAApp(App[None]):
         return Outline(searcher.index.chunks, self.corpus), self._freshness_now()
 
     def _freshness_now(self) -> Freshness:
-        from qa.index import Freshness, check_freshness
+        from qa.index import Freshness
         from qa.notes import CorpusError
 
         try:
-            return check_freshness(self.corpus, self.index_dir, self.settings)
+            return self.lib.freshness()
         except (CorpusError, OSError) as err:
             return Freshness(False, _one_line(err))
 
+    def _progress(self, stage: str, done: int, total: int) -> None:
+        self.post_message(BuildProgress(stage, done, total))
+
     def _build(self, reason: str, full: bool) -> BuildReport:
         """Build the index (in a worker thread), reporting progress to the UI."""
-        from qa.index import build_index
-
         self.post_message(BuildStarted(reason))
-
-        def progress(stage: str, done: int, total: int) -> None:
-            self.post_message(BuildProgress(stage, done, total))
-
-        return build_index(self.corpus, self.index_dir, self.settings, progress=progress, full=full)
+        return self.lib.build(full=full, progress=self._progress)
 
     def on_build_started(self, message: BuildStarted) -> None:
         self.building = True
@@ -725,12 +712,9 @@ class QAApp(App[None]):
 
     def _reopen(self, report: BuildReport | None, reloaded: bool = False) -> None:
         """Open the current index again (in a worker) and hand it to the UI."""
-        from qa.index import IndexError_, current_generation
+        from qa.index import IndexError_
 
-        try:
-            generation: Path | None = current_generation(self.index_dir)
-        except (IndexError_, OSError):
-            generation = None
+        generation = self.lib.generation()
         try:
             searcher = self._load_searcher()
             outline, freshness = self._survey(searcher)
@@ -749,13 +733,10 @@ class QAApp(App[None]):
     def _newer_generation(self, searcher: Searcher | None) -> Path | None:
         """The generation on disk when it is not the one ``searcher`` reads (and not one
         that could not be opened); None when they are the same or it cannot be told."""
-        from qa.index import IndexError_, current_generation
-
         if searcher is None:
             return None
-        try:
-            current = current_generation(self.index_dir)
-        except (IndexError_, OSError):
+        current = self.lib.generation()
+        if current is None:
             return None  # a build is swapping generations right now; look again later
         if current == searcher.index.folder or current == self._unopenable:
             return None
@@ -921,6 +902,7 @@ def _build_summary(report: BuildReport) -> str:
     )
 
 
-def run_app(corpus: Path, index_dir: Path, settings: Settings) -> None:
+def run_app(lib: Library) -> None:
     """Run the chat TUI until the user quits."""
-    QAApp(corpus, index_dir, settings, history_path=places.history_path(corpus)).run()
+    history_path = places.history_path(lib.corpus)
+    QAApp(lib.corpus, lib.index_dir, lib.settings, history_path=history_path).run()

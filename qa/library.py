@@ -1,0 +1,185 @@
+"""The one way in: a notes folder, its index and its models, for every front end.
+
+The CLI, the chat app, ``qa serve``, ``qa eval`` and the benchmarks open an index only
+through ``Library``: it picks the settings (qa.toml, ``--model``, the models an index
+was built with), decides when to build (``Policy``), builds with progress, and opens a
+``Searcher`` on the generation in use, or on a newer one when another process has
+built it. Models come from one pool per process (``qa.pool``), so a rebuild or a
+reload never loads a second copy.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from qa.index import (
+    BuildProgress,
+    BuildReport,
+    Freshness,
+    Index,
+    IndexCorrupt,
+    IndexMissing,
+    IndexOutdated,
+    build_index,
+    check_compatible,
+    check_freshness,
+    current_generation,
+    current_manifest,
+)
+from qa.pool import POOL, ModelPool
+from qa.search import Searcher
+from qa.settings import Settings, default_corpus, default_index
+
+
+class Policy(Enum):
+    """When opening builds the index first."""
+
+    FRESH = "fresh"  # build when missing, damaged, of another folder, or older than the notes
+    PRESENT = "present"  # as FRESH, but notes changed since the build are only reported
+    EXISTING = "existing"  # never build: a missing or damaged index is an error
+
+
+@dataclass
+class Library:
+    corpus: Path
+    index_dir: Path
+    settings: Settings
+    pool: ModelPool = field(default=POOL, repr=False)
+    last_build: BuildReport | None = field(default=None, repr=False)  # by the last open()
+
+    @classmethod
+    def configure(
+        cls,
+        corpus: Path | None = None,
+        index_dir: Path | None = None,
+        model: str | None = None,
+        settings: Settings | None = None,
+    ) -> Library:
+        """The notes folder (default: ``$QA_CORPUS`` or the bundled notes), its index
+        (default: see ``default_index``) and the settings to use: ``settings`` when
+        given, else ``[settings.default]`` of the folder's qa.toml; ``model`` replaces
+        the first dense model; without either, an index built by ``qa build --model``
+        keeps its models. An unknown model name raises ``UnknownNameError``."""
+        corpus = Path(corpus) if corpus is not None else default_corpus()
+        index_dir = Path(index_dir) if index_dir is not None else default_index(corpus)
+        if settings is None:
+            from qa.presets import load_presets
+
+            settings = load_presets(corpus)["default"]
+        if model:
+            from qa.encoders import get_encoder
+
+            get_encoder(model)  # an unknown name fails here, before any work
+            settings = settings.with_model(model)
+        elif settings.models == Settings().models:
+            settings = _models_of_existing_index(index_dir, settings)
+        return cls(corpus, index_dir, settings)
+
+    def with_settings(self, settings: Settings, index_dir: Path | None = None) -> Library:
+        """The same notes and pool with other settings (and maybe another index)."""
+        return replace(self, settings=settings, index_dir=index_dir or self.index_dir)
+
+    # ------------------------------------------------------------------ state
+
+    def freshness(self, covering: bool = False) -> Freshness:
+        """Whether the index matches the notes and settings (see ``check_freshness``)."""
+        return check_freshness(self.corpus, self.index_dir, self.settings, covering=covering)
+
+    def manifest(self) -> dict[str, Any] | None:
+        """The manifest of the generation in use, or None when there is no usable one."""
+        return current_manifest(self.index_dir)
+
+    def generation(self) -> Path | None:
+        """The folder of the generation in use, or None while there is none."""
+        try:
+            return current_generation(self.index_dir)
+        except (IndexMissing, IndexCorrupt, OSError):
+            return None
+
+    # ------------------------------------------------------------------ work
+
+    def build(
+        self, full: bool = False, progress: BuildProgress | None = None, wait: bool = True
+    ) -> BuildReport:
+        """Build or update the index (only changed sections are re-embedded)."""
+        return build_index(
+            self.corpus, self.index_dir, self.settings, progress, full, wait, self.pool
+        )
+
+    def open(
+        self,
+        policy: Policy = Policy.FRESH,
+        progress: BuildProgress | None = None,
+        on_build: Any = None,
+    ) -> Searcher:
+        """A searcher on the index, built first as ``policy`` says.
+
+        An index built with other models is never rebuilt silently (that is the user's
+        call): ``IndexIncompatible`` says what to run. ``on_build(reason)`` is called
+        before a build starts; ``last_build`` keeps the report of a build done here."""
+        self.last_build = None
+        if policy is Policy.EXISTING:
+            return self._searcher()
+        manifest = self.manifest()
+        if manifest is not None:  # missing or damaged: building is the fix
+            check_compatible(manifest, self.settings, self.pool)
+        reason, full = self._why_build(policy)
+        if not reason:
+            try:
+                return self._searcher()
+            except (IndexCorrupt, IndexOutdated) as err:
+                reason, full = str(err).split("; run")[0], True
+        if on_build is not None:
+            on_build(reason)
+        self.last_build = self.build(full=full, progress=progress)
+        return self._searcher()
+
+    def reopen(self, searcher: Searcher) -> Searcher | None:
+        """A searcher on the generation in use when it is newer than ``searcher``'s;
+        None when it is the same one. Raises as ``Index.load`` does when it is damaged."""
+        newest = self.generation()
+        if newest is None or newest == searcher.index.folder:
+            return None
+        fresh = self._searcher()
+        fresh._executor = searcher._executor  # keep the channel threads, not one pool per load
+        return fresh
+
+    # ------------------------------------------------------------------ helpers
+
+    def _why_build(self, policy: Policy) -> tuple[str, bool]:
+        """Why the index must be built first ("" when it need not) and whether in full."""
+        fresh = self.freshness()
+        if fresh.fresh:
+            return "", False
+        if policy is Policy.FRESH:
+            return fresh.reason, False
+        if self.generation() is None:
+            return fresh.reason, False
+        manifest = self.manifest()
+        if manifest is None:
+            return "the index is damaged", True
+        if manifest.get("corpus") != str(self.corpus.resolve()):
+            return f"the index was built from {manifest.get('corpus')}", False
+        return "", False  # PRESENT: only the notes changed; the caller reports it
+
+    def _searcher(self) -> Searcher:
+        index = Index.load(self.index_dir, self.settings.channels)
+        return Searcher(index, self.settings, pool=self.pool)
+
+
+def _models_of_existing_index(index_dir: Path, settings: Settings) -> Settings:
+    """Without --model, keep using the models the index was built with (`qa build --model`
+    is remembered)."""
+    try:
+        built = (current_manifest(index_dir) or {})["index_settings"]["models"]
+    except (KeyError, TypeError):
+        return settings
+    return replace(settings, models=tuple(built)) if built else settings
+
+
+def bundled_index_exists() -> bool:  # pragma: no cover - convenience for scripts
+    return os.path.exists(default_index(default_corpus()) / "CURRENT")
