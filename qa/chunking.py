@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 from markdown_it import MarkdownIt
@@ -25,7 +26,7 @@ from qa.notes import normalise_newlines
 WINDOW_CHARS = 1200
 # Changes whenever the same note can be cut differently; an index records it, and one cut
 # by another version is brought up to date (unchanged sections keep their vectors).
-CHUNKER = "sections-v2"  # v2: long blocks cut at lines, sentences, then words
+CHUNKER = "sections-v3"  # v2: long blocks cut at lines, sentences, then words; v3: holders
 
 # Headings that only navigate the note; their sections are never answers.
 NAVIGATION_HEADINGS = {"table of contents", "contents", "toc", "目录"}
@@ -93,11 +94,31 @@ class _Heading:
     blocks: list[_Block]
 
 
+@dataclass(frozen=True)
+class Holder:
+    """A heading that only holds sub-headings: no section of its own, a place in the outline."""
+
+    file: str
+    heading_path: tuple[str, ...]
+    line: int  # 1-based
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "heading_path": list(self.heading_path), "line": self.line}
+
+
 def chunk_markdown(text: str, file: str, window_chars: int = WINDOW_CHARS) -> list[Section]:
-    """Cut one note into sections (and windows of long sections).
+    """Cut one note into sections (and windows of long sections); see ``chunk_note``."""
+    return chunk_note(text, file, window_chars)[0]
+
+
+def chunk_note(
+    text: str, file: str, window_chars: int = WINDOW_CHARS
+) -> tuple[list[Section], list[Holder]]:
+    """Cut one note into sections (and windows of long sections), and list its holders.
 
     Front matter is not a heading; its ``title`` names the text before the first heading.
-    Sections that only contain sub-headings are left out (their children carry the text);
+    Sections that only contain sub-headings are left out (their children carry the text)
+    and returned as holders, so an outline knows their lines without reading the note;
     a heading with nothing under it and no sub-headings is kept with an empty body.
     """
     lines = normalise_newlines(text).split("\n")
@@ -109,6 +130,7 @@ def chunk_markdown(text: str, file: str, window_chars: int = WINDOW_CHARS) -> li
     preamble, headings = _outline(tokens)
 
     sections: list[Section] = []
+    holders: list[Holder] = []
     if preamble.blocks:
         name = title or _title_from_path(file)
         sections += _windows(lines, file, (name,), 0, preamble, window_chars)
@@ -127,12 +149,14 @@ def chunk_markdown(text: str, file: str, window_chars: int = WINDOW_CHARS) -> li
             sections += windows
             continue
         has_children = i + 1 < len(headings) and headings[i + 1].level > heading.level
-        if not has_children:
-            first = heading.start + 1
+        first = heading.start + 1
+        if has_children:
+            holders.append(Holder(file, path, first))
+        else:
             sections.append(
                 Section(file, path, first, heading.end, "", heading.level, section_line=first)
             )
-    return sections
+    return sections, holders
 
 
 def _strip_front_matter(lines: list[str]) -> str | None:

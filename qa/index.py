@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.chunking import CHUNKER, Section, chunk_markdown
+from qa.chunking import CHUNKER, Holder, Section, chunk_note
 from qa.encoders import Encoder
 from qa.glossary import Concept, Glossary, load_glossary, mine_pairs
 from qa.lexical import BM25_DIR, LexicalIndex, build_bm25
@@ -53,6 +53,7 @@ FORMAT_VERSION = 1
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 SECTIONS = "sections.jsonl"
+OUTLINE = "outline.jsonl"  # headings that only hold sub-headings, for navigation
 MINED_GLOSSARY = "glossary.mined.jsonl"
 BM25_TOKENS = "bm25.tokens.jsonl"
 # What one chunk may cost an encoder: windows are far shorter (window_chars), this only
@@ -641,6 +642,35 @@ def index_settings(settings: Settings, corpus: Path) -> dict[str, Any]:
     }
 
 
+def read_outline(index: Index) -> list[Holder]:
+    """The headings of the notes that only hold sub-headings, with their lines.
+
+    An index older than this file has none (navigation then shows approximate lines);
+    a record that is not what the build writes is skipped, never trusted."""
+    notes = set(index.manifest["notes"])
+    holders = []
+    try:
+        lines = (index.folder / OUTLINE).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    for line in lines:
+        try:
+            data = json.loads(line)
+            file, path, at = data["file"], data["heading_path"], data["line"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if (
+            file in notes
+            and strings_ok(path)
+            and path
+            and isinstance(at, int)
+            and not isinstance(at, bool)
+            and at >= 1
+        ):
+            holders.append(Holder(file, tuple(path), at))
+    return holders
+
+
 def read_mined(folder: Path) -> list[Concept]:
     """Term pairs mined from the notes at build time."""
     path = folder / MINED_GLOSSARY
@@ -729,6 +759,7 @@ def build_index(
     with build_lock(index_dir, wait=wait):
         _remove_stale_temporaries(index_dir)
         sections: list[Section] = []
+        holders: list[Holder] = []
         mined: list[Concept] = []
         notes_meta: dict[str, dict[str, Any]] = {}
         skipped: dict[str, dict[str, Any]] = {}
@@ -740,7 +771,9 @@ def build_index(
                 skipped[stat.path] = _skipped_meta(stat, problem)
                 continue
             try:
-                sections += chunk_markdown(note.text, note.path, settings.window_chars)
+                own, held = chunk_note(note.text, note.path, settings.window_chars)
+                sections += own
+                holders += held
                 if settings.glossary:
                     mined += mine_pairs(note.text, note.path)
             except Exception as err:  # one odd note must not stop the others
@@ -792,6 +825,9 @@ def build_index(
             with open(tmp / SECTIONS, "w", encoding="utf-8") as f:
                 for chunk in chunks:
                     f.write(json.dumps(chunk.to_json(), ensure_ascii=False) + "\n")
+            with open(tmp / OUTLINE, "w", encoding="utf-8") as f:
+                for holder in holders:
+                    f.write(json.dumps(holder.to_json(), ensure_ascii=False) + "\n")
             manifest = {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,

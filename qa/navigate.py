@@ -9,24 +9,20 @@ here as a section without text, and each note has a root that lists its top sect
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from qa.index import Chunk, Location
-
-_ATX = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)(?:\s+#+)?\s*$")
-_SETEXT = re.compile(r"^\s{0,3}(=+|-+)\s*$")
+from qa.chunking import Holder
+from qa.index import Chunk, Index, Location, read_outline
 
 
 @dataclass(eq=False)
 class OutlineSection:
     """One heading of a note with its own text and the sections under it.
 
-    ``line`` is the heading's line (1-based). For a heading that only holds
-    sub-headings the index does not record it; ``line_known`` is then False until the
-    note has been read (``Outline(corpus=...)``) and ``line`` is its first sub-section's.
+    ``line`` is the heading's line (1-based). A heading that only holds sub-headings
+    has its line from the index's outline; from an index without one, ``line_known``
+    is False and ``line`` is its first sub-section's.
     """
 
     file: str
@@ -59,14 +55,13 @@ class OutlineSection:
 
 
 class Outline:
-    """Every note's tree of sections, rebuilt from an index's chunks.
+    """Every note's tree of sections, rebuilt from an index: its chunks, and its holders
+    (headings that only hold sub-headings) for their lines. The notes are never read."""
 
-    ``corpus``, when given, is read to find the lines of headings that only hold
-    sub-headings; without it those lines are approximate.
-    """
-
-    def __init__(self, chunks: Iterable[Chunk], corpus: Path | None = None):
-        self.corpus = Path(corpus) if corpus is not None else None
+    def __init__(self, chunks: Iterable[Chunk], holders: Iterable[Holder] = ()):
+        self._holder_lines: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+        for h in holders:
+            self._holder_lines.setdefault((h.file, h.heading_path), []).append(h.line)
         windows: dict[tuple[str, int], list[tuple[Chunk, Location]]] = {}
         for chunk in chunks:
             for loc in chunk.locations:
@@ -99,7 +94,6 @@ class Outline:
     def _tree(self, file: str, sections: list[OutlineSection]) -> OutlineSection:
         root = OutlineSection(file, (), 1, sections[-1].end_line if sections else 1)
         stack = [root]
-        lines: list[str] | None = None
         for section in sections:
             path = section.heading_path
             while len(stack) > 1 and not (
@@ -109,12 +103,18 @@ class Outline:
                 stack.pop()
             # Headings that only hold sub-headings have no chunk: add them here.
             for depth in range(len(stack[-1].heading_path) + 1, len(path)):
-                if lines is None:
-                    lines = self._read(file)
+                # the nearest such heading above (a note may repeat a heading)
+                above = [
+                    n for n in self._holder_lines.get((file, path[:depth]), []) if n < section.line
+                ]
+                line = max(above) if above else None
                 holder = OutlineSection(
-                    file, path[:depth], section.line, section.end_line, line_known=False
+                    file,
+                    path[:depth],
+                    line or section.line,
+                    section.end_line,
+                    line_known=line is not None,
                 )
-                self._find_heading_line(holder, lines, before=section.line)
                 self._adopt(stack[-1], holder)
                 stack.append(holder)
             self._adopt(stack[-1], section)
@@ -128,33 +128,12 @@ class Outline:
         child.parent = parent
         parent.children.append(child)
 
-    def _read(self, file: str) -> list[str]:
-        if self.corpus is None:
-            return []
-        try:
-            text = (self.corpus / file).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return []
-        return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-
-    @staticmethod
-    def _find_heading_line(section: OutlineSection, lines: list[str], before: int) -> None:
-        """The nearest line above ``before`` that is this heading (ATX or setext)."""
-        title = " ".join(section.title.split())
-        for i in range(min(before - 1, len(lines)) - 1, -1, -1):
-            atx = _ATX.match(lines[i])
-            if atx and " ".join(atx.group(1).split()) == title:
-                section.line, section.line_known = i + 1, True
-                return
-            if (
-                i + 1 < len(lines)
-                and _SETEXT.match(lines[i + 1])
-                and " ".join(lines[i].split()) == title
-            ):
-                section.line, section.line_known = i + 1, True
-                return
-
     # ------------------------------------------------------------------ lookups
+
+    @classmethod
+    def of(cls, index: Index) -> Outline:
+        """The outline of an index's notes."""
+        return cls(index.chunks, read_outline(index))
 
     @property
     def files(self) -> list[str]:

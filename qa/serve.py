@@ -82,7 +82,7 @@ class NotesService:
         self.settings = lib.settings
         self._root = self.corpus.resolve()
         self._generation = Generation(
-            searcher, Outline(searcher.index.chunks, lib.corpus), 1, _now()
+            searcher, Outline.of(searcher.index), 1, _now()
         )
         self._swap = threading.Lock()  # one reload at a time
         # Encoders are shared across generations and not known to be thread-safe, and the
@@ -129,7 +129,7 @@ class NotesService:
             if searcher is None:
                 return False
             index = searcher.index
-            outline = Outline(index.chunks, self.corpus)
+            outline = Outline.of(index)
             self._generation = Generation(searcher, outline, old.number + 1, _now())
         print(f"qa serve: reloaded the index ({index.folder.name})", file=sys.stderr, flush=True)
         return True

@@ -4,9 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from qa.chunking import chunk_markdown
-from qa.index import chunks_from_sections
+from qa.chunking import chunk_markdown, chunk_note
+from qa.index import OUTLINE, chunks_from_sections, read_outline
+from qa.library import Library
 from qa.navigate import Outline
+from qa.settings import Settings
 
 NOTE = """\
 # Deep learning
@@ -38,13 +40,10 @@ Last words.
 
 
 @pytest.fixture
-def outline(tmp_path: Path) -> Outline:
-    (tmp_path / "dl.md").write_text(NOTE, encoding="utf-8")
-    (tmp_path / "copy.md").write_text("# Copy\n\n### Dropout\n\nDropout zeroes units.\n")
-    sections = chunk_markdown(NOTE, "dl.md") + chunk_markdown(
-        (tmp_path / "copy.md").read_text(), "copy.md"
-    )
-    return Outline(chunks_from_sections(sections), corpus=tmp_path)
+def outline() -> Outline:
+    sections, holders = chunk_note(NOTE, "dl.md")
+    copy, copy_holders = chunk_note("# Copy\n\n### Dropout\n\nDropout zeroes units.\n", "copy.md")
+    return Outline(chunks_from_sections(sections + copy), holders + copy_holders)
 
 
 def test_tree_of_a_note(outline: Outline) -> None:
@@ -58,7 +57,7 @@ def test_tree_of_a_note(outline: Outline) -> None:
     assert outline.files == ["copy.md", "dl.md"]
 
 
-def test_headings_without_text_get_their_lines_from_the_note(outline: Outline) -> None:
+def test_headings_without_text_get_their_lines_from_the_holders(outline: Outline) -> None:
     deep = outline.root("dl.md").children[0]  # type: ignore[union-attr]
     regularisation = deep.children[0]
     assert (deep.line, deep.line_known, deep.text) == (1, True, "")
@@ -66,7 +65,40 @@ def test_headings_without_text_get_their_lines_from_the_note(outline: Outline) -
     assert regularisation.end_line == 11
 
 
-def test_without_the_notes_lines_are_approximate(tmp_path: Path) -> None:
+def test_holders_with_the_same_heading_keep_their_own_lines() -> None:
+    note = "# A\n\n## Part\n\n### x\n\nOne.\n\n# B\n\n## Part\n\n### y\n\nTwo.\n"
+    sections, holders = chunk_note(note, "n.md")
+    outline = Outline(chunks_from_sections(sections), holders)
+    tops = outline.root("n.md").children  # type: ignore[union-attr]
+    assert [(t.title, t.line) for t in tops] == [("A", 1), ("B", 9)]
+    assert [(t.children[0].title, t.children[0].line) for t in tops] == [("Part", 3), ("Part", 11)]
+    assert all(t.line_known and t.children[0].line_known for t in tops)
+
+
+def test_an_index_stores_its_outline_and_navigation_never_reads_the_notes(
+    tmp_path: Path, fake_settings: Settings
+) -> None:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "dl.md").write_text(NOTE, encoding="utf-8")
+    lib = Library(notes, tmp_path / "index", fake_settings)
+    index = lib.open().index
+    (notes / "dl.md").write_text("# Something else entirely\n", encoding="utf-8")
+    outline = Outline.of(index)
+    deep = outline.root("dl.md").children[0]  # type: ignore[union-attr]
+    assert (deep.title, deep.line, deep.line_known) == ("Deep learning", 1, True)
+    assert (deep.children[0].title, deep.children[0].line) == ("Regularisation", 3)
+    # A damaged outline file is skipped record by record, never trusted.
+    (index.folder / OUTLINE).write_text(
+        '{"file": "elsewhere.md", "heading_path": ["Deep learning"], "line": 1}\n'
+        '{"file": "dl.md", "heading_path": ["Deep learning"], "line": -4}\nnot json\n'
+    )
+    assert read_outline(index) == []
+    deep = Outline.of(index).root("dl.md").children[0]  # type: ignore[union-attr]
+    assert (deep.line, deep.line_known) == (5, False)
+
+
+def test_without_holders_lines_are_approximate(tmp_path: Path) -> None:
     outline = Outline(chunks_from_sections(chunk_markdown(NOTE, "dl.md")))
     deep = outline.root("dl.md").children[0]  # type: ignore[union-attr]
     assert (deep.line, deep.line_known) == (5, False)  # its first sub-section's line

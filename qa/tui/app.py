@@ -326,7 +326,7 @@ class QAApp(App[None]):
     def _survey(self, searcher: Searcher) -> tuple[Outline, Freshness]:
         from qa.navigate import Outline
 
-        return Outline(searcher.index.chunks, self.corpus), self._freshness_now()
+        return Outline.of(searcher.index), self._freshness_now()
 
     def _freshness_now(self) -> Freshness:
         from qa.index import Freshness
