@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import os
 import shutil
 import time
@@ -36,6 +35,16 @@ from qa.chunking import CHUNKER, Holder, Section, chunk_note
 from qa.encoders import Encoder
 from qa.glossary import Concept, Glossary, load_glossary, mine_pairs
 from qa.lexical import BM25_DIR, LexicalIndex, build_bm25
+from qa.manifest import (
+    BM25_TOKENS,
+    FORMAT,
+    FORMAT_VERSION,
+    DenseChannel,
+    LexicalChannel,
+    Manifest,
+    NoteRecord,
+    manifest_problem,
+)
 from qa.notes import (
     CorpusError,
     NoteStat,
@@ -48,18 +57,14 @@ from qa.pool import POOL, ModelPool
 from qa.settings import LEXICAL, Settings
 from qa.text import TOKENIZER, add_words, segmenter_fingerprint, tokenize
 
-FORMAT = "qa-index"
-FORMAT_VERSION = 1
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 SECTIONS = "sections.jsonl"
 OUTLINE = "outline.jsonl"  # headings that only hold sub-headings, for navigation
 MINED_GLOSSARY = "glossary.mined.jsonl"
-BM25_TOKENS = "bm25.tokens.jsonl"
 # What one chunk may cost an encoder: windows are far shorter (window_chars), this only
 # bounds an index built with a huge window or text that could not be cut.
 MAX_EMBED_CHARS = 4000
-MAX_DIM = 16384
 
 BuildProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -238,17 +243,17 @@ class Index:
     """A loaded index generation."""
 
     folder: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     chunks: list[Chunk]
     lexical: LexicalIndex | None
     vectors: dict[str, Any]  # channel -> faiss index
 
     @property
     def channels(self) -> tuple[str, ...]:
-        return tuple(self.manifest["channels"])
+        return tuple(self.manifest.channels)
 
     def model_id(self, channel: str) -> str | None:
-        return self.manifest["channels"].get(channel, {}).get("model_id")
+        return self.manifest.model_id(channel)
 
     @classmethod
     def load(cls, index_dir: Path, channels: tuple[str, ...] | None = None) -> Index:
@@ -269,13 +274,13 @@ class Index:
     @classmethod
     def _load_generation(cls, folder: Path, channels: tuple[str, ...] | None) -> Index:
         manifest = read_manifest(folder)
-        notes = set(manifest["notes"])
+        notes = set(manifest.notes)
         chunks = []
         extra = 0  # lines past the count the manifest gives
         try:
             with open(folder / SECTIONS, encoding="utf-8") as f:
                 for n, line in enumerate(f, start=1):
-                    if n > manifest["chunks"]:
+                    if n > manifest.chunks:
                         extra += 1
                         continue
                     chunk = Chunk.from_json(json.loads(line))
@@ -287,25 +292,24 @@ class Index:
             raise IndexCorrupt(
                 f"index file {folder / SECTIONS} is damaged ({err}); run `qa build --full`"
             ) from None
-        if len(chunks) != manifest["chunks"] or extra:
+        if len(chunks) != manifest.chunks or extra:
             raise IndexCorrupt(
                 f"index at {folder} lists {len(chunks) + extra} chunks, its manifest says "
-                f"{manifest['chunks']}; run `qa build --full`"
+                f"{manifest.chunks}; run `qa build --full`"
             )
         lexical = None
-        for name, info in manifest["channels"].items():
+        for name, info in manifest.channels.items():
             # Every path a manifest names must lie inside its generation, used or not.
-            for key in ("dir", "tokens_file", "file", "hashes_file"):
-                if key in info:
-                    _inside(folder, info[key], f"the {name} {key.replace('_', ' ')}")
-        info = manifest["channels"].get(LEXICAL)
-        if info is not None and (channels is None or LEXICAL in channels):
-            lexical = load_lexical(folder / info["dir"], len(chunks))
+            for file in info.files:
+                _inside(folder, file, f"a file of the {name} channel")
+        bm25 = manifest.lexical
+        if bm25 is not None and (channels is None or LEXICAL in channels):
+            lexical = load_lexical(folder / bm25.dir, len(chunks))
         vectors = {}
-        for name, info in manifest["channels"].items():
-            if name == LEXICAL or (channels is not None and name not in channels):
+        for name, dense in manifest.dense.items():
+            if channels is not None and name not in channels:
                 continue
-            vectors[name] = _read_faiss(folder / info["file"], len(chunks), int(info["dim"]))
+            vectors[name] = _read_faiss(folder / dense.file, len(chunks), dense.dim)
         return cls(folder, manifest, chunks, lexical, vectors)
 
 
@@ -440,7 +444,7 @@ def current_generation(index_dir: Path) -> Path:
     return index_dir / name
 
 
-def current_manifest(index_dir: Path) -> dict[str, Any] | None:
+def current_manifest(index_dir: Path) -> Manifest | None:
     """The manifest of the index in use, or None when there is none or it cannot be read."""
     try:
         return read_manifest(current_generation(index_dir))
@@ -448,7 +452,7 @@ def current_manifest(index_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-def read_manifest(folder: Path) -> dict[str, Any]:
+def read_manifest(folder: Path) -> Manifest:
     """The manifest of a generation, checked field by field (see ``check_manifest``)."""
     path = folder / MANIFEST
     try:
@@ -467,94 +471,24 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     problem = manifest_problem(manifest)
     if problem:
         raise IndexCorrupt(f"{path} is damaged ({problem}); run `qa build --full`")
-    return manifest
+    return Manifest.from_json(manifest)
 
 
-def manifest_problem(manifest: dict[str, Any]) -> str | None:
-    """What is wrong with the fields of a manifest, or None.
-
-    The manifest's schema: every field that qa reads, with its type and range, so that
-    nothing read from an index folder is used unchecked.
-    """
-
-    def whole(value: Any, low: int = 0, high: int | None = None) -> bool:
-        return (
-            isinstance(value, int)
-            and not isinstance(value, bool)
-            and value >= low
-            and (high is None or value <= high)
-        )
-
-    def strings(value: Any) -> bool:
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-
-    def note_records(value: Any, digest: bool) -> bool:
-        return isinstance(value, dict) and all(
-            is_relative_note_path(path)
-            and isinstance(info, dict)
-            and whole(info.get("size"))
-            and whole(info.get("mtime_ns"))
-            and (not digest or isinstance(info.get("sha256"), str))
-            for path, info in value.items()
-        )
-
-    if not whole(manifest.get("chunks")):
-        return "chunks must be a whole number"
-    if not isinstance(manifest.get("corpus"), str):
-        return "corpus must be a path"
-    built = manifest.get("index_settings")
-    if not isinstance(built, dict) or not strings(built.get("models", [])):
-        return "index_settings must be an object with a list of models"
-    if not strings(built.get("channels", [])):
-        return "index_settings.channels must be a list of names"
-    if not note_records(manifest.get("notes"), digest=True):
-        return "notes must map note paths to their sha256, size and mtime_ns"
-    if not note_records(manifest.get("skipped", {}), digest=False):
-        return "skipped must map note paths to their size and mtime_ns"
-    channels = manifest.get("channels")
-    if not isinstance(channels, dict) or not channels:
-        return "channels must be an object naming at least one channel"
-    for name, info in channels.items():
-        if not isinstance(info, dict):
-            return f"channel {name!r:.40} must be an object"
-        if name == LEXICAL:
-            names = [info.get("dir"), info.get("tokens_file", BM25_TOKENS)]
-            if not strings(names) or not isinstance(info.get("segmenter", ""), str):
-                return "the bm25 channel must name its folder and tokens file"
-            continue
-        dim = info.get("dim")
-        if not isinstance(dim, int) or not whole(dim, 1, MAX_DIM):
-            return f"channel {name!r:.40} has no valid dim"
-        if not strings([info.get("file"), info.get("hashes_file", ""), info.get("model_id")]):
-            return f"channel {name!r:.40} must name its file and model_id"
-        centroid = info.get("centroid", [0.0] * dim)
-        if not (
-            isinstance(centroid, list)
-            and len(centroid) == dim
-            and all(
-                isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-                for x in centroid
-            )
-        ):
-            return f"the centroid of channel {name!r:.40} must be {dim} finite numbers"
-    return None
-
-
-def check_compatible(manifest: dict[str, Any], settings: Settings, pool: ModelPool = POOL) -> None:
+def check_compatible(manifest: Manifest, settings: Settings, pool: ModelPool = POOL) -> None:
     """Raise IndexIncompatible when the index was built with other models than asked for."""
-    channels = manifest.get("channels", {})
+    dense = manifest.dense
     for model, channel in zip(settings.models, settings.dense_channels, strict=True):
-        info = channels.get(channel)
+        info = dense.get(channel)
         if info is None:
-            built = ", ".join(sorted(c for c in channels if c != LEXICAL)) or "none"
+            built = ", ".join(sorted(dense)) or "none"
             raise IndexIncompatible(
                 f"the index has no vectors for model {model!r} (it was built with: {built}); "
                 f"run `qa build --model {model}` to rebuild it"
             )
         expected = pool.get(model).model_id
-        if info.get("model_id") != expected:
+        if info.model_id != expected:
             raise IndexIncompatible(
-                f"the index was built with model {info.get('model_id')!r}, not {expected!r}; "
+                f"the index was built with model {info.model_id!r}, not {expected!r}; "
                 "run `qa build` to rebuild it with the current model"
             )
 
@@ -587,21 +521,21 @@ def check_freshness(
         return Freshness(False, "there is no index yet")
     except IndexError_ as err:
         return Freshness(False, str(err))
-    if manifest.get("corpus") != str(Path(corpus).resolve()):
-        return Freshness(False, f"the index was built from {manifest.get('corpus')}")
-    built, wanted = manifest.get("index_settings") or {}, index_settings(settings, corpus)
+    if manifest.corpus != str(Path(corpus).resolve()):
+        return Freshness(False, f"the index was built from {manifest.corpus}")
+    built, wanted = manifest.index_settings, index_settings(settings, corpus)
     if not (_covers(built, wanted) if covering else built == wanted):
         return Freshness(False, "settings changed since the index was built")
     stats, _ = find_notes(corpus, follow_links=settings.follow_links)
-    recorded = manifest.get("notes", {})
+    recorded = manifest.notes
     # Notes the build could not use (binary, not UTF-8, too large, unreadable) count as
     # unchanged while their size and time are the same, as read notes do.
-    skipped = manifest.get("skipped", {})
+    skipped = manifest.skipped
     if set(recorded) | set(skipped) != {s.path for s in stats}:
         return Freshness(False, "notes were added or removed")
     for stat in stats:
         info = recorded.get(stat.path) or skipped[stat.path]
-        if info.get("size") == stat.size and info.get("mtime_ns") == stat.mtime_ns:
+        if info.size == stat.size and info.mtime_ns == stat.mtime_ns:
             continue
         if stat.path in skipped:
             return Freshness(False, f"{stat.path} changed")
@@ -609,7 +543,7 @@ def check_freshness(
             digest = hashlib.sha256((Path(corpus) / stat.path).read_bytes()).hexdigest()
         except OSError:
             return Freshness(False, f"{stat.path} cannot be read")
-        if digest != info.get("sha256"):
+        if digest != info.sha256:
             return Freshness(False, f"{stat.path} changed")
     return Freshness(True)
 
@@ -647,7 +581,7 @@ def read_outline(index: Index) -> list[Holder]:
 
     An index older than this file has none (navigation then shows approximate lines);
     a record that is not what the build writes is skipped, never trusted."""
-    notes = set(index.manifest["notes"])
+    notes = set(index.manifest.notes)
     holders = []
     try:
         lines = (index.folder / OUTLINE).read_text(encoding="utf-8").splitlines()
@@ -761,8 +695,8 @@ def build_index(
         sections: list[Section] = []
         holders: list[Holder] = []
         mined: list[Concept] = []
-        notes_meta: dict[str, dict[str, Any]] = {}
-        skipped: dict[str, dict[str, Any]] = {}
+        notes_meta: dict[str, NoteRecord] = {}
+        skipped: dict[str, NoteRecord] = {}
         for stat in stats:
             note, problem = read_note(corpus, stat)
             if problem:
@@ -807,17 +741,12 @@ def build_index(
                     for concept in mined:
                         record = {"forms": list(concept.forms), "source": concept.source}
                         f.write(json.dumps(record, ensure_ascii=False) + "\n")
-            channels: dict[str, Any] = {}
+            channels: dict[str, LexicalChannel | DenseChannel] = {}
             if settings.lexical:
                 segmenter = segmenter_fingerprint(taught)
                 tokens = _bm25_tokens(chunks, previous, segmenter, tmp / BM25_TOKENS)
                 build_bm25(tokens, tmp / BM25_DIR)
-                channels[LEXICAL] = {
-                    "dir": BM25_DIR,
-                    "tokenizer": TOKENIZER,
-                    "segmenter": segmenter,
-                    "tokens_file": BM25_TOKENS,
-                }
+                channels[LEXICAL] = LexicalChannel(BM25_DIR, TOKENIZER, segmenter, BM25_TOKENS)
             for model, name in zip(settings.models, settings.dense_channels, strict=True):
                 channels[name] = _embed_channel(
                     pool.get(model), name, model, chunks, glossary, previous, tmp, report, progress
@@ -828,19 +757,17 @@ def build_index(
             with open(tmp / OUTLINE, "w", encoding="utf-8") as f:
                 for holder in holders:
                     f.write(json.dumps(holder.to_json(), ensure_ascii=False) + "\n")
-            manifest = {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "created": datetime.now(UTC).isoformat(timespec="seconds"),
-                "corpus": str(corpus.resolve()),
-                "index_settings": index_settings(settings, corpus),
-                "chunks": len(chunks),
-                "channels": channels,
-                "notes": notes_meta,
-                "skipped": skipped,
-                "problems": [str(p) for p in problems],
-            }
-            _write_json(tmp / MANIFEST, manifest)
+            manifest = Manifest(
+                corpus=str(corpus.resolve()),
+                index_settings=index_settings(settings, corpus),
+                chunks=len(chunks),
+                channels=channels,
+                notes=notes_meta,
+                skipped=skipped,
+                created=datetime.now(UTC).isoformat(timespec="seconds"),
+                problems=tuple(str(p) for p in problems),
+            )
+            _write_json(tmp / MANIFEST, manifest.to_json())
             _fsync_tree(tmp)
             os.rename(tmp, index_dir / gen)
             _write_atomic(index_dir / CURRENT, gen + "\n")
@@ -858,13 +785,13 @@ def build_index(
     return report
 
 
-def _note_meta(stat: NoteStat, digest: str) -> dict[str, Any]:
-    return {"sha256": digest, "size": stat.size, "mtime_ns": stat.mtime_ns}
+def _note_meta(stat: NoteStat, digest: str) -> NoteRecord:
+    return NoteRecord(stat.size, stat.mtime_ns, sha256=digest)
 
 
-def _skipped_meta(stat: NoteStat, problem: Problem | None) -> dict[str, Any]:
+def _skipped_meta(stat: NoteStat, problem: Problem | None) -> NoteRecord:
     reason = problem.message if problem else "skipped"
-    return {"size": stat.size, "mtime_ns": stat.mtime_ns, "problem": reason}
+    return NoteRecord(stat.size, stat.mtime_ns, problem=reason)
 
 
 def _previous(index_dir: Path) -> Index | None:
@@ -882,11 +809,11 @@ def _bm25_tokens(
     the previous generation recorded, when the segmenter has the same words: segmenting
     Chinese means loading jieba (~0.6 s), which a small edit should not pay."""
     known: dict[str, list[str]] = {}
-    recorded = previous.manifest["channels"].get(LEXICAL, {}) if previous else {}
-    if previous and recorded.get("segmenter") == segmenter:
+    recorded = previous.manifest.lexical if previous else None
+    if previous and recorded is not None and recorded.segmenter == segmenter:
         with (
             contextlib.suppress(OSError, ValueError, KeyError, TypeError),
-            open(previous.folder / recorded["tokens_file"], encoding="utf-8") as f,
+            open(previous.folder / recorded.tokens_file, encoding="utf-8") as f,
         ):
             known = {r["hash"]: r["tokens"] for r in map(json.loads, f)}
     texts = [c.lexical_text() for c in chunks]
@@ -924,7 +851,7 @@ def _embed_channel(
     tmp: Path,
     report: BuildReport,
     progress: BuildProgress | None,
-) -> dict[str, Any]:
+) -> DenseChannel:
     import faiss
 
     from qa.threads import configure_faiss
@@ -935,7 +862,7 @@ def _embed_channel(
     known: dict[str, np.ndarray] = {}
     if previous is not None and previous.model_id(name) == encoder.model_id:
         old = previous.vectors.get(name)
-        old_hashes = previous.manifest["channels"][name].get("hashes_file")
+        old_hashes = previous.manifest.dense[name].hashes_file
         if old is not None and old.ntotal and old_hashes:
             matrix = old.reconstruct_n(0, old.ntotal)
             try:
@@ -977,17 +904,15 @@ def _embed_channel(
     report.reused[name] = len(chunks) - len(todo)
     answered = np.array([c.answered for c in chunks], dtype=bool)
     centroid = matrix[answered].mean(axis=0) if answered.any() else np.zeros(dim)
-    return {
-        "model": model,
-        "model_id": encoder.model_id,
-        "dim": dim,
-        "file": file,
-        "hashes_file": hashes_file,
-        "metric": "inner_product",
-        "count": len(chunks),
-        # The average answered passage: confidence compares a question's best match to it.
-        "centroid": [round(float(x), 6) for x in centroid],
-    }
+    return DenseChannel(
+        model,
+        encoder.model_id,
+        dim,
+        file,
+        hashes_file,
+        count=len(chunks),
+        centroid=tuple(round(float(x), 6) for x in centroid),
+    )
 
 
 def embed_text(chunk: Chunk, encoder: Encoder, glossary: Glossary | None) -> str:

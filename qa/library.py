@@ -30,6 +30,7 @@ from qa.index import (
     current_generation,
     current_manifest,
 )
+from qa.manifest import Manifest
 from qa.pool import POOL, ModelPool
 from qa.search import Searcher
 from qa.settings import Settings, default_corpus, default_index
@@ -89,7 +90,7 @@ class Library:
         """Whether the index matches the notes and settings (see ``check_freshness``)."""
         return check_freshness(self.corpus, self.index_dir, self.settings, covering=covering)
 
-    def manifest(self) -> dict[str, Any] | None:
+    def manifest(self) -> Manifest | None:
         """The manifest of the generation in use, or None when there is no usable one."""
         return current_manifest(self.index_dir)
 
@@ -162,8 +163,8 @@ class Library:
         manifest = self.manifest()
         if manifest is None:
             return "the index is damaged", True
-        if manifest.get("corpus") != str(self.corpus.resolve()):
-            return f"the index was built from {manifest.get('corpus')}", False
+        if manifest.corpus != str(self.corpus.resolve()):
+            return f"the index was built from {manifest.corpus}", False
         return "", False  # PRESENT: only the notes changed; the caller reports it
 
     def _searcher(self) -> Searcher:
@@ -174,11 +175,9 @@ class Library:
 def _models_of_existing_index(index_dir: Path, settings: Settings) -> Settings:
     """Without --model, keep using the models the index was built with (`qa build --model`
     is remembered)."""
-    try:
-        built = (current_manifest(index_dir) or {})["index_settings"]["models"]
-    except (KeyError, TypeError):
-        return settings
-    return replace(settings, models=tuple(built)) if built else settings
+    manifest = current_manifest(index_dir)
+    built = manifest.models if manifest is not None else ()
+    return replace(settings, models=built) if built else settings
 
 
 def bundled_index_exists() -> bool:  # pragma: no cover - convenience for scripts

@@ -157,11 +157,11 @@ class Searcher:
         self._chinese_vocab: bool | None = None
         self._answered = np.array([c.answered for c in index.chunks], dtype=bool)
         self._centroids = {
-            name: np.asarray(info["centroid"], dtype=np.float32)
-            for name, info in index.manifest["channels"].items()
-            if "centroid" in info
+            name: np.asarray(info.centroid, dtype=np.float32)
+            for name, info in index.manifest.dense.items()
+            if info.centroid
         }
-        self.glossary = load_glossary(Path(index.manifest["corpus"]), read_mined(index.folder))
+        self.glossary = load_glossary(Path(index.manifest.corpus), read_mined(index.folder))
         if settings.glossary:
             add_words(self.glossary.chinese_forms())
 

@@ -81,9 +81,7 @@ class NotesService:
         self.index_dir = lib.index_dir
         self.settings = lib.settings
         self._root = self.corpus.resolve()
-        self._generation = Generation(
-            searcher, Outline.of(searcher.index), 1, _now()
-        )
+        self._generation = Generation(searcher, Outline.of(searcher.index), 1, _now())
         self._swap = threading.Lock()  # one reload at a time
         # Encoders are shared across generations and not known to be thread-safe, and the
         # search itself already spreads over the cores: questions are answered one at a time.

@@ -17,6 +17,7 @@ from qa.index import (
     check_compatible,
     check_freshness,
     current_generation,
+    read_manifest,
 )
 from qa.notes import CorpusError
 from qa.settings import Settings
@@ -235,3 +236,24 @@ def test_reused_bm25_tokens_match_what_the_segmenter_now_cuts(tmp_path: Path) ->
     now = [tokenize(c.lexical_text()) for c in index.chunks]
     assert recorded == now
     assert any("稀罕补钉" in tokens for tokens in now)
+
+
+def test_the_manifest_round_trips_through_its_json(tmp_path: Path, fake_settings: Settings) -> None:
+    from qa.manifest import DenseChannel, LexicalChannel, Manifest, manifest_problem
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.md").write_text("# Dropout\n\nDropout zeroes units.\n", encoding="utf-8")
+    (notes / "b.md").write_bytes(b"# Title\n\n\x80\x81 not UTF-8\n")
+    build_index(notes, tmp_path / "idx", fake_settings)
+    gen = current_generation(tmp_path / "idx")
+    raw = json.loads((gen / "manifest.json").read_text())
+    manifest = read_manifest(gen)
+    assert manifest_problem(raw) is None
+    assert isinstance(manifest.lexical, LexicalChannel)
+    assert set(manifest.dense) == {"fake"} and isinstance(manifest.dense["fake"], DenseChannel)
+    assert manifest.dense["fake"].dim == 64 and len(manifest.dense["fake"].centroid) == 64
+    assert manifest.models == ("fake",) and manifest.notes["a.md"].sha256
+    assert "b.md" in manifest.skipped and manifest.skipped["b.md"].problem
+    assert Manifest.from_json(manifest.to_json()) == manifest
+    assert manifest.to_json() == raw

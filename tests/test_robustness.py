@@ -279,7 +279,7 @@ def test_killing_builds_never_leaves_a_broken_index(notes: Path, tmp_path: Path)
     subprocess.run(qa_child("build", *opts), check=True, capture_output=True, timeout=300)
     rng = random.Random(7)
     note = notes / "ml-quick-revision-links.md"
-    versions = {Index.load(idx).manifest["notes"][note.name]["sha256"]}
+    versions = {Index.load(idx).manifest.notes[note.name].sha256}
     for trial in range(20):
         note.write_text(
             note.read_text(encoding="utf-8") + f"\n{trial}. new link {trial}\n", encoding="utf-8"
@@ -294,8 +294,8 @@ def test_killing_builds_never_leaves_a_broken_index(notes: Path, tmp_path: Path)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         index = Index.load(idx)
-        assert index.manifest["notes"][note.name]["sha256"] in versions
-        assert len(index.chunks) == index.manifest["chunks"]
+        assert index.manifest.notes[note.name].sha256 in versions
+        assert len(index.chunks) == index.manifest.chunks
         answer = subprocess.run(
             qa_child("ask", "dropout", "--json", "--no-build", *opts),
             capture_output=True,

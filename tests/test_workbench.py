@@ -340,7 +340,7 @@ def test_settings_default_in_qa_toml_drives_every_command(small: Path) -> None:
     opts = ["--corpus", str(small), "--index", str(index)]
     assert CliRunner().invoke(main, ["build", *opts]).exit_code == 0
     manifest = read_manifest(current_generation(index))
-    assert sorted(manifest["channels"]) == ["bm25", "fake"]
+    assert sorted(manifest.channels) == ["bm25", "fake"]
     result = CliRunner().invoke(main, ["ask", "what is dropout", "--json", *opts])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["hits"]

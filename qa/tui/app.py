@@ -796,7 +796,7 @@ class QAApp(App[None]):
             parts.append((f"No index: {self.problem}", "bold $error"))
         elif self.searcher is not None:
             index = self.searcher.index
-            notes = len(index.manifest.get("notes", {}))
+            notes = len(index.manifest.notes)
             parts.append(f"{len(index.chunks)} sections in {notes} note{'s' * (notes != 1)}")
         if self.channels:
             parts.append("  ·  ")
