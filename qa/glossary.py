@@ -19,13 +19,13 @@ from functools import lru_cache
 from pathlib import Path
 
 from qa.settings import PACKAGE_ROOT
-from qa.text import has_chinese, normalise
+from qa.text import HAN, HAN_RUN, has_chinese, normalise
 
 SHIPPED = PACKAGE_ROOT / "data" / "glossary.tsv"
 USER_FILE = "glossary.tsv"
 
 _LATIN = re.compile(r"[a-z0-9]")
-_HAN_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+_HAN_RUN = HAN_RUN
 
 
 def match_form(text: str) -> str:
@@ -217,11 +217,11 @@ _LEADING_WORDS = {
     "用",
 }
 _ZH_THEN_EN = re.compile(
-    r"([\u3400-\u9fff]{2,16})\s*[（(]\s*([A-Za-z][A-Za-z0-9 .+\-/&,，、;；']{0,80}?)\s*[)）]"
+    rf"([{HAN}]{{2,16}})\s*[（(]\s*([A-Za-z][A-Za-z0-9 .+\-/&,，、;；']{{0,80}}?)\s*[)）]"
 )
 _EN_THEN_ZH = re.compile(
     r"([A-Za-z][A-Za-z0-9+\-]*(?:[ \-][A-Za-z0-9+\-]+){0,5})"  # English words
-    r"\s*[（(]\s*([\u3400-\u9fff]{2,12})\s*[)）]"  # then Chinese in parentheses
+    rf"\s*[（(]\s*([{HAN}]{{2,12}})\s*[)）]"  # then Chinese in parentheses
 )
 _EN_SPLIT = re.compile(r"\s*[,，、;；/]\s*")
 

@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable
 
 from qa.glossary import Expansion
-from qa.text import CHINESE_STOPWORDS, has_chinese, segment, tokenize
+from qa.text import CHINESE_STOPWORDS, HAN_RUN, has_chinese, segment, tokenize
 
 _FENCE = re.compile(r"^(\s{0,3})(`{3,}|~{3,})")
 _CODE_SPAN = re.compile(r"(`+)(?:.+?)(?<!`)\1(?!`)")
@@ -18,7 +18,7 @@ _DISPLAY_INLINE = re.compile(r"\$\$(?=\S)(.+?)(?<=\S)\$\$")
 # so "costs $5 and $10" stays prose.
 _INLINE_MATH = re.compile(r"(?<![\\$\w])\$(?=[^\s$])([^$\n]*?[^\s\\$])\$(?![\w$])")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9+#]*")
-_HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_HAN_RUN = HAN_RUN
 
 
 def protect_math(markdown: str) -> str:

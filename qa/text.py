@@ -12,9 +12,12 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
-_HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_HAN_CHAR = re.compile(f"[{_HAN}]")
-_RUNS = re.compile(f"([{_HAN}]+)|([a-z0-9]+(?:[+#]+)?)")
+# The one definition of a Chinese character in qa: CJK Unified Ideographs, Extension A
+# and the compatibility ideographs (the character class body, for building patterns).
+HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+HAN_CHAR = re.compile(f"[{HAN}]")
+HAN_RUN = re.compile(f"[{HAN}]+")
+_RUNS = re.compile(f"([{HAN}]+)|([a-z0-9]+(?:[+#]+)?)")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 
 ENGLISH_STOPWORDS = frozenset(
@@ -38,12 +41,12 @@ CHINESE_STOPWORDS = frozenset(
 
 
 def has_chinese(text: str) -> bool:
-    return _HAN_CHAR.search(text) is not None
+    return HAN_CHAR.search(text) is not None
 
 
 def detect_language(text: str) -> str:
     """``"zh"`` when a text is mostly Chinese (English terms inside allowed), else ``"en"``."""
-    han = len(_HAN_CHAR.findall(text))
+    han = len(HAN_CHAR.findall(text))
     if han == 0:
         return "en"
     latin_words = len(_LATIN_WORD.findall(text))
@@ -125,7 +128,7 @@ def add_words(words: Iterable[str]) -> None:
             _jieba_module.add_word(word, freq=_WORD_FREQ)
 
 
-_HAN_ONLY = re.compile(f"[{_HAN}]+")
+_HAN_ONLY = re.compile(f"[{HAN}]+")
 _WORD_FREQ = 50000
 
 

@@ -27,6 +27,7 @@ from textual.widgets import Footer, Header, Input
 from qa import history, places
 from qa.display import safe_text
 from qa.settings import LEXICAL, Settings
+from qa.text import HAN_CHAR
 from qa.tui.messages import (
     Answered,
     BuildProgress,
@@ -64,7 +65,6 @@ W = TypeVar("W", bound=Widget)
 HISTORY_LIMIT = 500
 FRESHNESS_SECONDS = 10.0
 CHINESE_WARMUP_SECONDS = 5.0
-_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 @dataclass
@@ -129,7 +129,7 @@ class ChatScreen(Screen[None]):
 
     @on(Input.Changed, "#question")
     def typing(self, event: Input.Changed) -> None:
-        if _HAN.search(event.value):
+        if HAN_CHAR.search(event.value):
             self.qa.warm_chinese()  # the segmenter loads while the question is typed
 
     def action_toggle_results(self) -> None:
