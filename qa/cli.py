@@ -192,6 +192,50 @@ def chat(corpus: Path | None, index_dir: Path | None, model: str | None) -> None
 
 
 @main.command()
+@click.option(
+    "--corpus",
+    type=click.Path(path_type=Path),
+    help="Folder of Markdown notes (default: the bundled notes).",
+)
+def init(corpus: Path | None) -> None:
+    """Keep this notes folder's index inside it, in .qa/ (instead of the user cache)."""
+    from qa.where import init_folder
+
+    corpus = corpus or default_corpus()
+    with user_errors():
+        local, made = init_folder(corpus)
+    index = default_index(corpus)
+    if made:
+        say(f"Made {local}; the index of {corpus} now lives in {index}.")
+    else:
+        say(f"{local} is there already; the index of {corpus} lives in {index}.")
+    if os.environ.get("QA_INDEX"):
+        say(f"qa: warning: QA_INDEX is set, so qa uses {index} instead", err=True)
+
+
+@main.command(short_help="Print where the index, cache, history and config are.")
+@corpus_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def where(corpus: Path | None, index_dir: Path | None, model: str | None, as_json: bool) -> None:
+    """Print the paths qa uses for the notes folder: index, cache, history, quiz state and
+    config (qa.toml)."""
+    from qa.where import places_in_use
+
+    corpus, index_dir, _ = resolve(corpus, index_dir, model)
+    places = places_in_use(corpus, index_dir)
+    if as_json:
+        click.echo(json_text(places.to_json(), indent=1))
+        return
+    for name, path in places.rows():
+        note = ""
+        if name == "config" and not path.is_file():
+            note = "  (none yet)"
+        elif name == "index" and not (path / "CURRENT").is_file():
+            note = "  (not built yet)"
+        say(f"{name + ':':9}{path}{note}")
+
+
+@main.command()
 @corpus_options
 @click.option("--full", is_flag=True, help="Re-embed everything instead of only what changed.")
 def build(corpus: Path | None, index_dir: Path | None, model: str | None, full: bool) -> None:

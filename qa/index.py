@@ -11,8 +11,10 @@ Layout of an index folder::
         bm25/               bm25s arrays (.npy, allow_pickle=False) and JSON
 
 A build writes a new generation beside the current one and only then points CURRENT
-at it, so a build killed at any moment leaves the previous index in use. The previous
-generation is kept until the next build, so a query that opened it still completes.
+at it, so a build killed at any moment leaves the previous index in use. Older
+generations are then removed, except those a reader is still reading (``.readers/``
+holds their leases, qa.leases): a query that opened one still completes, and the
+folder holds one generation, not two, once nobody reads the old one.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import numpy as np
 from qa.chunking import CHUNKER, Section, chunk_markdown
 from qa.encoders import Encoder, get_encoder
 from qa.glossary import Concept, Glossary, load_glossary, mine_pairs
+from qa.leases import held_generations, reader_lease
 from qa.lexical import BM25_DIR, LexicalIndex, build_bm25
 from qa.notes import (
     CorpusError,
@@ -240,6 +243,7 @@ class Index:
     chunks: list[Chunk]
     lexical: LexicalIndex | None
     vectors: dict[str, Any]  # channel -> faiss index
+    mined: list[Concept] | None = None  # term pairs mined at build time, read with the rest
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -254,7 +258,10 @@ class Index:
         for attempt in range(3):
             folder = current_generation(index_dir)
             try:
-                return cls._load_generation(folder, channels)
+                with reader_lease(index_dir, folder.name):
+                    if current_generation(index_dir) != folder:  # swapped meanwhile
+                        continue
+                    return cls._load_generation(folder, channels)
             except FileNotFoundError:
                 # A build may have swapped generations while we read; look again.
                 if attempt == 2 or current_generation(index_dir) == folder:
@@ -262,7 +269,9 @@ class Index:
                         f"index at {index_dir} is incomplete (missing files); "
                         "run `qa build` to rebuild it"
                     ) from None
-        raise AssertionError("unreachable")
+        raise IndexCorrupt(
+            f"index at {index_dir} kept changing while it was read; try again"
+        )
 
     @classmethod
     def _load_generation(cls, folder: Path, channels: tuple[str, ...] | None) -> Index:
@@ -304,7 +313,7 @@ class Index:
             if name == LEXICAL or (channels is not None and name not in channels):
                 continue
             vectors[name] = _read_faiss(folder / info["file"], len(chunks), int(info["dim"]))
-        return cls(folder, manifest, chunks, lexical, vectors)
+        return cls(folder, manifest, chunks, lexical, vectors, read_mined(folder))
 
 
 def _inside(folder: Path, name: str, what: str) -> Path:
@@ -809,7 +818,8 @@ def build_index(
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        _collect_garbage(index_dir, keep={gen, previous.folder.name if previous else ""})
+        # The previous generation goes too, unless a reader still holds it (qa.leases).
+        _collect_garbage(index_dir, keep={gen} | held_generations(index_dir))
 
     report.notes = len(notes_meta)
     report.chunks = len(chunks)

@@ -166,7 +166,8 @@ class Searcher:
             for name, info in index.manifest["channels"].items()
             if "centroid" in info
         }
-        self.glossary = load_glossary(Path(index.manifest["corpus"]), read_mined(index.folder))
+        mined = read_mined(index.folder) if index.mined is None else index.mined
+        self.glossary = load_glossary(Path(index.manifest["corpus"]), mined)
         if settings.glossary:
             add_words(self.glossary.chinese_forms())
 
