@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import time
@@ -77,7 +78,35 @@ def user_errors() -> Iterator[None]:
         raise Fail(str(err).splitlines()[0] if str(err) else type(err).__name__) from None
 
 
+SELECT = "qa.select"  # where --include/--exclude wait for resolve(), in click's context
+
+
 def corpus_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--corpus, --index, --model, and --include/--exclude (which resolve() reads, so that
+    every command takes them without naming them)."""
+
+    inner = func
+
+    @functools.wraps(inner)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        include, exclude = kwargs.pop("include", ()), kwargs.pop("exclude", ())
+        if include or exclude:
+            click.get_current_context().meta[SELECT] = (tuple(include), tuple(exclude))
+        return inner(*args, **kwargs)
+
+    func = command
+    func = click.option(
+        "--exclude",
+        multiple=True,
+        metavar="GLOB",
+        help="Leave out notes matching GLOB (gitignore syntax; repeatable).",
+    )(func)
+    func = click.option(
+        "--include",
+        multiple=True,
+        metavar="GLOB",
+        help="Index only notes matching GLOB (gitignore syntax; repeatable).",
+    )(func)
     func = click.option(
         "--index",
         "index_dir",
@@ -111,6 +140,14 @@ def resolve(
         settings = settings.with_model(model)
     elif settings.models == Settings().models:
         settings = _models_of_existing_index(index_dir, settings)
+    context = click.get_current_context(silent=True)
+    include, exclude = context.meta.get(SELECT, ((), ())) if context else ((), ())
+    if include or exclude:
+        from dataclasses import replace
+
+        settings = replace(
+            settings, include=settings.include + include, exclude=settings.exclude + exclude
+        )
     return corpus, index_dir, settings
 
 
@@ -172,10 +209,10 @@ def main(
     """
     if ctx.invoked_subcommand is None:
         ctx.invoke(chat, corpus=corpus, index_dir=index_dir, model=model)
-    elif corpus or index_dir or model:
+    elif corpus or index_dir or model or ctx.meta.get(SELECT):
         raise click.UsageError(
-            f"put --corpus, --index and --model after the command: qa {ctx.invoked_subcommand} "
-            "--corpus DIR …"
+            "put --corpus, --index, --model, --include and --exclude after the command: "
+            f"qa {ctx.invoked_subcommand} --corpus DIR …"
         )
 
 
@@ -275,6 +312,11 @@ def summary(report: Any) -> str:
         if (report.problems)
         else ""
     )
+    if getattr(report, "ignored", 0):
+        skipped += (
+            f" {plural(report.ignored, 'note')} left out by ignore rules "
+            "(.qaignore, .gitignore, --include/--exclude)."
+        )
     return (
         f"Indexed {plural(report.notes, 'note')} into {plural(report.chunks, 'section')} "
         f"({plural(report.unanswered, 'unanswered heading')}{places}) in "

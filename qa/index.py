@@ -43,10 +43,10 @@ from qa.notes import (
     CorpusError,
     NoteStat,
     Problem,
-    find_notes,
     is_relative_note_path,
     read_note,
 )
+from qa.selection import select_notes, selection_fingerprint
 from qa.settings import LEXICAL, Settings
 from qa.text import TOKENIZER, add_words, segmenter_fingerprint, tokenize
 
@@ -269,9 +269,7 @@ class Index:
                         f"index at {index_dir} is incomplete (missing files); "
                         "run `qa build` to rebuild it"
                     ) from None
-        raise IndexCorrupt(
-            f"index at {index_dir} kept changing while it was read; try again"
-        )
+        raise IndexCorrupt(f"index at {index_dir} kept changing while it was read; try again")
 
     @classmethod
     def _load_generation(cls, folder: Path, channels: tuple[str, ...] | None) -> Index:
@@ -599,7 +597,7 @@ def check_freshness(
     built, wanted = manifest.get("index_settings") or {}, index_settings(settings, corpus)
     if not (_covers(built, wanted) if covering else built == wanted):
         return Freshness(False, "settings changed since the index was built")
-    stats, _ = find_notes(corpus, follow_links=settings.follow_links)
+    stats, _, _ = select_notes(corpus, settings)
     recorded = manifest.get("notes", {})
     # Notes the build could not use (binary, not UTF-8, too large, unreadable) count as
     # unchanged while their size and time are the same, as read notes do.
@@ -623,7 +621,8 @@ def check_freshness(
 
 def _covers(built: dict[str, Any], wanted: dict[str, Any]) -> bool:
     same = all(
-        built.get(k) == wanted.get(k) for k in ("window_chars", "glossary", "tokenizer", "chunker")
+        built.get(k) == wanted.get(k)
+        for k in ("window_chars", "glossary", "tokenizer", "chunker", "selection")
     )
     return (
         same
@@ -646,6 +645,7 @@ def index_settings(settings: Settings, corpus: Path) -> dict[str, Any]:
         "chunker": CHUNKER,
         # Only when on, so that indexes built before the setting existed stay fresh.
         **({"follow_links": True} if settings.follow_links else {}),
+        **({"selection": chosen} if (chosen := selection_fingerprint(corpus, settings)) else {}),
     }
 
 
@@ -690,6 +690,7 @@ class BuildReport:
     embedded: dict[str, int] = field(default_factory=dict)  # texts new to each channel
     reused: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    ignored: int = 0  # notes left out by .qaignore, .gitignore, --include/--exclude
     seconds: float = 0.0
     generation: str = ""
 
@@ -730,9 +731,10 @@ def build_index(
     corpus = Path(corpus)
     index_dir = Path(index_dir)
     report = BuildReport()
-    stats, problems = find_notes(corpus, follow_links=settings.follow_links)
+    stats, problems, report.ignored = select_notes(corpus, settings)
     if not stats:
-        raise CorpusError(f"no Markdown notes (*.md) found in {corpus}")
+        left_out = f" ({report.ignored} left out by ignore rules)" if report.ignored else ""
+        raise CorpusError(f"no Markdown notes (*.md) found in {corpus}{left_out}")
     with build_lock(index_dir, wait=wait):
         _remove_stale_temporaries(index_dir)
         sections: list[Section] = []

@@ -33,6 +33,8 @@ class Settings:
     adds to its fused score (``LexicalIndex.coverage``; when the lexical channel is fused
     with others). ``follow_links`` indexes notes behind symbolic links that lead outside
     the notes folder (off: a notes folder from someone else must not reach your files).
+    ``include``, ``exclude`` and ``gitignore`` choose which notes are indexed
+    (qa.selection, with the notes folder's ``.qaignore``).
     """
 
     models: tuple[str, ...] = ("minilm", "e5")
@@ -49,6 +51,11 @@ class Settings:
     rerank: str = "linear"  # "linear": reorder the best candidates (qa.rerank), or "none"
     window_chars: int = 700
     follow_links: bool = False
+    # Which notes are indexed (qa.selection): gitignore-style patterns, and whether what
+    # .gitignore ignores is skipped when the notes are in a git repository.
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    gitignore: bool = True
 
     @property
     def dense_channels(self) -> tuple[str, ...]:
@@ -69,6 +76,8 @@ class Settings:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["models"] = list(self.models)
+        data["include"] = list(self.include)
+        data["exclude"] = list(self.exclude)
         return data
 
 
