@@ -401,6 +401,13 @@ def watch(corpus: Path | None, index_dir: Path | None, model: str | None) -> Non
     help="Print file:line of each hit, one per line (for fzf, editors, grep-like tools).",
 )
 @click.option("--no-build", is_flag=True, help="Do not build or update the index first.")
+@click.option(
+    "--in",
+    "within",
+    multiple=True,
+    metavar="PATH",
+    help="Search only this note or folder (relative to the notes folder; repeatable).",
+)
 def ask(
     question: str | None,
     corpus: Path | None,
@@ -410,23 +417,28 @@ def ask(
     as_json: bool,
     as_files: bool,
     no_build: bool,
+    within: tuple[str, ...],
 ) -> None:
     """Answer QUESTION from the notes; with no QUESTION, answer each line of stdin (JSONL)."""
     if question is None and sys.stdin.isatty():
         raise Fail('give a question, e.g. qa ask "what is dropout", or pipe questions on stdin')
     corpus, index_dir, settings = resolve(corpus, index_dir, model)
+    from qa.scope import resolve_within
     from qa.search import QuestionError, Searcher, clean_question
 
     if question is not None:
         with user_errors():
             clean_question(question)  # an empty question fails before any loading
     with user_errors():
+        scope = [resolve_within(corpus, path) for path in within] or None
+    with user_errors():
         with progress_bar() as progress:
             searcher = Searcher.open(
                 corpus, index_dir, settings, auto_build=not no_build, progress=progress
             )
         if question is not None:
-            answer = searcher.search(question, top_k)
+            answer = searcher.search(question, top_k, within=scope)
+            _remember(corpus, answer)
             if as_json:
                 click.echo(json_text(answer.to_json()))
             elif as_files:
@@ -443,12 +455,74 @@ def ask(
         invalid = "\ufffd" in line and "\ufffd".encode() not in raw
         line = line.strip()
         try:
-            record = searcher.search(line, top_k).to_json()
+            record = searcher.search(line, top_k, within=scope).to_json()
         except QuestionError as err:
             record = {"question": line, "error": str(err), "hits": []}
         if invalid:
             record["invalid_utf8"] = True
         click.echo(json_text(record))
+
+
+def _remember(corpus: Path, answer: Any) -> None:
+    """Keep the question in the folder's history, with its hits for `qa open N`."""
+    from qa import history, places
+
+    entry = history.Asked(
+        answer.question,
+        history.now(),
+        "ask",
+        declined=answer.declined or not answer.hits,
+        best=history.hit_places(answer, 1)[0] if answer.hits else None,
+        hits=history.hit_places(answer),
+    )
+    history.record(places.history_path(corpus), entry)
+
+
+@main.command("open")
+@click.argument("number", type=click.IntRange(1, None), default=1)
+@click.option(
+    "--corpus",
+    type=click.Path(path_type=Path),
+    help="Folder of Markdown notes (default: the bundled notes).",
+)
+def open_(number: int, corpus: Path | None) -> None:
+    """Open hit NUMBER (default 1) of the last question asked about the notes folder
+    (by `qa ask` or the chat) in $VISUAL or $EDITOR, at its line."""
+    from qa import history, places
+    from qa.editor import editor_command, editor_problem
+    from qa.notes import note_path
+
+    corpus = corpus or default_corpus()
+    entry = history.last(places.history_path(corpus))
+    if entry is None:
+        raise Fail(f'no question asked about {corpus} yet; ask one: qa ask "…"')
+    hits = entry.hits or []
+    if not hits:
+        raise Fail(f"the last question ({entry.question!r}) has no hits to open")
+    if number > len(hits):
+        raise Fail(f"the last question ({entry.question!r}) has {plural(len(hits), 'hit')}")
+    file, _, line = hits[number - 1].rpartition(":")
+    path = note_path(corpus, file)
+    if path is None or not path.is_file():
+        raise Fail(f"{file} is not in {corpus} any more")
+    command = editor_command(path, int(line) if line.isdigit() else 1)
+    problem = editor_problem()
+    if command is None:
+        raise Fail(
+            f"{problem}, and neither nano nor vi is installed"
+            if problem
+            else "no editor found: set $EDITOR (for example `export EDITOR=nano`)"
+        )
+    if problem:
+        say(f"qa: warning: {problem}; opening {Path(command[0]).name} instead", err=True)
+    import subprocess
+
+    try:
+        done = subprocess.run(command, check=False)
+    except OSError as err:
+        raise Fail(f"cannot run {command[0]} ({err.strerror})") from None
+    if done.returncode:
+        raise Fail(f"the editor {command[0]} exited with status {done.returncode}")
 
 
 @main.command(short_help="Serve the notes to editors and agents (MCP, or HTTP with --http).")
@@ -746,9 +820,16 @@ def print_answer(answer: Any) -> None:
 
 @contextmanager
 def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
-    """A progress callback for long work: a bar on a terminal, silence otherwise."""
+    """A progress callback for long work: a bar on a terminal; to a file or a pipe, one
+    line per stage on stderr, with its counts and time (qa.progress)."""
     if not sys.stderr.isatty():
-        yield lambda stage, done, total: None
+        from qa.progress import StageLines
+
+        lines = StageLines(lambda line: say(line, err=True))
+        try:
+            yield lines
+        finally:
+            lines.close()
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 

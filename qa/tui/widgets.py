@@ -484,7 +484,14 @@ class ResultsPanel(Vertical):
         yield ResultsList(id="results-list")
         yield Static("enter open · ^e edit · ^y copy · esc back", id="results-help")
 
-    def show(self, answer: Answer | None, pattern: re.Pattern[str] | None) -> None:
+    def show(
+        self,
+        answer: Answer | None,
+        pattern: re.Pattern[str] | None,
+        within: tuple[str, ...] = (),
+    ) -> None:
+        """List ``answer``'s hits; ``within``: the notes it searched (/in), named in the
+        title."""
         titles, lists = self.query("#results-title"), self.query(ResultsList)
         if not titles or not lists:  # a late answer while the app closes and unmounts us
             return
@@ -495,5 +502,6 @@ class ResultsPanel(Vertical):
             return
         hits = answer.hits[:10] + answer.unanswered
         question = safe_text(answer.question, one_line=True)
-        title.update(Content.assemble(("Top results", "bold"), f" for “{question}”"))
+        scope = f" in {safe_text(', '.join(within), one_line=True)}" if within else ""
+        title.update(Content.assemble(("Top results", "bold"), scope, f" for “{question}”"))
         results.show(hits, pattern)
