@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 from conftest import FAKE
 from test_tui import (  # helpers and fixtures, not tests
     SIZE,
     RecordingApp,
+    _answered,
     ask,
     pilot_test,
     ready,
@@ -16,9 +19,12 @@ from test_tui import (  # helpers and fixtures, not tests
     text_of,
     until,
 )
+from textual.pilot import Pilot
 
 from qa import history
-from qa.tui.widgets import HistoryInput, ResultsPanel, StatusLine
+from qa.index import build_index
+from qa.tui.present import middle_cut
+from qa.tui.widgets import AnswerCard, HistoryInput, ResultsList, ResultsPanel, StatusLine
 
 __all__ = ["small", "small_index"]  # fixtures used by name
 
@@ -126,3 +132,97 @@ def test_the_help_lists_every_key_of_qas_screens() -> None:
             for key in binding.key.split(","):  # type: ignore[union-attr]
                 assert named.get(key, key) in listed, key
     assert len({(where, keys) for where, keys, _ in HELP}) == len(HELP)  # one line each
+
+
+# ---------------------------------------------------------------------------- narrow
+
+
+DEEP = "chapter-one/a-rather-long-folder-name"
+
+
+@pytest.fixture
+def deep_index(small: Path, fake_settings) -> Path:
+    """The small notes plus one note far down a long folder path."""
+    folder = small / DEEP
+    folder.mkdir(parents=True)
+    (folder / "regularisation-notes.md").write_text(
+        "# Regularisation\n\n## Dropout and friends\n\nDropout zeroes units; weight decay too.\n",
+        encoding="utf-8",
+    )
+    index = small.parent / "index"
+    build_index(small, index, fake_settings)
+    return index
+
+
+async def _panel_open(pilot: Pilot[Any]) -> None:
+    await _answered(pilot)
+    await pilot.press("ctrl+r")
+    await pilot.pause()
+
+
+@pilot_test
+async def test_at_80_columns_the_panel_overlays_the_card(small: Path, deep_index: Path) -> None:
+    app = RecordingApp(small, deep_index, FAKE)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _panel_open(pilot)
+        card = app.chat.query(AnswerCard).last()
+        panel = app.chat.query_one(ResultsPanel)
+        assert app.chat.has_class("-narrow")
+        assert card.region.width >= 60  # not squeezed to a few columns
+        assert panel.region.overlaps(card.region)  # drawn over it instead
+        paths = [line.plain.split("\n")[-1].strip() for line in _prompts(app)]
+        assert paths[0] == "chapter-one/a-rather-lo…/regularisation-notes.md:3"
+        assert all(len(p) <= panel.region.width - 6 for p in paths)
+        await pilot.press("ctrl+r")  # closed: the card is as wide as before
+        await pilot.pause()
+        assert not panel.display
+
+
+@pilot_test
+async def test_at_120_columns_the_panel_sits_beside_the_card(small: Path, deep_index: Path) -> None:
+    app = RecordingApp(small, deep_index, FAKE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _panel_open(pilot)
+        card = app.chat.query(AnswerCard).last()
+        panel = app.chat.query_one(ResultsPanel)
+        assert not app.chat.has_class("-narrow")
+        assert card.region.right <= panel.region.x  # side by side
+        paths = [line.plain.split("\n")[-1].strip() for line in _prompts(app)]
+        assert paths[0].endswith("/regularisation-notes.md:3") and "…" in paths[0]
+        await pilot.resize_terminal(80, 24)  # narrowed while open: it overlays now
+        await pilot.pause(0.2)
+        assert app.chat.has_class("-narrow")
+        assert panel.region.overlaps(card.region)
+
+
+def _prompts(app: RecordingApp) -> list[Any]:
+    results = app.chat.query_one(ResultsList)
+    return [results.get_option_at_index(i).prompt for i in range(results.option_count)]
+
+
+@pytest.mark.parametrize(
+    ("text", "width", "cut"),
+    [
+        ("deep-learning.md:3", 40, "deep-learning.md:3"),
+        ("chapter-one/a-rather-long-folder-name/notes.md:12", 30, "chapter-one/a-rat…/notes.md:12"),
+        ("a/very-long-file-name-for-a-note.md:120", 20, "a/very…a-note.md:120"),
+        ("第一章/很长的文件夹名字/笔记.md:7", 20, "第一章/很…/笔记.md:7"),
+    ],
+)
+def test_paths_are_cut_in_the_middle(text: str, width: int, cut: str) -> None:
+    from rich.cells import cell_len
+
+    assert middle_cut(text, width) == cut
+    assert cell_len(cut) <= width
+
+
+def test_snapshot_narrow_80x24(snap_compare: Any, small: Path, deep_index: Path) -> None:
+    assert snap_compare(
+        RecordingApp(small, deep_index, FAKE), terminal_size=(80, 24), run_before=_panel_open
+    )
+
+
+def test_snapshot_wide_120x40(snap_compare: Any, small: Path, deep_index: Path) -> None:
+    assert snap_compare(
+        RecordingApp(small, deep_index, FAKE), terminal_size=(120, 40), run_before=_panel_open
+    )

@@ -61,6 +61,7 @@ if TYPE_CHECKING:
 
 W = TypeVar("W", bound=Widget)
 HISTORY_LIMIT = 500
+NARROW = 100  # columns: below this the results panel overlays the transcript
 FRESHNESS_SECONDS = 10.0
 CHINESE_WARMUP_SECONDS = 5.0
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -83,7 +84,16 @@ class Turn:
 
 
 class ChatScreen(Screen[None]):
-    """Transcript above, question input below, results panel on the right."""
+    """Transcript above, question input below, results panel on the right.
+
+    Narrower than NARROW columns the screen has the class ``-narrow``: the results
+    panel then lies over the transcript instead of squeezing the cards (app.tcss)."""
+
+    # Textual declares it an instance variable, so it cannot be annotated ClassVar here.
+    HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012
+        (0, "-narrow"),
+        (NARROW, "-wide"),
+    ]
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "toggle_results", "Results"),
