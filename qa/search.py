@@ -9,7 +9,7 @@ import itertools
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -276,6 +276,9 @@ class Searcher:
         unanswered = [h for h in everything if not h.answered and _shares_term(h, terms)]
         for n, hit in enumerate(unanswered, start=len(hits) + 1):
             hit.rank = n
+        if within:
+            for hit in hits + unanswered:
+                hit.chunk = self._placed_within(hit.chunk, tuple(within))
         answer = Answer(text, lang, hits, unanswered, use, query_terms, expansion=expansion)
         if hits:
             answer.features = self._evidence(own_terms, raw, hits[0])
@@ -521,6 +524,21 @@ class Searcher:
                 dtype=bool,
             )
         return self._within[within]
+
+    def _placed_within(self, chunk: Chunk, within: tuple[str, ...]) -> Chunk:
+        """``chunk`` with its places inside ``within`` first, so that a section found in
+        several notes is shown (and opened) where the user asked to search."""
+        paths = {p.strip("/") for p in within}
+        if paths & {"", "."}:
+            return chunk
+        prefixes = tuple(p + "/" for p in paths)
+        inside = [
+            loc for loc in chunk.locations if loc.file in paths or loc.file.startswith(prefixes)
+        ]
+        if not inside or inside[0] is chunk.locations[0]:
+            return chunk
+        rest = [loc for loc in chunk.locations if loc not in inside]
+        return replace(chunk, locations=inside + rest)
 
     def _all_candidates(
         self,

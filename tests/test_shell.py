@@ -202,3 +202,19 @@ def test_stage_lines_write_one_line_per_stage() -> None:
         "qa: embedding (e5): 2 of 2 (2.5 s)",
         "qa: embedding (minilm): 0 of 5 (0.5 s)",
     ]
+
+
+def test_a_section_in_several_notes_is_shown_where_the_filter_points(notes: Path) -> None:
+    same = "# Shared\n\n## Early stopping\n\nStop training when validation loss rises.\n"
+    (notes / "a-first.md").write_text(same, encoding="utf-8")  # listed first
+    (notes / "chapter2" / "copy.md").write_text(same, encoding="utf-8")
+    plain = qa("ask", "early stopping", "--json", "--top", "1", *opts(notes))
+    first = json.loads(plain.stdout)["hits"][0]
+    assert first["file"] == "a-first.md"
+    assert first["also_in"] == [{"file": "chapter2/copy.md", "start_line": 3}]
+    within = qa("ask", "early stopping", "--json", "--top", "1", "--in", "chapter2", *opts(notes))
+    hit = json.loads(within.stdout)["hits"][0]
+    assert (hit["file"], hit["start_line"]) == ("chapter2/copy.md", 3)
+    assert hit["also_in"] == [{"file": "a-first.md", "start_line": 3}]
+    entry = history.last(places.history_path(notes))
+    assert entry is not None and entry.hits == ["chapter2/copy.md:3"]
