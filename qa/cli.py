@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import time
@@ -18,6 +19,7 @@ limit_native_threads()
 import click  # noqa: E402
 
 from qa.display import json_text, safe_text  # noqa: E402
+from qa.settings import default_corpus, default_index  # noqa: E402
 
 if TYPE_CHECKING:
     from qa.library import Library
@@ -79,7 +81,35 @@ def user_errors() -> Iterator[None]:
         raise Fail(str(err).splitlines()[0] if str(err) else type(err).__name__) from None
 
 
+SELECT = "qa.select"  # where --include/--exclude wait for library(), in click's context
+
+
 def corpus_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--corpus, --index, --model, and --include/--exclude (which library() reads, so that
+    every command takes them without naming them)."""
+
+    inner = func
+
+    @functools.wraps(inner)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        include, exclude = kwargs.pop("include", ()), kwargs.pop("exclude", ())
+        if include or exclude:
+            click.get_current_context().meta[SELECT] = (tuple(include), tuple(exclude))
+        return inner(*args, **kwargs)
+
+    func = command
+    func = click.option(
+        "--exclude",
+        multiple=True,
+        metavar="GLOB",
+        help="Leave out notes matching GLOB (gitignore syntax; repeatable).",
+    )(func)
+    func = click.option(
+        "--include",
+        multiple=True,
+        metavar="GLOB",
+        help="Index only notes matching GLOB (gitignore syntax; repeatable).",
+    )(func)
     func = click.option(
         "--index",
         "index_dir",
@@ -100,11 +130,24 @@ def corpus_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def library(corpus: Path | None, index_dir: Path | None, model: str | None) -> Library:
-    """The notes folder, index and settings a command's options name (see Library.configure)."""
+    """The notes folder, index and settings a command's options name (see Library.configure),
+    with the --include/--exclude globs that corpus_options kept in click's context."""
+    from dataclasses import replace
+
     from qa.library import Library
 
     with user_errors():
-        return Library.configure(corpus, index_dir, model)
+        lib = Library.configure(corpus, index_dir, model)
+    context = click.get_current_context(silent=True)
+    include, exclude = context.meta.get(SELECT, ((), ())) if context else ((), ())
+    if include or exclude:
+        settings = lib.settings
+        lib = lib.with_settings(
+            replace(
+                settings, include=settings.include + include, exclude=settings.exclude + exclude
+            )
+        )
+    return lib
 
 
 def end_on_closed_pipe() -> NoReturn:
@@ -141,10 +184,10 @@ def main(
     """
     if ctx.invoked_subcommand is None:
         ctx.invoke(chat, corpus=corpus, index_dir=index_dir, model=model)
-    elif corpus or index_dir or model:
+    elif corpus or index_dir or model or ctx.meta.get(SELECT):
         raise click.UsageError(
-            f"put --corpus, --index and --model after the command: qa {ctx.invoked_subcommand} "
-            "--corpus DIR …"
+            "put --corpus, --index, --model, --include and --exclude after the command: "
+            f"qa {ctx.invoked_subcommand} --corpus DIR …"
         )
 
 
@@ -158,6 +201,50 @@ def chat(corpus: Path | None, index_dir: Path | None, model: str | None) -> None
     from qa.tui.app import run_app
 
     run_app(lib)
+
+
+@main.command()
+@click.option(
+    "--corpus",
+    type=click.Path(path_type=Path),
+    help="Folder of Markdown notes (default: the bundled notes).",
+)
+def init(corpus: Path | None) -> None:
+    """Keep this notes folder's index inside it, in .qa/ (instead of the user cache)."""
+    from qa.where import init_folder
+
+    corpus = corpus or default_corpus()
+    with user_errors():
+        local, made = init_folder(corpus)
+    index = default_index(corpus)
+    if made:
+        say(f"Made {local}; the index of {corpus} now lives in {index}.")
+    else:
+        say(f"{local} is there already; the index of {corpus} lives in {index}.")
+    if os.environ.get("QA_INDEX"):
+        say(f"qa: warning: QA_INDEX is set, so qa uses {index} instead", err=True)
+
+
+@main.command(short_help="Print where the index, cache, history and config are.")
+@corpus_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def where(corpus: Path | None, index_dir: Path | None, model: str | None, as_json: bool) -> None:
+    """Print the paths qa uses for the notes folder: index, cache, history, quiz state and
+    config (qa.toml)."""
+    from qa.where import places_in_use
+
+    lib = library(corpus, index_dir, model)
+    places = places_in_use(lib.corpus, lib.index_dir)
+    if as_json:
+        click.echo(json_text(places.to_json(), indent=1))
+        return
+    for name, path in places.rows():
+        note = ""
+        if name == "config" and not path.is_file():
+            note = "  (none yet)"
+        elif name == "index" and not (path / "CURRENT").is_file():
+            note = "  (not built yet)"
+        say(f"{name + ':':9}{path}{note}")
 
 
 @main.command()
@@ -200,6 +287,11 @@ def summary(report: Any) -> str:
         if (report.problems)
         else ""
     )
+    if getattr(report, "ignored", 0):
+        skipped += (
+            f" {plural(report.ignored, 'note')} left out by ignore rules "
+            "(.qaignore, .gitignore, --include/--exclude)."
+        )
     return (
         f"Indexed {plural(report.notes, 'note')} into {plural(report.chunks, 'section')} "
         f"({plural(report.unanswered, 'unanswered heading')}{places}) in "
@@ -284,6 +376,13 @@ def watch(corpus: Path | None, index_dir: Path | None, model: str | None) -> Non
     help="Print file:line of each hit, one per line (for fzf, editors, grep-like tools).",
 )
 @click.option("--no-build", is_flag=True, help="Do not build or update the index first.")
+@click.option(
+    "--in",
+    "within",
+    multiple=True,
+    metavar="PATH",
+    help="Search only this note or folder (relative to the notes folder; repeatable).",
+)
 def ask(
     question: str | None,
     corpus: Path | None,
@@ -293,6 +392,7 @@ def ask(
     as_json: bool,
     as_files: bool,
     no_build: bool,
+    within: tuple[str, ...],
 ) -> None:
     """Answer QUESTION from the notes; with no QUESTION, answer each line of stdin (JSONL)."""
     if question is None and sys.stdin.isatty():
@@ -300,16 +400,20 @@ def ask(
     lib = library(corpus, index_dir, model)
     corpus = lib.corpus
     from qa.library import Policy
+    from qa.scope import resolve_within
     from qa.search import QuestionError, clean_question
 
     if question is not None:
         with user_errors():
             clean_question(question)  # an empty question fails before any loading
     with user_errors():
+        scope = [resolve_within(corpus, path) for path in within] or None
+    with user_errors():
         with progress_bar() as progress:
             searcher = lib.open(Policy.EXISTING if no_build else Policy.FRESH, progress)
         if question is not None:
-            answer = searcher.search(question, top_k)
+            answer = searcher.search(question, top_k, within=scope)
+            _remember(corpus, answer)
             if as_json:
                 click.echo(json_text(answer.to_json()))
             elif as_files:
@@ -326,12 +430,74 @@ def ask(
         invalid = "\ufffd" in line and "\ufffd".encode() not in raw
         line = line.strip()
         try:
-            record = searcher.search(line, top_k).to_json()
+            record = searcher.search(line, top_k, within=scope).to_json()
         except QuestionError as err:
             record = {"question": line, "error": str(err), "hits": []}
         if invalid:
             record["invalid_utf8"] = True
         click.echo(json_text(record))
+
+
+def _remember(corpus: Path, answer: Any) -> None:
+    """Keep the question in the folder's history, with its hits for `qa open N`."""
+    from qa import history, places
+
+    entry = history.Asked(
+        answer.question,
+        history.now(),
+        "ask",
+        declined=answer.declined or not answer.hits,
+        best=history.hit_places(answer, 1)[0] if answer.hits else None,
+        hits=history.hit_places(answer),
+    )
+    history.record(places.history_path(corpus), entry)
+
+
+@main.command("open")
+@click.argument("number", type=click.IntRange(1, None), default=1)
+@click.option(
+    "--corpus",
+    type=click.Path(path_type=Path),
+    help="Folder of Markdown notes (default: the bundled notes).",
+)
+def open_(number: int, corpus: Path | None) -> None:
+    """Open hit NUMBER (default 1) of the last question asked about the notes folder
+    (by `qa ask` or the chat) in $VISUAL or $EDITOR, at its line."""
+    from qa import history, places
+    from qa.editor import editor_command, editor_problem
+    from qa.notes import note_path
+
+    corpus = corpus or default_corpus()
+    entry = history.last(places.history_path(corpus))
+    if entry is None:
+        raise Fail(f'no question asked about {corpus} yet; ask one: qa ask "…"')
+    hits = entry.hits or []
+    if not hits:
+        raise Fail(f"the last question ({entry.question!r}) has no hits to open")
+    if number > len(hits):
+        raise Fail(f"the last question ({entry.question!r}) has {plural(len(hits), 'hit')}")
+    file, _, line = hits[number - 1].rpartition(":")
+    path = note_path(corpus, file)
+    if path is None or not path.is_file():
+        raise Fail(f"{file} is not in {corpus} any more")
+    command = editor_command(path, int(line) if line.isdigit() else 1)
+    problem = editor_problem()
+    if command is None:
+        raise Fail(
+            f"{problem}, and neither nano nor vi is installed"
+            if problem
+            else "no editor found: set $EDITOR (for example `export EDITOR=nano`)"
+        )
+    if problem:
+        say(f"qa: warning: {problem}; opening {Path(command[0]).name} instead", err=True)
+    import subprocess
+
+    try:
+        done = subprocess.run(command, check=False)
+    except OSError as err:
+        raise Fail(f"cannot run {command[0]} ({err.strerror})") from None
+    if done.returncode:
+        raise Fail(f"the editor {command[0]} exited with status {done.returncode}")
 
 
 @main.command(short_help="Serve the notes to editors and agents (MCP, or HTTP with --http).")
@@ -626,9 +792,16 @@ def print_answer(answer: Any) -> None:
 
 @contextmanager
 def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
-    """A progress callback for long work: a bar on a terminal, silence otherwise."""
+    """A progress callback for long work: a bar on a terminal; to a file or a pipe, one
+    line per stage on stderr, with its counts and time (qa.progress)."""
     if not sys.stderr.isatty():
-        yield lambda stage, done, total: None
+        from qa.progress import StageLines
+
+        lines = StageLines(lambda line: say(line, err=True))
+        try:
+            yield lines
+        finally:
+            lines.close()
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 

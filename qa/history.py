@@ -12,6 +12,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock, Timeout
 
@@ -25,6 +26,7 @@ class Asked:
     source: str  # "chat" or "ask"
     declined: bool | None = None  # None: not known (asked before an answer came)
     best: str | None = None  # "path:line" of the first hit, when there was one
+    hits: list[str] | None = None  # "path:line" of the top hits, best first (qa open N)
 
 
 def read(path: Path) -> list[Asked]:
@@ -93,10 +95,23 @@ def _parse(line: str) -> Asked | None:
     at = data.get("at")
     declined = data.get("declined")
     best = data.get("best")
+    hits = data.get("hits")
     return Asked(
         question=data["question"],
         at=float(at) if isinstance(at, int | float) else 0.0,
         source=str(data.get("source", "")),
         declined=declined if isinstance(declined, bool) else None,
         best=best if isinstance(best, str) else None,
+        hits=hits if isinstance(hits, list) and all(isinstance(h, str) for h in hits) else None,
     )
+
+
+def last(path: Path) -> Asked | None:
+    """The latest question asked (``qa open N`` opens its hits), or None."""
+    entries = read(path)
+    return entries[-1] if entries else None
+
+
+def hit_places(answer: Any, limit: int = 10) -> list[str]:
+    """``path:line`` of an answer's top hits, best first, as ``Asked.hits`` keeps them."""
+    return [f"{h.chunk.location.file}:{h.chunk.location.start_line}" for h in answer.hits[:limit]]

@@ -11,8 +11,10 @@ Layout of an index folder::
         bm25/               bm25s arrays (.npy, allow_pickle=False) and JSON
 
 A build writes a new generation beside the current one and only then points CURRENT
-at it, so a build killed at any moment leaves the previous index in use. The previous
-generation is kept until the next build, so a query that opened it still completes.
+at it, so a build killed at any moment leaves the previous index in use. Older
+generations are then removed, except those a reader is still reading (``.readers/``
+holds their leases, qa.leases): a query that opened one still completes, and the
+folder holds one generation, not two, once nobody reads the old one.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import numpy as np
 from qa.chunking import CHUNKER, Holder, Section, chunk_note
 from qa.encoders import Encoder
 from qa.glossary import Concept, Glossary, load_glossary, mine_pairs
+from qa.leases import held_generations, reader_lease
 from qa.lexical import BM25_DIR, LexicalIndex, build_bm25
 from qa.manifest import (
     BM25_TOKENS,
@@ -49,11 +52,11 @@ from qa.notes import (
     CorpusError,
     NoteStat,
     Problem,
-    find_notes,
     is_relative_note_path,
     read_note,
 )
 from qa.pool import POOL, ModelPool
+from qa.selection import select_notes, selection_fingerprint
 from qa.settings import LEXICAL, Settings
 from qa.text import TOKENIZER, add_words, segmenter_fingerprint, tokenize
 
@@ -247,6 +250,7 @@ class Index:
     chunks: list[Chunk]
     lexical: LexicalIndex | None
     vectors: dict[str, Any]  # channel -> faiss index
+    mined: list[Concept] | None = None  # term pairs mined at build time, read with the rest
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -261,7 +265,10 @@ class Index:
         for attempt in range(3):
             folder = current_generation(index_dir)
             try:
-                return cls._load_generation(folder, channels)
+                with reader_lease(index_dir, folder.name):
+                    if current_generation(index_dir) != folder:  # swapped meanwhile
+                        continue
+                    return cls._load_generation(folder, channels)
             except FileNotFoundError:
                 # A build may have swapped generations while we read; look again.
                 if attempt == 2 or current_generation(index_dir) == folder:
@@ -269,7 +276,7 @@ class Index:
                         f"index at {index_dir} is incomplete (missing files); "
                         "run `qa build` to rebuild it"
                     ) from None
-        raise AssertionError("unreachable")
+        raise IndexCorrupt(f"index at {index_dir} kept changing while it was read; try again")
 
     @classmethod
     def _load_generation(cls, folder: Path, channels: tuple[str, ...] | None) -> Index:
@@ -310,7 +317,7 @@ class Index:
             if channels is not None and name not in channels:
                 continue
             vectors[name] = _read_faiss(folder / dense.file, len(chunks), dense.dim)
-        return cls(folder, manifest, chunks, lexical, vectors)
+        return cls(folder, manifest, chunks, lexical, vectors, read_mined(folder))
 
 
 def _inside(folder: Path, name: str, what: str) -> Path:
@@ -526,7 +533,7 @@ def check_freshness(
     built, wanted = manifest.index_settings, index_settings(settings, corpus)
     if not (_covers(built, wanted) if covering else built == wanted):
         return Freshness(False, "settings changed since the index was built")
-    stats, _ = find_notes(corpus, follow_links=settings.follow_links)
+    stats, _, _ = select_notes(corpus, settings)
     recorded = manifest.notes
     # Notes the build could not use (binary, not UTF-8, too large, unreadable) count as
     # unchanged while their size and time are the same, as read notes do.
@@ -550,7 +557,8 @@ def check_freshness(
 
 def _covers(built: dict[str, Any], wanted: dict[str, Any]) -> bool:
     same = all(
-        built.get(k) == wanted.get(k) for k in ("window_chars", "glossary", "tokenizer", "chunker")
+        built.get(k) == wanted.get(k)
+        for k in ("window_chars", "glossary", "tokenizer", "chunker", "selection")
     )
     return (
         same
@@ -573,6 +581,7 @@ def index_settings(settings: Settings, corpus: Path) -> dict[str, Any]:
         "chunker": CHUNKER,
         # Only when on, so that indexes built before the setting existed stay fresh.
         **({"follow_links": True} if settings.follow_links else {}),
+        **({"selection": chosen} if (chosen := selection_fingerprint(corpus, settings)) else {}),
     }
 
 
@@ -646,6 +655,7 @@ class BuildReport:
     embedded: dict[str, int] = field(default_factory=dict)  # texts new to each channel
     reused: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    ignored: int = 0  # notes left out by .qaignore, .gitignore, --include/--exclude
     seconds: float = 0.0
     generation: str = ""
 
@@ -687,9 +697,10 @@ def build_index(
     corpus = Path(corpus)
     index_dir = Path(index_dir)
     report = BuildReport()
-    stats, problems = find_notes(corpus, follow_links=settings.follow_links)
+    stats, problems, report.ignored = select_notes(corpus, settings)
     if not stats:
-        raise CorpusError(f"no Markdown notes (*.md) found in {corpus}")
+        left_out = f" ({report.ignored} left out by ignore rules)" if report.ignored else ""
+        raise CorpusError(f"no Markdown notes (*.md) found in {corpus}{left_out}")
     with build_lock(index_dir, wait=wait):
         _remove_stale_temporaries(index_dir)
         sections: list[Section] = []
@@ -774,7 +785,8 @@ def build_index(
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        _collect_garbage(index_dir, keep={gen, previous.folder.name if previous else ""})
+        # The previous generation goes too, unless a reader still holds it (qa.leases).
+        _collect_garbage(index_dir, keep={gen} | held_generations(index_dir))
 
     report.notes = len(notes_meta)
     report.chunks = len(chunks)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat as stat_
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,8 +46,12 @@ class Problem:
         return f"{self.path}: {self.message}"
 
 
-def find_notes(folder: Path, follow_links: bool = False) -> tuple[list[NoteStat], list[Problem]]:
+def find_notes(
+    folder: Path, follow_links: bool = False, keep: Callable[[str], bool] | None = None
+) -> tuple[list[NoteStat], list[Problem]]:
     """Every Markdown file under ``folder``, recursively, in a stable order.
+
+    ``keep`` (qa.selection) is asked of each note's relative path; it may leave it out.
 
     Hidden folders (``.git``, ``.obsidian``) are skipped. Symbolic links are followed
     while they stay inside ``folder``; one that leads outside it (``/etc/passwd``, a
@@ -98,6 +103,8 @@ def find_notes(folder: Path, follow_links: bool = False) -> tuple[list[NoteStat]
                 continue
             full = Path(dirpath) / name
             rel = _relative(full, folder)
+            if keep is not None and not keep(rel):
+                continue
             try:
                 fst = full.stat()
             except OSError as err:

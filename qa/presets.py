@@ -140,9 +140,14 @@ def _check_types(table: dict[str, Any]) -> str | None:
         "exact_scores",
         "dictionary",
         "follow_links",
+        "gitignore",
     ):
         if not isinstance(table.get(key, True), bool):
             return f"{key} must be true or false"
+    for key in ("include", "exclude"):
+        patterns = table.get(key, [])
+        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+            return f'{key} must be a list of patterns, e.g. {key} = ["drafts/"]'
     for key in ("rrf_k", "window_chars"):
         if key in table and (problem := _number(table[key], key, whole=True)):
             return f"{key} must be {problem}"
@@ -154,8 +159,9 @@ def _check_types(table: dict[str, Any]) -> str | None:
 
 def _from_table(table: dict[str, Any]) -> Settings:
     values = dict(table)
-    if "models" in values:
-        values["models"] = tuple(values["models"])
+    for key in ("models", "include", "exclude"):
+        if key in values:
+            values[key] = tuple(values[key])
     if "weights" in values:
         values["weights"] = {**_BASE.weights, **values["weights"]}
     return replace(_BASE, **values)

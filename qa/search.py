@@ -9,7 +9,7 @@ import itertools
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -155,13 +155,15 @@ class Searcher:
         self._matrices: dict[str, np.ndarray] = {}
         self._heading_tokens: dict[str, list[str]] = {}
         self._chinese_vocab: bool | None = None
+        self._within: dict[tuple[str, ...], np.ndarray] = {}
         self._answered = np.array([c.answered for c in index.chunks], dtype=bool)
         self._centroids = {
             name: np.asarray(info.centroid, dtype=np.float32)
             for name, info in index.manifest.dense.items()
             if info.centroid
         }
-        self.glossary = load_glossary(Path(index.manifest.corpus), read_mined(index.folder))
+        mined = read_mined(index.folder) if index.mined is None else index.mined
+        self.glossary = load_glossary(Path(index.manifest.corpus), mined)
         if settings.glossary:
             add_words(self.glossary.chinese_forms())
 
@@ -182,9 +184,18 @@ class Searcher:
             self.encoder(channel).warm_up()
 
     def search(
-        self, question: str, top_k: int = 5, channels: Sequence[str] | None = None
+        self,
+        question: str,
+        top_k: int = 5,
+        channels: Sequence[str] | None = None,
+        within: Sequence[str] | None = None,
     ) -> Answer:
-        """Rank the notes for ``question``; ``channels`` restricts which channels take part."""
+        """Rank the notes for ``question``; ``channels`` restricts which channels take part.
+
+        ``within``: note paths (files or folders, relative to the notes folder, as the
+        index records them; qa.scope resolves what a user types) that hits must lie in.
+        Each channel picks its candidates among those notes only, so the answer still has
+        the best ``top_k`` within them."""
         text = clean_question(question)
         use = tuple(c for c in (channels or self.settings.channels) if c in self.settings.channels)
         if not use:
@@ -197,7 +208,8 @@ class Searcher:
         weighted = self.lexical_terms(query_terms, expansion)
         for token in bridged:
             weighted.setdefault(token, self.settings.expansion_weight * DICTIONARY_WEIGHT)
-        raw = self._all_candidates(use, text, weighted, expansion)
+        allowed = self._rows_within(tuple(within)) if within else None
+        raw = self._all_candidates(use, text, weighted, expansion, allowed)
 
         candidates = np.array(sorted({int(i) for r in raw.values() for i in r.ids}), dtype=np.int64)
         if not len(candidates):
@@ -230,6 +242,9 @@ class Searcher:
         unanswered = [h for h in everything if not h.answered and _shares_term(h, terms)]
         for n, hit in enumerate(unanswered, start=len(hits) + 1):
             hit.rank = n
+        if within:
+            for hit in hits + unanswered:
+                hit.chunk = self._placed_within(hit.chunk, tuple(within))
         answer = Answer(text, lang, hits, unanswered, use, query_terms, expansion=expansion)
         if hits:
             answer.features = self._evidence(own_terms, raw, hits[0])
@@ -460,26 +475,53 @@ class Searcher:
             weighted.setdefault(token, self.settings.expansion_weight)
         return weighted
 
+    def _rows_within(self, within: tuple[str, ...]) -> np.ndarray:
+        """The rows of the chunks that appear in one of the notes or folders ``within``."""
+        if within not in self._within:
+            paths = {p.strip("/") for p in within}
+            prefixes = tuple(p + "/" for p in paths)
+            whole = bool(paths & {"", "."})  # the notes folder itself
+
+            def inside(file: str) -> bool:
+                return whole or file in paths or file.startswith(prefixes)
+
+            self._within[within] = np.array(
+                [any(inside(loc.file) for loc in c.locations) for c in self.index.chunks],
+                dtype=bool,
+            )
+        return self._within[within]
+
+    def _placed_within(self, chunk: Chunk, within: tuple[str, ...]) -> Chunk:
+        """``chunk`` with its places inside ``within`` first, so that a section found in
+        several notes is shown (and opened) where the user asked to search."""
+        paths = {p.strip("/") for p in within}
+        if paths & {"", "."}:
+            return chunk
+        prefixes = tuple(p + "/" for p in paths)
+        inside = [
+            loc for loc in chunk.locations if loc.file in paths or loc.file.startswith(prefixes)
+        ]
+        if not inside or inside[0] is chunk.locations[0]:
+            return chunk
+        rest = [loc for loc in chunk.locations if loc not in inside]
+        return replace(chunk, locations=inside + rest)
+
     def _all_candidates(
         self,
         use: tuple[str, ...],
         text: str,
         query_terms: dict[str, float],
         expansion: Expansion | None,
+        allowed: np.ndarray | None = None,
     ) -> dict[str, ChannelResult]:
-        """Every channel's candidates; dense channels run at the same time, one per core."""
+        """Every channel's candidates (among the ``allowed`` rows, when given); dense
+        channels run at the same time, one per core."""
         dense = [c for c in use if c != LEXICAL]
+        args = (text, query_terms, expansion, allowed)
         if len(dense) < 2:
-            return {c: self._channel_candidates(c, text, query_terms, expansion) for c in use}
-        futures = {
-            c: self._pool().submit(self._channel_candidates, c, text, query_terms, expansion)
-            for c in dense[1:]
-        }
-        raw = {
-            c: self._channel_candidates(c, text, query_terms, expansion)
-            for c in use
-            if c not in futures
-        }
+            return {c: self._channel_candidates(c, *args) for c in use}
+        futures = {c: self._pool().submit(self._channel_candidates, c, *args) for c in dense[1:]}
+        raw = {c: self._channel_candidates(c, *args) for c in use if c not in futures}
         raw.update({c: f.result() for c, f in futures.items()})
         return {c: raw[c] for c in use}
 
@@ -495,16 +537,26 @@ class Searcher:
         return self._executor
 
     def _channel_candidates(
-        self, name: str, text: str, query_terms: dict[str, float], expansion: Expansion | None
+        self,
+        name: str,
+        text: str,
+        query_terms: dict[str, float],
+        expansion: Expansion | None,
+        allowed: np.ndarray | None = None,
     ) -> ChannelResult:
         """Top candidates of one channel: chunk ids and their scores. ``query_terms``: BM25
-        tokens with their weights (``lexical_terms``)."""
+        tokens with their weights (``lexical_terms``). ``allowed``: a mask of the rows
+        that may be candidates (``search(within=...)``)."""
         n = len(self.index.chunks)
         k = min(n, CANDIDATES)
+        rows = np.flatnonzero(allowed) if allowed is not None else None
         if name == LEXICAL:
             assert self.index.lexical is not None
             scores = self.index.lexical.scores(query_terms)
-            top = np.argsort(-scores, kind="stable")[:k]
+            if rows is None:
+                top = np.argsort(-scores, kind="stable")[:k]
+            else:
+                top = rows[np.argsort(-scores[rows], kind="stable")[:k]]
             top = top[scores[top] > 0]
             return ChannelResult(top.astype(np.int64), scores[top].astype(np.float64), every=scores)
         encoder = self.encoder(name)
@@ -513,6 +565,14 @@ class Searcher:
             # An English-only model reads the question rendered in English words.
             query = expansion.english or text
         vector = encoder.embed_queries([query])
+        if rows is not None:
+            # Only some notes: score their vectors exactly (the index is flat, so this is
+            # what FAISS would compute) and keep the best.
+            similarity = self._matrix(name)[rows] @ vector[0]
+            best = np.argsort(-similarity, kind="stable")[:k]
+            return ChannelResult(
+                rows[best].astype(np.int64), similarity[best].astype(np.float64), vector[0]
+            )
         scores, ids = self.index.vectors[name].search(vector, k)
         keep = ids[0] >= 0
         return ChannelResult(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import platformdirs
+
 from qa.encoders import channel_name
+from qa.places import APP, folder_key
 
 LEXICAL = "bm25"
 # Chosen by `qa eval --split dev` on the bundled notes and tests/corpus_mixed (README.md,
@@ -17,6 +19,8 @@ DEFAULT_WEIGHTS = {LEXICAL: 1.0, "minilm": 0.5, "e5": 1.0}
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_ROOT.parent
+# Made by `qa init` inside a notes folder: its index then lives there (and is never indexed).
+LOCAL_DIR = ".qa"
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,8 @@ class Settings:
     adds to its fused score (``LexicalIndex.coverage``; when the lexical channel is fused
     with others). ``follow_links`` indexes notes behind symbolic links that lead outside
     the notes folder (off: a notes folder from someone else must not reach your files).
+    ``include``, ``exclude`` and ``gitignore`` choose which notes are indexed
+    (qa.selection, with the notes folder's ``.qaignore``).
     """
 
     models: tuple[str, ...] = ("minilm", "e5")
@@ -45,6 +51,11 @@ class Settings:
     rerank: str = "linear"  # "linear": reorder the best candidates (qa.rerank), or "none"
     window_chars: int = 700
     follow_links: bool = False
+    # Which notes are indexed (qa.selection): gitignore-style patterns, and whether what
+    # .gitignore ignores is skipped when the notes are in a git repository.
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    gitignore: bool = True
 
     @property
     def dense_channels(self) -> tuple[str, ...]:
@@ -65,6 +76,8 @@ class Settings:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["models"] = list(self.models)
+        data["include"] = list(self.include)
+        data["exclude"] = list(self.exclude)
         return data
 
 
@@ -78,18 +91,23 @@ def default_corpus() -> Path:
 
 
 def default_index(corpus: Path) -> Path:
-    """``index/`` beside the bundled notes; a sub-folder of it for any other notes folder."""
+    """Where the index of ``corpus`` lives unless ``--index`` or ``QA_INDEX`` says.
+
+    The bundled notes keep ``index/`` in the checkout. Any other folder: ``.qa/index``
+    inside it when the user made ``.qa/`` (``qa init``), else the user cache directory
+    (``indexes/<folder key>``), never the tool's own folder.
+    """
     env = os.environ.get("QA_INDEX")
     if env:
         return Path(env)
-    root = REPO_ROOT / "index" if (REPO_ROOT / "pyproject.toml").exists() else _cache_root()
     corpus = corpus.resolve()
-    if corpus == bundled_corpus().resolve():
-        return root
-    digest = hashlib.sha1(str(corpus).encode()).hexdigest()[:8]
-    return root / "corpora" / f"{corpus.name or 'notes'}-{digest}"
+    if corpus == bundled_corpus().resolve() and (REPO_ROOT / "pyproject.toml").exists():
+        return REPO_ROOT / "index"
+    if (corpus / LOCAL_DIR).is_dir():
+        return corpus / LOCAL_DIR / "index"
+    return cache_root() / "indexes" / folder_key(corpus)
 
 
-def _cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "qa"
+def cache_root() -> Path:
+    """The user cache directory of qa (``$XDG_CACHE_HOME/qa`` on Linux)."""
+    return Path(platformdirs.user_cache_dir(APP, appauthor=False))

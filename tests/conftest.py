@@ -61,6 +61,24 @@ register_encoder("fake", FakeEncoder)
 FAKE = Settings(models=("fake",), weights={"bm25": 1.0, "fake": 1.0})
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_user_dirs(tmp_path_factory: pytest.TempPathFactory):
+    """Question history and cached indexes go to a folder of the test run, never to the
+    home of whoever runs the tests (child processes inherit it too)."""
+    import os
+
+    home = tmp_path_factory.mktemp("user-dirs")
+    saved = {k: os.environ.get(k) for k in ("XDG_STATE_HOME", "XDG_CACHE_HOME")}
+    os.environ["XDG_STATE_HOME"] = str(home / "state")
+    os.environ["XDG_CACHE_HOME"] = str(home / "cache")
+    yield home
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture
 def fake_settings() -> Settings:
     FakeEncoder.embedded.clear()

@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 
 W = TypeVar("W", bound=Widget)
 HISTORY_LIMIT = 500
+NARROW = 100  # columns: below this the results panel overlays the transcript
 FRESHNESS_SECONDS = 10.0
 CHINESE_WARMUP_SECONDS = 5.0
 
@@ -80,10 +81,20 @@ class Turn:
     partial: bool = False  # answered before every channel was ready
     in_flight: bool = False
     recorded: bool = False  # in the question history, with whether it was declined
+    within: tuple[str, ...] = ()  # the notes searched (/in); () is all of them
 
 
 class ChatScreen(Screen[None]):
-    """Transcript above, question input below, results panel on the right."""
+    """Transcript above, question input below, results panel on the right.
+
+    Narrower than NARROW columns the screen has the class ``-narrow``: the results
+    panel then lies over the transcript instead of squeezing the cards (app.tcss)."""
+
+    # Textual declares it an instance variable, so it cannot be annotated ClassVar here.
+    HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012
+        (0, "-narrow"),
+        (NARROW, "-wide"),
+    ]
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "toggle_results", "Results"),
@@ -193,6 +204,7 @@ class QAApp(App[None]):
     TITLE = "qa · ask your notes"
     CSS_PATH = Path(__file__).with_name("app.tcss")
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1", "help", "Help"),
         Binding("ctrl+b", "rebuild", "Rebuild"),
         Binding("ctrl+t", "toggle_theme", "Light/dark"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -235,6 +247,7 @@ class QAApp(App[None]):
         self._history_path = history_path
         self._freshness_seconds = freshness_seconds
         self._chinese_warmed = False
+        self.within: tuple[str, ...] = ()  # /in PATH: search only there (qa.scope)
 
     def notify(
         self,
@@ -253,6 +266,16 @@ class QAApp(App[None]):
         box, never to the bindings of a focused card, row or results list. Other
         screens (the section viewer, the command palette) keep their keys."""
         if (
+            isinstance(event, events.Key)
+            and event.key == "question_mark"
+            and self.screen_stack
+            and isinstance(self.screen, ChatScreen)
+            and not self.screen.query_one(HistoryInput).value
+        ):
+            event.stop()  # ? in an empty question box is a request for help, not text
+            self.action_help()
+            return
+        if (
             isinstance(event, events.Key | events.Paste)
             and not event.is_forwarded
             and (isinstance(event, events.Paste) or event.is_printable)
@@ -261,6 +284,13 @@ class QAApp(App[None]):
         ):
             self.screen.take_typing()
         await super().on_event(event)
+
+    def action_help(self) -> None:
+        """qa's own keys and commands (qa.tui.help), over whatever screen is showing."""
+        from qa.tui.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
 
     def focus_question(self) -> None:
         """Give the question box focus again when the chat screen is showing (after
@@ -475,6 +505,9 @@ class QAApp(App[None]):
     def ask(self, text: str) -> None:
         """Answer a question typed in the input (from the chat screen)."""
         question = " ".join(text.split())
+        if question == "/in" or question.startswith("/in "):
+            self.search_within(text.strip()[3:].strip())
+            return
         if not question:
             self.notify(
                 "Type a question first, e.g. “what is dropout” or “什么是过拟合”.",
@@ -498,6 +531,7 @@ class QAApp(App[None]):
             question,
             QuestionBubble(question),
             AnswerCard(question, self._next_turn),
+            within=self.within,
         )
         self._next_turn += 1
         self.turns[turn.id] = turn
@@ -532,7 +566,7 @@ class QAApp(App[None]):
             self.call_later(turn.card.wait, f"Waiting for {', '.join(loading)} to load…")
             return
         turn.in_flight = True
-        self._search(turn.id, turn.question, self.searcher, ready, loading)
+        self._search(turn.id, turn.question, self.searcher, ready, loading, turn.within)
 
     @work(thread=True, group="search", exit_on_error=False)
     def _search(
@@ -542,6 +576,7 @@ class QAApp(App[None]):
         searcher: Searcher,
         channels: tuple[str, ...],
         waiting_for: tuple[str, ...],
+        within: tuple[str, ...] = (),
     ) -> None:
         from qa.passage import highlight_pattern, highlight_terms
         from qa.search import QuestionError
@@ -551,7 +586,7 @@ class QAApp(App[None]):
             self.post_message(IndexChanged(turn))
             return
         try:
-            answer = searcher.search(question, top_k=10, channels=channels)
+            answer = searcher.search(question, top_k=10, channels=channels, within=within or None)
             expansion = answer.expansion
             shown = answer.hits + answer.unanswered
             text = "\n".join(f"{' '.join(h.chunk.heading_path)}\n{h.chunk.text}" for h in shown)
@@ -584,7 +619,7 @@ class QAApp(App[None]):
         await turn.card.show(message.answer, turn.pattern, refining)
         if turn.id == max(self.turns):
             for panel in self._chat_widgets(ResultsPanel):
-                panel.show(message.answer, turn.pattern)
+                panel.show(message.answer, turn.pattern, turn.within)
             # The new question at the top of the view, its answer below (as far as it goes).
             transcript = self.chat.transcript
             self.call_after_refresh(
@@ -603,6 +638,31 @@ class QAApp(App[None]):
             await turn.card.fail(message.message)
         else:
             self.notify(message.message, severity="error")
+
+    def search_within(self, typed: str) -> None:
+        """``/in PATH``: search only that note or folder from now on; ``/in``: everywhere."""
+        from qa.scope import ScopeError, describe, resolve_within
+
+        field = self.chat.query_one(HistoryInput)
+        if not typed:
+            field.value = ""
+            if self.within:
+                self.within = ()
+                self.notify("Searching all the notes again.", timeout=3)
+            else:
+                self.notify("Type /in PATH to search one note or folder.", timeout=4)
+            self.refresh_status()
+            return
+        try:
+            self.within = (resolve_within(self.corpus, typed),)
+        except ScopeError as err:
+            self.notify(f"/in: {err}.", severity="warning", timeout=6)
+            return
+        field.value = ""
+        self.notify(
+            f"Searching only {describe(self.within)}; /in alone searches everything.", timeout=4
+        )
+        self.refresh_status()
 
     # ------------------------------------------------------------------ sections, editor, copy
 
@@ -641,8 +701,8 @@ class QAApp(App[None]):
 
     def edit_note(self, file: str, line: int) -> None:
         """Open the note in $EDITOR at ``line``; the app is suspended meanwhile."""
+        from qa.editor import editor_command, editor_problem
         from qa.notes import note_path
-        from qa.tui.editor import editor_command, editor_problem
 
         self.focus_question()  # also when the editor cannot be run
         # An index names its notes; a damaged one must not open /etc/passwd for editing.
@@ -807,6 +867,10 @@ class QAApp(App[None]):
                     "failed": ("✗", "$error"),
                 }.get(state, ("…", "$warning"))
                 parts += [" " if n else "", channel, " ", (mark, style)]
+        if self.within:
+            from qa.scope import describe
+
+            parts += ["  ·  ", (safe_text(f"in {describe(self.within)}"), "bold $accent")]
         if self.building and self.searcher is not None:
             parts += ["  ·  ", ("rebuilding…", "$warning")]
         elif self.freshness is not None and self.phase == "ready":
@@ -882,6 +946,7 @@ class QAApp(App[None]):
             "chat",
             declined=None if answer is None else answer.declined or not answer.hits,
             best=f"{best.chunk.location.file}:{best.chunk.location.start_line}" if best else None,
+            hits=history.hit_places(answer) if answer is not None else None,
         )
         history.record(self._history_path, entry)
 

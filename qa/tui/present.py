@@ -22,6 +22,37 @@ def place(location: Location, line: int | None = None) -> str:
     return safe_text(f"{location.file}:{location.start_line if line is None else line}", True)
 
 
+def middle_cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells, cut in the middle of its folders so that the
+    end (the file name and ``:LINE``) stays: ``notes/ch…/deep-learning.md:12``. A name
+    too long even for that loses its middle, and still ends with its line."""
+    from rich.cells import cell_len
+
+    if cell_len(text) <= width:
+        return text
+    width = max(width, 2)
+    head, slash, tail = text.rpartition("/")
+    if slash and cell_len(tail) + 2 <= width:
+        return _first_cells(head, width - cell_len(tail) - 2) + "…/" + tail
+    keep_start = (width - 1) // 3
+    return _first_cells(text, keep_start) + "…" + _last_cells(text, width - 1 - keep_start)
+
+
+def _first_cells(text: str, cells: int) -> str:
+    from rich.cells import cell_len
+
+    out = ""
+    for ch in text:
+        if cell_len(out + ch) > cells:
+            break
+        out += ch
+    return out
+
+
+def _last_cells(text: str, cells: int) -> str:
+    return _first_cells(text[::-1], cells)[::-1]
+
+
 def breadcrumb(location: Location, line: int | None = None) -> str:
     """``file.md:LINE › H1 › H2``."""
     return SEPARATOR.join([place(location, line), *heading_names(location.heading_path)])

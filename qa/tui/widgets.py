@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.events import Click
+from textual.events import Click, Resize
 from textual.widgets import (
     Collapsible,
     Input,
@@ -26,7 +26,7 @@ from qa.confidence import confidence_cue
 from qa.display import safe_text
 from qa.passage import protect_math
 from qa.tui.messages import CopyChunk, EditChunk, OpenSection
-from qa.tui.present import also_in, breadcrumb, place, snippet
+from qa.tui.present import also_in, breadcrumb, middle_cut, place, snippet
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
@@ -438,9 +438,26 @@ class ResultsList(OptionList):
     def show(self, hits: list[Hit], pattern: re.Pattern[str] | None) -> None:
         self.hits = hits
         self.pattern = pattern
-        self.set_options([Option(self._prompt(n, hit)) for n, hit in enumerate(hits, 1)])
+        self._fill()
         if hits:
             self.highlighted = 0
+
+    def _fill(self) -> None:
+        highlighted = self.highlighted
+        self.set_options([Option(self._prompt(n, hit)) for n, hit in enumerate(self.hits, 1)])
+        if highlighted is not None and highlighted < len(self.hits):
+            self.highlighted = highlighted
+
+    def on_resize(self, event: Resize) -> None:
+        if self.hits:
+            self._fill()  # paths are cut to the width (middle_cut)
+
+    @property
+    def _path_cells(self) -> int:
+        """Room for a path on its line: the list's width less the indent, padding and
+        scroll bar; wide enough when the list is not laid out yet."""
+        width = self.size.width
+        return width - 7 if width > 12 else 200
 
     def _prompt(self, n: int, hit: Hit) -> Content:
         chunk = hit.chunk
@@ -449,7 +466,7 @@ class ResultsList(OptionList):
             (f"{n:>2}. ", "dim"),
             marked(chunk.heading, self.pattern, "underline").stylize("bold"),
             "\n    ",
-            (place(loc), "dim"),
+            (middle_cut(place(loc), self._path_cells), "dim"),
         ]
         if not chunk.answered:
             parts.append((" · no answer yet", "italic dim"))
@@ -484,7 +501,14 @@ class ResultsPanel(Vertical):
         yield ResultsList(id="results-list")
         yield Static("enter open · ^e edit · ^y copy · esc back", id="results-help")
 
-    def show(self, answer: Answer | None, pattern: re.Pattern[str] | None) -> None:
+    def show(
+        self,
+        answer: Answer | None,
+        pattern: re.Pattern[str] | None,
+        within: tuple[str, ...] = (),
+    ) -> None:
+        """List ``answer``'s hits; ``within``: the notes it searched (/in), named in the
+        title."""
         titles, lists = self.query("#results-title"), self.query(ResultsList)
         if not titles or not lists:  # a late answer while the app closes and unmounts us
             return
@@ -495,5 +519,6 @@ class ResultsPanel(Vertical):
             return
         hits = answer.hits[:10] + answer.unanswered
         question = safe_text(answer.question, one_line=True)
-        title.update(Content.assemble(("Top results", "bold"), f" for “{question}”"))
+        scope = f" in {safe_text(', '.join(within), one_line=True)}" if within else ""
+        title.update(Content.assemble(("Top results", "bold"), scope, f" for “{question}”"))
         results.show(hits, pattern)
