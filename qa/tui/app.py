@@ -28,6 +28,7 @@ from qa import history, places
 from qa.display import safe_text
 from qa.settings import LEXICAL, Settings
 from qa.tui.messages import (
+    AddToQuiz,
     Answered,
     BuildProgress,
     BuildStarted,
@@ -193,6 +194,7 @@ class QAApp(App[None]):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+b", "rebuild", "Rebuild"),
+        Binding("f2", "quiz", "Quiz"),
         Binding("ctrl+t", "toggle_theme", "Light/dark"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
@@ -206,10 +208,12 @@ class QAApp(App[None]):
         searcher: Searcher | None = None,
         history_path: Path | None = None,
         freshness_seconds: float = FRESHNESS_SECONDS,
+        quiz_path: Path | None = None,
     ) -> None:
         """``searcher``: an index already open (tests); else the index is opened, or
         built when missing, in a worker. ``history_path``: where questions are kept
-        between sessions (None: only in memory)."""
+        between sessions (None: only in memory). ``quiz_path``: the review file of
+        ``qa quiz`` (F2; None: no quiz)."""
         super().__init__()
         self.corpus = Path(corpus).resolve()
         self.index_dir = Path(index_dir)
@@ -231,6 +235,7 @@ class QAApp(App[None]):
         self._history_path = history_path
         self._freshness_seconds = freshness_seconds
         self._chinese_warmed = False
+        self._quiz_path = quiz_path
 
     def notify(
         self,
@@ -701,6 +706,49 @@ class QAApp(App[None]):
                     severity="warning",
                 )
 
+    # ------------------------------------------------------------------ quiz
+
+    def _quiz_store(self) -> Any:
+        from qa.quiz_store import QuizStore, QuizStoreError
+
+        if self._quiz_path is None:
+            self.notify("The quiz has no review file here.", severity="warning")
+            return None
+        if self.searcher is None:
+            self.notify("The index is still opening; try again in a moment.", timeout=3)
+            return None
+        try:
+            return QuizStore(self._quiz_path)
+        except QuizStoreError as err:
+            self.notify(str(err), severity="error")
+            return None
+
+    def action_quiz(self) -> None:
+        """Drill the notes (qa quiz) on a screen of its own; escape comes back."""
+        from qa.quiz_store import open_drill
+        from qa.tui.quiz import QuizScreen
+
+        store = self._quiz_store()
+        if store is None or self.searcher is None:
+            return
+        drill = open_drill(store, self.searcher.index.chunks)
+        self.push_screen(
+            QuizScreen(drill, self.searcher.glossary), callback=lambda _: self.focus_question()
+        )
+
+    def on_add_to_quiz(self, message: AddToQuiz) -> None:
+        from qa.quiz_store import add_question
+
+        store = self._quiz_store()
+        if store is None or self.searcher is None:
+            return
+        try:
+            card = add_question(store, message.question, self.searcher.index.chunks, message.chunk)
+        except ValueError as err:
+            self.notify(str(err), severity="warning")
+            return
+        self.notify(f"Added to the quiz: {card.front} → {card.section.heading}", timeout=4)
+
     # ------------------------------------------------------------------ rebuild, freshness
 
     def action_rebuild(self, full: bool = False) -> None:
@@ -867,6 +915,11 @@ class QAApp(App[None]):
             "Switch between light and dark (ctrl+t)",
             self.action_toggle_theme,
         )
+        yield SystemCommand(
+            "Quiz: drill your notes",
+            "Questions from your notes, with spaced repetition (F2)",
+            self.action_quiz,
+        )
         if isinstance(screen, ChatScreen):
             yield SystemCommand(
                 "Toggle results panel",
@@ -923,4 +976,12 @@ def _build_summary(report: BuildReport) -> str:
 
 def run_app(corpus: Path, index_dir: Path, settings: Settings) -> None:
     """Run the chat TUI until the user quits."""
-    QAApp(corpus, index_dir, settings, history_path=places.history_path(corpus)).run()
+    from qa.quiz_store import store_path
+
+    QAApp(
+        corpus,
+        index_dir,
+        settings,
+        history_path=places.history_path(corpus),
+        quiz_path=store_path(corpus),
+    ).run()
