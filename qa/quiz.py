@@ -323,6 +323,8 @@ def key_terms(back: str, glossary: Glossary | None = None, limit: int = MAX_TERM
     if glossary is not None:
         counts: dict[tuple[str, ...], tuple[int, Term]] = {}
         for match in glossary.find(match_form(back)):
+            if all(c.kind == "question" for c in match.concepts):
+                continue  # "which", "what are": question words carry no topic
             concept = match.concepts[0]
             forms = frozenset(match_form(f) for c in match.concepts for f in c.forms)
             n, _ = counts.get(concept.forms, (0, None))

@@ -6,12 +6,11 @@ fake one, so due dates are exact; the kill -9 test kills a real subprocess mid-s
 
 from __future__ import annotations
 
-import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from conftest import FAKE, ROOT
-from test_tui import pilot_test, until
+from test_tui import SMALL, pilot_test, until
 
 from qa.cli import main
 from qa.glossary import load_glossary
@@ -30,6 +29,7 @@ from qa.quiz import (
     cards_from_sections,
     generated_front,
     is_question,
+    key_terms,
     sections_of,
 )
 from qa.quiz_store import QuizStore, open_drill, store_path
@@ -494,7 +494,7 @@ def test_stats_and_png(
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
     clock = FakeClock(datetime.now(UTC) - timedelta(minutes=10))  # --stats reads today
     store = QuizStore(store_path(notes), clock)
-    drill = open_drill(store, chunks(index))
+    open_drill(store, chunks(index))
     forgotten = "en.md::Deep learning › Q12: bias and variance"
     for rating in (1, 1, 3):
         store.grade(forgotten, rating)
@@ -545,3 +545,63 @@ def test_add_a_question_you_asked(
     assert "Dropout" in asked[0].back
     bad = CliRunner().invoke(main, [*args, "--png", "x.png"])
     assert bad.exit_code == 1 and bad.output == "qa: error: --png goes with --stats\n"
+
+
+# ---------------------------------------------------------------------------- in the chat app
+
+
+@pilot_test
+async def test_f2_and_ctrl_k_in_the_chat_app(tmp_path: Path) -> None:
+    from test_tui import RecordingApp, ask, ready
+
+    small = tmp_path / "small"
+    shutil.copytree(SMALL, small, ignore=shutil.ignore_patterns("*.jsonl"))
+    small_index = tmp_path / "small-index"
+    build_index(small, small_index, FAKE)
+
+    app = RecordingApp(small, small_index, FAKE, quiz_path=tmp_path / "chat-quiz.sqlite")
+    async with app.run_test(size=(110, 36)) as pilot:
+        await until(pilot, lambda: ready(app))
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Quiz: drill your notes" in titles
+        card = await ask(pilot, "why does dropout help")
+        card.focus()
+        await pilot.press("ctrl+k")
+        assert app.notes[-1] == "Added to the quiz: why does dropout help → Dropout"
+        await pilot.press("f2")
+        screen = app.screen
+        assert isinstance(screen, QuizScreen)
+        asked = [c for c in screen.drill.cards if c.source == "asked"]
+        assert [(c.front, c.file, c.section.heading) for c in asked] == [
+            ("why does dropout help", "deep-learning.md", "Dropout")
+        ]
+        assert text(app, "#quiz-front") == "why does dropout help"  # a real question first
+        await pilot.press(*"zeroes units", "enter", "3")
+        assert len(screen.drill.store.reviews()) == 1
+        await pilot.press("escape")  # the next card's answer box loses the focus first
+        assert isinstance(app.screen, QuizScreen)
+        await pilot.press("escape")
+        assert app.screen is app.chat
+
+
+def test_question_words_are_never_key_terms() -> None:
+    back = "The pooling layer reduces the size of the feature maps, which saves compute."
+    shown = [t.shown for t in key_terms(back, load_glossary())]
+    assert "which" not in shown and "pooling layer" in shown
+
+
+def test_bad_input_is_one_line(
+    notes: Path, index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    args = ["quiz", "--corpus", str(notes), "--index", str(index), "--model", "fake"]
+    outside = CliRunner().invoke(main, [*args, "--in", str(tmp_path)])
+    assert outside.exit_code == 1
+    assert outside.output == f"qa: error: {tmp_path} is not inside the notes folder {notes}\n"
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg2"))  # no connection open on it
+    path = store_path(notes)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"this is not a database" * 100)
+    damaged = CliRunner().invoke(main, [*args, "--stats"])
+    assert damaged.exit_code == 1 and "\n" not in damaged.output.rstrip("\n")
+    assert damaged.output.startswith(f"qa: error: cannot use the review file {path}: ")

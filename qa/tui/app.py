@@ -194,7 +194,7 @@ class QAApp(App[None]):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+b", "rebuild", "Rebuild"),
-        Binding("f2", "quiz", "Quiz"),
+        Binding("f2", "quiz", "Quiz", show=False),  # in the palette; the footer is kept as it was
         Binding("ctrl+t", "toggle_theme", "Light/dark"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]

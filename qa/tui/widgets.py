@@ -253,7 +253,7 @@ class AnswerCard(Vertical, can_focus=True):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Whole section"),
         *KEYS_FOR_A_PASSAGE,
-        Binding("ctrl+k", "add_to_quiz", "Add to quiz"),
+        Binding("ctrl+k", "add_to_quiz", "Add to quiz", show=False),
     ]
 
     def __init__(self, question: str, turn: int) -> None:
