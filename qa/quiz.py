@@ -263,6 +263,7 @@ def answering_sentences(question: str, text: str) -> list[str]:
     The seam for qa's answering-sentence finder: until it exists, the section's first
     sentence (its first line of prose, skipping headings, code and tables)."""
     fence: str | None = None
+    quoted: str | None = None  # a quotation is often only the source; prose comes first
     for line in text.split("\n"):
         stripped = line.strip()
         if fence is not None:
@@ -273,10 +274,15 @@ def answering_sentences(question: str, text: str) -> list[str]:
             continue
         if not stripped or stripped.startswith(("#", "|", "$$", "![")):
             continue
-        prose = re.sub(r"^([-*+]|\d+[.)])\s+", "", stripped)
+        prose = re.sub(r"^(>\s*)*([-*+]|\d+[.)])?\s*", "", stripped)
         sentence = _SENTENCE_END.split(prose, maxsplit=1)[0].strip()
-        return [sentence] if sentence else []
-    return []
+        if not sentence:
+            continue
+        if stripped.startswith(">"):
+            quoted = quoted or sentence
+            continue
+        return [sentence]
+    return [quoted] if quoted else []
 
 
 # ---------------------------------------------------------------------------- typed answer
@@ -306,6 +312,13 @@ class Coverage:
 
 
 MAX_TERMS = 10
+# Words too common in explanations to be what an answer must say (beyond qa.text's stopwords).
+_PLAIN_WORDS = frozenset(
+    """cannot also thus hence however often usually etc 之间 相同 进行 通过 可以 因为 所以 但是
+    如果 以及 然后 一般 主要 就是 这样 比如 例如 即可 或者 不同 情况 方式""".split()
+)
+# Link targets, addresses and file paths name sources, not what the answer says.
+_NOT_PROSE = re.compile(r"\]\([^)]*\)|<?https?://\S+|\S*/\S*\.(?:md|html?|pdf|png|jpg)\b\S*")
 _EN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9+#\-]*")
 _HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
@@ -317,6 +330,7 @@ def key_terms(back: str, glossary: Glossary | None = None, limit: int = MAX_TERM
     from qa.glossary import match_form
     from qa.text import CHINESE_STOPWORDS, ENGLISH_STOPWORDS, segment, tokenize
 
+    back = _NOT_PROSE.sub(" ", back)
     terms: list[Term] = []
     covered_stems: set[str] = set()
     covered_zh: set[str] = set()
@@ -340,7 +354,7 @@ def key_terms(back: str, glossary: Glossary | None = None, limit: int = MAX_TERM
     count: dict[str, int] = {}
     found: dict[str, Term] = {}  # in order of first appearance
     for word in _EN_WORD.findall(back):
-        if len(word) < 3 or word.lower() in ENGLISH_STOPWORDS:
+        if len(word) < 3 or word.lower() in ENGLISH_STOPWORDS or word.lower() in _PLAIN_WORDS:
             continue
         stems = tokenize(word)
         if len(stems) != 1 or stems[0] in covered_stems:
@@ -349,7 +363,9 @@ def key_terms(back: str, glossary: Glossary | None = None, limit: int = MAX_TERM
         count["en:" + stems[0]] = count.get("en:" + stems[0], 0) + 1
     for run in _HAN_RUN.findall(back):
         for word in segment(run):
-            if len(word) < 2 or word in CHINESE_STOPWORDS or word in covered_zh:
+            if len(word) < 2 or word in CHINESE_STOPWORDS or word in _PLAIN_WORDS:
+                continue
+            if word in covered_zh:
                 continue
             found.setdefault("zh:" + word, Term(word, chinese=word))
             count["zh:" + word] = count.get("zh:" + word, 0) + 1

@@ -605,3 +605,25 @@ def test_bad_input_is_one_line(
     damaged = CliRunner().invoke(main, [*args, "--stats"])
     assert damaged.exit_code == 1 and "\n" not in damaged.output.rstrip("\n")
     assert damaged.output.startswith(f"qa: error: cannot use the review file {path}: ")
+
+
+def test_sources_are_not_key_terms_nor_the_answering_sentence() -> None:
+    back = (
+        "> geekcircle/machine-learning-interview-qa/4.md\n\n"
+        "- 欧式距离和余弦相似度都能度量两个向量之间的相似度。放到向量空间中看……\n\n"
+        "> [欧氏距离和余弦相似度的区别是什么？](https://www.zhihu.com/question/19640394)"
+    )
+    assert answering_sentences("区别", back) == [
+        "欧式距离和余弦相似度都能度量两个向量之间的相似度。"
+    ]
+    shown = [t.shown for t in key_terms(back, load_glossary())]
+    assert not {"machine-learning", "interview", "qa", "zhihu", "www"} & set(shown)
+    assert "向量" in shown
+
+
+def test_a_front_in_both_languages_is_drilled_in_either() -> None:
+    from qa.quiz import question_language
+
+    assert question_language("What is dropout? 什么是dropout？") == "both"
+    assert question_language("为什么dropout能减少过拟合") == "zh"
+    assert question_language("What is BN?") == "en"
