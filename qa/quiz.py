@@ -48,7 +48,7 @@ _NUMBERED_Q = re.compile(r"^\s*Q\s*\d+\s*[:：.、)）]", re.IGNORECASE)
 _LIST_NUMBER = re.compile(r"^\s*(\d+[.、)）]|[(（]\d+[)）])\s*")
 _ZH_QUESTION = re.compile(
     r"为什么|为何|什么是|是什么|是啥|如何|怎么|怎样|哪些|哪个|哪种|多少|能否|是否|吗\s*[？?]?\s*$|"
-    r"(区别|联系|关系|异同|优缺点|差异)\s*[？?]?\s*$|^(说下|说说|讲讲|简述|介绍一下|谈谈|解释|你了解)"
+    r"(区别|联系|关系|异同|优缺点|差异|原因|作用|意义)\s*[？?]?\s*$|^(说下|说说|讲讲|简述|介绍一下|谈谈|解释|你了解)"
 )
 _BOLD_LINE = re.compile(r"^\s*(?:[-*]\s+)?\*\*(.+?)\*\*\s*[:：]?\s*$")
 _TODO = re.compile(r"\s*\bTODO\b\s*$")
@@ -184,16 +184,19 @@ def section_key(file: str, heading_path: Sequence[str]) -> str:
 
 def cards_from_sections(sections: Iterable[Section]) -> list[QuizCard]:
     """Every card the sections make: question headings, bold question lines, and
-    generated fronts for topic headings (marked ``generated``)."""
+    generated fronts for topic headings (marked ``generated``). The same question with
+    the same answer in two notes is one card (in the first note)."""
     cards: list[QuizCard] = []
     seen: dict[str, int] = {}
+    contents: set[tuple[str, str]] = set()  # a section copied into two notes is one card
     for section in sections:
         key = section_key(section.file, section.heading_path)
         seen[key] = seen.get(key, 0) + 1
         if seen[key] > 1:  # the same heading path twice in one note
             key = f"{key} #{seen[key]}"
         card = _card(section, key)
-        if card is not None:
+        if card is not None and (card.front, card.back) not in contents:
+            contents.add((card.front, card.back))
             cards.append(card)
     return cards
 

@@ -169,6 +169,7 @@ def test_bold_question_line_is_the_front_and_not_the_back(index: Path) -> None:
         ("为什么dropout能减少过拟合", True),
         ("什么是支持向量", True),
         ("Boosting 与 Bagging 的区别", True),
+        ("导致偏差和方差的原因", True),
         ("Dropout", False),
         ("Batch normalization", False),
         ("支持向量机", False),
@@ -627,3 +628,12 @@ def test_a_front_in_both_languages_is_drilled_in_either() -> None:
     assert question_language("What is dropout? 什么是dropout？") == "both"
     assert question_language("为什么dropout能减少过拟合") == "zh"
     assert question_language("What is BN?") == "en"
+
+
+def test_a_section_copied_into_two_notes_is_one_card(notes: Path, tmp_path: Path) -> None:
+    (notes / "copy.md").write_text(EN_NOTE, encoding="utf-8")
+    build_index(notes, tmp_path / "index2", FAKE)
+    cards = cards_from_sections(sections_of(chunks(tmp_path / "index2")))
+    dropout = [c for c in cards if c.front == "Why does dropout help?"]
+    assert [c.file for c in dropout] == ["copy.md"]
+    assert len(cards) == 9
