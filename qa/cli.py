@@ -50,6 +50,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from qa.index import IndexError_
     from qa.notes import CorpusError
     from qa.presets import PresetError
+    from qa.quiz_store import QuizStoreError
     from qa.search import QuestionError
     from qa.workbench import BaselineError
 
@@ -61,6 +62,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         LabelError,
         PresetError,
         BaselineError,
+        QuizStoreError,
     )
 
 
@@ -704,6 +706,113 @@ def _finish_compare(comparison: Any, as_json: bool, png: Path | None) -> None:
     show.print_comparison(comparison)
     if png:
         say(f"Wrote {png}")
+
+
+@main.command(short_help="Drill your notes: their questions, with spaced repetition.")
+@corpus_options
+@click.option(
+    "--in",
+    "paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Only cards from this note or folder (repeatable).",
+)
+@click.option(
+    "--new",
+    "new_per_day",
+    type=click.IntRange(0),
+    default=20,
+    show_default=True,
+    help="New cards per day.",
+)
+@click.option("--lang", type=click.Choice(["en", "zh"]), help="Only questions in this language.")
+@click.option(
+    "--generated/--no-generated",
+    default=None,
+    help="Use cards whose front qa made from a topic heading (remembered; on by default).",
+)
+@click.option("--stats", is_flag=True, help="Print reviews per day, retention, due cards.")
+@click.option(
+    "--png", type=click.Path(dir_okay=False, path_type=Path), help="With --stats: also a chart."
+)
+@click.option("--add", "question", metavar="QUESTION", help="Add a question you ask as a card.")
+@click.option("--no-build", is_flag=True, help="Do not build or update the index first.")
+def quiz(
+    corpus: Path | None,
+    index_dir: Path | None,
+    model: str | None,
+    paths: tuple[Path, ...],
+    new_per_day: int,
+    lang: str | None,
+    generated: bool | None,
+    stats: bool,
+    png: Path | None,
+    question: str | None,
+    no_build: bool,
+) -> None:
+    """Drill the questions your notes ask and answer, scheduled with FSRS."""
+    if png and not stats:
+        raise Fail("--png goes with --stats")
+    lib = library(corpus, index_dir, model)
+    corpus, settings = lib.corpus, lib.settings
+    if not corpus.is_dir():
+        raise Fail(f"notes folder not found: {corpus}")
+    from qa import quiz_store
+    from qa.library import Policy
+
+    policy = Policy.EXISTING if no_build else Policy.FRESH
+    from qa.quiz import relative_filter
+
+    with user_errors():
+        store = quiz_store.QuizStore(quiz_store.store_path(corpus))
+        if stats:
+            from rich.console import Console
+
+            from qa.quiz_report import stats_tables, write_stats_png
+
+            numbers = store.stats()
+            Console().print(stats_tables(numbers))
+            if png:
+                write_stats_png(numbers, png)
+                say(f"Wrote {png}")
+            return
+        try:
+            wanted = relative_filter(corpus, paths)
+        except ValueError as err:
+            raise Fail(str(err)) from None
+        if question is not None:
+            from qa.search import clean_question
+
+            question = clean_question(question)
+            with progress_bar() as progress:
+                searcher = lib.open(policy, progress)
+            answer = searcher.search(question, 1)
+            if answer.declined or not answer.hits:
+                raise Fail(f"your notes do not answer {question!r}, so it has no back")
+            try:
+                card = quiz_store.add_question(
+                    store, question, searcher.index.chunks, answer.hits[0].chunk
+                )
+            except ValueError as err:
+                raise Fail(str(err)) from None
+            say(f"Added: {card.front}  →  {card.file}:{card.line} › {card.section.heading}")
+            return
+        with progress_bar() as progress:
+            index = lib.load(policy, progress, channels=())
+        drill = quiz_store.open_drill(
+            store,
+            index.chunks,
+            paths=wanted,
+            lang=lang,
+            new_per_day=new_per_day,
+            generated=generated,
+        )
+        from qa.glossary import load_glossary
+        from qa.index import read_mined
+        from qa.tui.quiz import QuizApp
+
+        glossary = load_glossary(corpus, read_mined(index.folder))
+    QuizApp(drill, corpus, glossary, settings.follow_links).run()
 
 
 @main.command(short_help="Show mined term pairs, or look up a term.")

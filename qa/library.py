@@ -117,27 +117,39 @@ class Library:
         progress: BuildProgress | None = None,
         on_build: Any = None,
     ) -> Searcher:
-        """A searcher on the index, built first as ``policy`` says.
+        """A searcher on the index, built first as ``policy`` says (see ``load``)."""
+        return Searcher(self.load(policy, progress, on_build), self.settings, pool=self.pool)
+
+    def load(
+        self,
+        policy: Policy = Policy.FRESH,
+        progress: BuildProgress | None = None,
+        on_build: Any = None,
+        channels: tuple[str, ...] | None = None,
+    ) -> Index:
+        """The index, built first as ``policy`` says; ``channels`` limits which vector
+        files are read (``()``: chunks and BM25 only, as the quiz needs).
 
         An index built with other models is never rebuilt silently (that is the user's
         call): ``IndexIncompatible`` says what to run. ``on_build(reason)`` is called
         before a build starts; ``last_build`` keeps the report of a build done here."""
         self.last_build = None
+        wanted = self.settings.channels if channels is None else channels
         if policy is Policy.EXISTING:
-            return self._searcher()
+            return Index.load(self.index_dir, wanted)
         manifest = self.manifest()
         if manifest is not None:  # missing or damaged: building is the fix
             check_compatible(manifest, self.settings, self.pool)
         reason, full = self._why_build(policy)
         if not reason:
             try:
-                return self._searcher()
+                return Index.load(self.index_dir, wanted)
             except (IndexCorrupt, IndexOutdated) as err:
                 reason, full = str(err).split("; run")[0], True
         if on_build is not None:
             on_build(reason)
         self.last_build = self.build(full=full, progress=progress)
-        return self._searcher()
+        return Index.load(self.index_dir, wanted)
 
     def reopen(self, searcher: Searcher) -> Searcher | None:
         """A searcher on the generation in use when it is newer than ``searcher``'s;
@@ -145,7 +157,9 @@ class Library:
         newest = self.generation()
         if newest is None or newest == searcher.index.folder:
             return None
-        fresh = self._searcher()
+        fresh = Searcher(
+            Index.load(self.index_dir, self.settings.channels), self.settings, pool=self.pool
+        )
         fresh._executor = searcher._executor  # keep the channel threads, not one pool per load
         return fresh
 
@@ -166,10 +180,6 @@ class Library:
         if manifest.corpus != str(self.corpus.resolve()):
             return f"the index was built from {manifest.corpus}", False
         return "", False  # PRESENT: only the notes changed; the caller reports it
-
-    def _searcher(self) -> Searcher:
-        index = Index.load(self.index_dir, self.settings.channels)
-        return Searcher(index, self.settings, pool=self.pool)
 
 
 def _models_of_existing_index(index_dir: Path, settings: Settings) -> Settings:

@@ -29,6 +29,7 @@ from qa.display import safe_text
 from qa.settings import LEXICAL, Settings
 from qa.text import HAN_CHAR
 from qa.tui.messages import (
+    AddToQuiz,
     Answered,
     BuildProgress,
     BuildStarted,
@@ -206,6 +207,7 @@ class QAApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "help", "Help"),
         Binding("ctrl+b", "rebuild", "Rebuild"),
+        Binding("f2", "quiz", "Quiz", show=False),  # in the palette; the footer is kept as it was
         Binding("ctrl+t", "toggle_theme", "Light/dark"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
@@ -219,10 +221,12 @@ class QAApp(App[None]):
         searcher: Searcher | None = None,
         history_path: Path | None = None,
         freshness_seconds: float = FRESHNESS_SECONDS,
+        quiz_path: Path | None = None,
     ) -> None:
         """``searcher``: an index already open (tests); else the index is opened, or
         built when missing, in a worker. ``history_path``: where questions are kept
-        between sessions (None: only in memory)."""
+        between sessions (None: only in memory). ``quiz_path``: the review file of
+        ``qa quiz`` (F2; None: no quiz)."""
         super().__init__()
         from qa.library import Library
 
@@ -248,6 +252,7 @@ class QAApp(App[None]):
         self._freshness_seconds = freshness_seconds
         self._chinese_warmed = False
         self.within: tuple[str, ...] = ()  # /in PATH: search only there (qa.scope)
+        self._quiz_path = quiz_path
 
     def notify(
         self,
@@ -748,6 +753,49 @@ class QAApp(App[None]):
                     severity="warning",
                 )
 
+    # ------------------------------------------------------------------ quiz
+
+    def _quiz_store(self) -> Any:
+        from qa.quiz_store import QuizStore, QuizStoreError
+
+        if self._quiz_path is None:
+            self.notify("The quiz has no review file here.", severity="warning")
+            return None
+        if self.searcher is None:
+            self.notify("The index is still opening; try again in a moment.", timeout=3)
+            return None
+        try:
+            return QuizStore(self._quiz_path)
+        except QuizStoreError as err:
+            self.notify(str(err), severity="error")
+            return None
+
+    def action_quiz(self) -> None:
+        """Drill the notes (qa quiz) on a screen of its own; escape comes back."""
+        from qa.quiz_store import open_drill
+        from qa.tui.quiz import QuizScreen
+
+        store = self._quiz_store()
+        if store is None or self.searcher is None:
+            return
+        drill = open_drill(store, self.searcher.index.chunks)
+        self.push_screen(
+            QuizScreen(drill, self.searcher.glossary), callback=lambda _: self.focus_question()
+        )
+
+    def on_add_to_quiz(self, message: AddToQuiz) -> None:
+        from qa.quiz_store import add_question
+
+        store = self._quiz_store()
+        if store is None or self.searcher is None:
+            return
+        try:
+            card = add_question(store, message.question, self.searcher.index.chunks, message.chunk)
+        except ValueError as err:
+            self.notify(str(err), severity="warning")
+            return
+        self.notify(f"Added to the quiz: {card.front} → {card.section.heading}", timeout=4)
+
     # ------------------------------------------------------------------ rebuild, freshness
 
     def action_rebuild(self, full: bool = False) -> None:
@@ -912,6 +960,11 @@ class QAApp(App[None]):
             "Switch between light and dark (ctrl+t)",
             self.action_toggle_theme,
         )
+        yield SystemCommand(
+            "Quiz: drill your notes",
+            "Questions from your notes, with spaced repetition (F2)",
+            self.action_quiz,
+        )
         if isinstance(screen, ChatScreen):
             yield SystemCommand(
                 "Toggle results panel",
@@ -969,5 +1022,12 @@ def _build_summary(report: BuildReport) -> str:
 
 def run_app(lib: Library) -> None:
     """Run the chat TUI until the user quits."""
-    history_path = places.history_path(lib.corpus)
-    QAApp(lib.corpus, lib.index_dir, lib.settings, history_path=history_path).run()
+    from qa.quiz_store import store_path
+
+    QAApp(
+        lib.corpus,
+        lib.index_dir,
+        lib.settings,
+        history_path=places.history_path(lib.corpus),
+        quiz_path=store_path(lib.corpus),
+    ).run()

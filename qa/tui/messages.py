@@ -140,3 +140,12 @@ class CopyChunk(Message):
     def __init__(self, chunk: Chunk) -> None:
         super().__init__()
         self.chunk = chunk
+
+
+class AddToQuiz(Message):
+    """Keep the question of an answer card as a quiz card, its answer section the back."""
+
+    def __init__(self, question: str, chunk: Chunk) -> None:
+        super().__init__()
+        self.question = question
+        self.chunk = chunk

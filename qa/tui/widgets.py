@@ -25,7 +25,7 @@ from textual.widgets.option_list import Option
 from qa.confidence import confidence_cue
 from qa.display import safe_text
 from qa.passage import protect_math
-from qa.tui.messages import CopyChunk, EditChunk, OpenSection
+from qa.tui.messages import AddToQuiz, CopyChunk, EditChunk, OpenSection
 from qa.tui.present import also_in, breadcrumb, middle_cut, place, snippet
 
 if TYPE_CHECKING:
@@ -253,6 +253,7 @@ class AnswerCard(Vertical, can_focus=True):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Whole section"),
         *KEYS_FOR_A_PASSAGE,
+        Binding("ctrl+k", "add_to_quiz", "Add to quiz", show=False),
     ]
 
     def __init__(self, question: str, turn: int) -> None:
@@ -418,6 +419,12 @@ class AnswerCard(Vertical, can_focus=True):
     def action_copy(self) -> None:
         if (hit := self.best) is not None:
             self.post_message(CopyChunk(hit.chunk))
+
+    def action_add_to_quiz(self) -> None:
+        if self.answer is not None and self.answer.hits and not self.declined:
+            self.post_message(AddToQuiz(self.question, self.answer.hits[0].chunk))
+        else:
+            self.notify("Only an answered question can become a quiz card.", timeout=3)
 
 
 # ---------------------------------------------------------------------------- results
