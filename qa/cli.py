@@ -641,7 +641,8 @@ def print_answer(answer: Any) -> None:
         for other in hit.chunk.locations[1:]:
             say(f"   also in {other.file}:{other.start_line}")
         text = hit.chunk.text
-        lines = text[:MAX_PRINTED_CHARS].splitlines()
+        spans = [] if answer.declined or not style else (hit.answer_spans or [])
+        lines = _emboldened(text[:MAX_PRINTED_CHARS], spans)
         if answer.declined:
             lines = lines[:2] + (["…"] if len(lines) > 2 else [])
         elif len(text) > MAX_PRINTED_CHARS:
@@ -649,13 +650,37 @@ def print_answer(answer: Any) -> None:
             lines.append(f"… ({more} more characters; --json shows the whole passage)")
         click.echo()
         for line in lines:
-            say("   " + line if line else "")
+            click.echo("   " + line if line else "")
         click.echo()
     if answer.unanswered:
         click.echo("Your notes ask this but do not answer it yet:")
         for hit in answer.unanswered:
             loc = hit.chunk.location
             say(f"   {loc.file}:{loc.start_line}  {' › '.join(loc.heading_path)}")
+
+
+def _emboldened(text: str, spans: list[tuple[int, int]]) -> list[str]:
+    """The lines of ``text``, made safe for a terminal, with the answering sentences
+    (``spans``, offsets into ``text``) in bold."""
+    bold = sorted((a, min(b, len(text))) for a, b in spans if a < len(text))
+    lines = []
+    pos = 0
+    for line in text.split("\n"):
+        end = pos + len(line)
+        pieces = []
+        at = pos
+        for a, b in bold:
+            a, b = max(a, pos), min(b, end)
+            if a >= b or a < at:
+                continue
+            pieces += [safe_text(text[at:a]), click.style(safe_text(text[a:b]), bold=True)]
+            at = b
+        pieces.append(safe_text(text[at:end]))
+        lines.append("".join(pieces))
+        pos = end + 1
+    if lines and not lines[-1]:
+        lines.pop()
+    return lines
 
 
 @contextmanager
