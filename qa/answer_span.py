@@ -5,15 +5,18 @@ A passage is cut into *units* (``split_units``): English sentences, Chinese sent
 math block; inline math and code spans are never cut. Each unit keeps its character
 offsets into the passage text, so ``text[start:end]`` is the unit.
 
-Each unit is scored against the question (``UnitScorer``) from three things qa already
-has: the similarity of the unit to the question in the dense channels that are loaded
-(MiniLM reads English, e5 both languages), the share of the question's topic terms the
-unit contains (glossary and dictionary forms included), and whether the unit says what
-the question's intent asks for (a "why" question prefers "because / 因为 / 由于 / so
-that"; a "difference" question prefers a unit with both terms). The best unit is marked,
-and the one after it too when it scores nearly as well; when every unit is weak, nothing
-is marked. The weights are in ``SpanWeights`` (fitted on the dev halves of the labelled
-sentence sets, ``bench/sentences.py --fit``).
+Each unit is scored against the question (``SpanContext``) by a linear score over
+FEATURES: the share of the question's topic terms it contains (glossary and dictionary
+forms included), whether it says what the question's intent asks for (a "why" question
+prefers "because / 因为 / 由于 / so that"; a "difference" question a unit with both
+terms), whether it comes under a lead-in that matches ("**Cons:**" for 缺点), penalties
+for lead-ins, questions, link-only and very short units, and its similarity to the
+question in the dense channels that are loaded (MiniLM for English, e5 for Chinese and
+cross-lingual). Embedding costs ~2-8 ms a unit, so only the best DENSE_CANDIDATES units
+by the other features are embedded, and only for the top DENSE_HITS passages. The best
+unit is marked (with its neighbour when it scores within ``second_within``); nothing is
+marked when no unit has a single term of the question. The weights are fitted on the dev
+halves of the labelled sentence sets (``bench/sentences.py --fit``).
 """
 
 from __future__ import annotations

@@ -496,6 +496,9 @@ def eval_(
                 for problem in unmatched_labels(items, searcher.index.chunks):
                     say(f"qa: warning: {questions}: {problem}", err=True)
                 report = workbench.run_eval(searcher, items)
+                from qa.sentence_eval import sentence_report
+
+                sentences = sentence_report(searcher, items)  # when lines have "answer"
                 channels = (
                     workbench.by_channel(
                         settings,
@@ -511,6 +514,8 @@ def eval_(
         from qa import report as show
 
         data = report.to_json()
+        if sentences is not None:
+            data["sentences"] = sentences
         if channels:
             data["by_channel"] = {name: r.groups for name, r in channels.items()}
         if against:
@@ -545,6 +550,12 @@ def eval_(
         click.echo(json_text(data, indent=1))
         return
     show.print_eval_report(report)
+    if sentences is not None:
+        from rich.console import Console
+
+        from qa.sentence_eval import sentences_table
+
+        Console().print(sentences_table(sentences))
     if channels:
         from rich.console import Console
 

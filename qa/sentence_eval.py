@@ -165,3 +165,18 @@ def sentence_report(
         "top_hit": score(cases, w, "top"),
         "unlocated": [i.question for i in missing],
     }
+
+
+def sentences_table(data: dict[str, Any]) -> Any:
+    """The report of ``sentence_report`` as a rich table: Hit@1 / precision per
+    language, for qa and both baselines, on the gold passage and on the top hit."""
+    from rich.table import Table
+
+    table = Table(title="Answer sentences: Hit@1 / span precision", title_justify="left")
+    for column in ("passage", "lang", "n", *METHODS, "qa marked nothing"):
+        table.add_column(column, justify="left" if column in ("passage", "lang") else "right")
+    for key, title in (("gold_passage", "gold section"), ("top_hit", "top hit")):
+        for lang, row in data[key].items():
+            cells = [f"{row[m]['hit@1']:.3f} / {row[m]['precision']:.2f}" for m in METHODS]
+            table.add_row(title, lang, str(row["qa"]["n"]), *cells, f"{row['qa']['none']:.2f}")
+    return table

@@ -318,3 +318,31 @@ def test_the_card_marks_the_answer_and_ctrl_n_shows_it_alone(tmp_path: Path, fak
             assert card.query_one(HighlightedMarkdown).source == whole
 
     asyncio.run(run())
+
+
+def test_qa_eval_scores_answer_sentences_against_the_baselines(tmp_path: Path) -> None:
+    from qa.cli import main
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "dl.md").write_text(DROPOUT_NOTE, encoding="utf-8")
+    gold = "It works because it stops units from co-adapting: no unit can rely on another."
+    lines = [
+        {"question": "why does dropout work", "relevant": ["Dropout"], "answer": [gold]},
+        {"question": "what is batch normalization", "relevant": ["Batch normalization"]},
+    ]
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("\n".join(json.dumps(x) for x in lines), encoding="utf-8")
+    args = ["eval", "--questions", str(questions), "--json", *opts(notes)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    table = json.loads(result.stdout)["sentences"]["gold_passage"]["en"]
+    assert table["qa"]["n"] == 1  # only the question with gold sentences
+    assert (table["qa"]["hit@1"], table["qa"]["precision"]) == (1.0, 1.0)
+    assert table["first"]["hit@1"] == 0.0  # the first sentence says what dropout is
+    human = CliRunner().invoke(main, ["eval", "--questions", str(questions), *opts(notes)])
+    assert "Answer sentences: Hit@1 / span precision" in human.stdout
+    # A labelled file with a malformed answer is one line naming it.
+    questions.write_text('{"question": "x", "relevant": ["Dropout"], "answer": "no"}\n')
+    bad = CliRunner().invoke(main, ["eval", "--questions", str(questions), *opts(notes)])
+    assert bad.exit_code == 1 and "answer must be a list of strings" in bad.output
