@@ -630,6 +630,9 @@ def eval_(
                 for problem in unmatched_labels(items, searcher.index.chunks):
                     say(f"qa: warning: {questions}: {problem}", err=True)
                 report = workbench.run_eval(searcher, items)
+                from qa.sentence_eval import sentence_report
+
+                sentences = sentence_report(searcher, items)  # when lines have "answer"
                 channels = (
                     workbench.by_channel(
                         settings,
@@ -645,6 +648,8 @@ def eval_(
         from qa import report as show
 
         data = report.to_json()
+        if sentences is not None:
+            data["sentences"] = sentences
         if channels:
             data["by_channel"] = {name: r.groups for name, r in channels.items()}
         if against:
@@ -679,6 +684,12 @@ def eval_(
         click.echo(json_text(data, indent=1))
         return
     show.print_eval_report(report)
+    if sentences is not None:
+        from rich.console import Console
+
+        from qa.sentence_eval import sentences_table
+
+        Console().print(sentences_table(sentences))
     if channels:
         from rich.console import Console
 
@@ -882,7 +893,8 @@ def print_answer(answer: Any) -> None:
         for other in hit.chunk.locations[1:]:
             say(f"   also in {other.file}:{other.start_line}")
         text = hit.chunk.text
-        lines = text[:MAX_PRINTED_CHARS].splitlines()
+        spans = [] if answer.declined or not style else (hit.answer_spans or [])
+        lines = _emboldened(text[:MAX_PRINTED_CHARS], spans)
         if answer.declined:
             lines = lines[:2] + (["…"] if len(lines) > 2 else [])
         elif len(text) > MAX_PRINTED_CHARS:
@@ -890,13 +902,37 @@ def print_answer(answer: Any) -> None:
             lines.append(f"… ({more} more characters; --json shows the whole passage)")
         click.echo()
         for line in lines:
-            say("   " + line if line else "")
+            click.echo("   " + line if line else "")
         click.echo()
     if answer.unanswered:
         click.echo("Your notes ask this but do not answer it yet:")
         for hit in answer.unanswered:
             loc = hit.chunk.location
             say(f"   {loc.file}:{loc.start_line}  {' › '.join(loc.heading_path)}")
+
+
+def _emboldened(text: str, spans: list[tuple[int, int]]) -> list[str]:
+    """The lines of ``text``, made safe for a terminal, with the answering sentences
+    (``spans``, offsets into ``text``) in bold."""
+    bold = sorted((a, min(b, len(text))) for a, b in spans if a < len(text))
+    lines = []
+    pos = 0
+    for line in text.split("\n"):
+        end = pos + len(line)
+        pieces = []
+        at = pos
+        for a, b in bold:
+            a, b = max(a, pos), min(b, end)
+            if a >= b or a < at:
+                continue
+            pieces += [safe_text(text[at:a]), click.style(safe_text(text[a:b]), bold=True)]
+            at = b
+        pieces.append(safe_text(text[at:end]))
+        lines.append("".join(pieces))
+        pos = end + 1
+    if lines and not lines[-1]:
+        lines.pop()
+    return lines
 
 
 @contextmanager

@@ -4,6 +4,9 @@ A labelled set is JSONL, one question per line, written by hand::
 
     {"question": "what is dropout", "relevant": ["Dropout"], "lang": "en"}
 
+An optional ``answer`` lists the sentences of the relevant section that answer, as the
+note writes them; ``qa eval`` then also scores the answer spans (``qa.sentence_eval``).
+
 Each ``relevant`` entry names a section by its heading (``"Dropout"``), a heading-path
 suffix (``"Overfitting > Preventing Overfitting"``), a file (``"notes.md"``) or a file
 and heading (``"notes.md#Dropout"``). ``"relevant": []`` marks a question the notes do
@@ -41,6 +44,7 @@ class Labelled:
     lang: str
     line: int = 0
     pinned_split: str | None = None  # the line's "split", if it names one
+    answer: tuple[str, ...] = ()  # the sentences of the notes that answer (qa.sentence_eval)
 
     @property
     def answerable(self) -> bool:
@@ -90,12 +94,15 @@ def load_labelled(path: Path) -> list[Labelled]:
             lang = data.get("lang") or detect_language(question)
             if lang not in ("en", "zh"):
                 raise ValueError(f"lang must be 'en' or 'zh', not {lang!r}")
+            answer = data.get("answer", [])
+            if not isinstance(answer, list) or not all(isinstance(a, str) for a in answer):
+                raise ValueError("answer must be a list of strings")
             split = data.get("split")
             if split not in (None, "dev", "test"):
                 raise ValueError(f"split must be 'dev' or 'test', not {split!r}")
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise LabelError(f"{path}:{n}: {err}") from None
-        items.append(Labelled(question.strip(), tuple(relevant), lang, n, split))
+        items.append(Labelled(question.strip(), tuple(relevant), lang, n, split, tuple(answer)))
     if not items:
         raise LabelError(f"{path} has no questions")
     return items

@@ -172,3 +172,26 @@ def highlight_pattern(terms: Iterable[str]) -> re.Pattern[str] | None:
     if not alternatives:
         return None
     return re.compile("|".join(alternatives), re.IGNORECASE)
+
+
+_MARKDOWN_LINK = re.compile(r"!?\[([^\]\n]*)\]\([^)\n]*\)")
+_WORD = re.compile(r"\w+")
+
+
+def answer_pattern(sentences: Iterable[str]) -> re.Pattern[str] | None:
+    """A pattern matching each sentence as a Markdown viewer renders it: its words in
+    order, with anything but letters and digits between them (emphasis marks and link
+    targets are gone once rendered)."""
+    alternatives = []
+    for sentence in sentences:
+        plain = _MARKDOWN_LINK.sub(r"\1", sentence)
+        words = _WORD.findall(plain)
+        if words:
+            body = r"\W*?".join(re.escape(w) for w in words)
+            end = re.search(r"[^\w\s*_`]+$", plain.rstrip("*_` \n"))
+            if end:  # the full stop too, when the rendered text has it
+                body += f"(?:[*_`]*{re.escape(end.group(0))})?"
+            alternatives.append(body)
+    if not alternatives:
+        return None
+    return re.compile("|".join(f"(?:{a})" for a in alternatives))

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from qa.answer_span import DENSE_HITS, SPAN_HITS, DenseView, EmbeddingCache, SpanContext
 from qa.confidence import DEFAULT_MODEL, Term, coverage, informative_terms, topic_terms
 from qa.encoders import Encoder
 from qa.fusion import get_fusion, ranks_of
@@ -52,6 +53,16 @@ class Hit:
     channel_ranks: dict[str, int] = field(default_factory=dict)
     terms_found: int | None = None  # how many of the question's terms it has, if known
     row: int = -1  # the chunk's position in the index
+    # The sentences that answer, as (start, end) offsets into chunk.text (qa.answer_span);
+    # None when not looked for (past the first SPAN_HITS hits), [] when none answers.
+    answer_spans: list[tuple[int, int]] | None = None
+
+    @property
+    def answer_text(self) -> str | None:
+        """The answering sentences, one per line (None when not looked for)."""
+        if self.answer_spans is None:
+            return None
+        return "\n".join(self.chunk.text[a:b] for a, b in self.answer_spans)
 
     @property
     def answered(self) -> bool:
@@ -74,6 +85,10 @@ class Hit:
                 for other in self.chunk.locations[1:]
             ],
             "channels": {k: round(float(v), 6) for k, v in self.channel_scores.items()},
+            "answer_spans": (
+                None if self.answer_spans is None else [list(s) for s in self.answer_spans]
+            ),
+            "answer": self.answer_text,
         }
 
 
@@ -91,6 +106,7 @@ class Answer:
     declined: bool = True  # the notes do not seem to answer this; hits are only the nearest
     features: dict[str, float] = field(default_factory=dict)
     expansion: Expansion | None = None  # the question carried across languages
+    span_context: SpanContext | None = None  # how answer spans were scored (qa.answer_span)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -156,6 +172,7 @@ class Searcher:
         self._heading_tokens: dict[str, list[str]] = {}
         self._chinese_vocab: bool | None = None
         self._within: dict[tuple[str, ...], np.ndarray] = {}
+        self._unit_vectors = EmbeddingCache()
         self._answered = np.array([c.answered for c in index.chunks], dtype=bool)
         self._centroids = {
             name: np.asarray(info.centroid, dtype=np.float32)
@@ -246,11 +263,41 @@ class Searcher:
             for hit in hits + unanswered:
                 hit.chunk = self._placed_within(hit.chunk, tuple(within))
         answer = Answer(text, lang, hits, unanswered, use, query_terms, expansion=expansion)
+        answer.span_context = self.span_context(text, lang, terms, raw)
         if hits:
             answer.features = self._evidence(own_terms, raw, hits[0])
             answer.confidence = DEFAULT_MODEL.probability(answer.features, lang)
             answer.declined = answer.confidence < DEFAULT_MODEL.threshold
+            for n, hit in enumerate(hits[:SPAN_HITS]):
+                hit.answer_spans = answer.span_context.spans(hit.chunk.text, n < DENSE_HITS)
         return answer
+
+    def forget_unit_vectors(self) -> None:
+        """Drop the cached sentence vectors (bench/sentences.py times the worst case)."""
+        self._unit_vectors.clear()
+
+    def span_context(
+        self, text: str, lang: str, terms: list[Term], raw: dict[str, ChannelResult]
+    ) -> SpanContext:
+        """What scoring a passage's sentences against this question needs: its terms and
+        the question's vector in each dense channel that took part (qa.answer_span)."""
+        views = {}
+        for name, result in raw.items():
+            if result.vector is None or name not in self._encoders:
+                continue
+            encoder = self._encoders[name]
+            english_only = self.settings.glossary and not encoder.multilingual
+
+            def embed(texts: Sequence[str], enc: Encoder = encoder, render: bool = english_only):
+                shown = [self.glossary.render_english(t) for t in texts] if render else texts
+                return enc.embed_passages(shown)
+
+            views[name] = DenseView(
+                result.vector,
+                partial(self._unit_vectors.embed, encoder.model_id, embed),
+                encoder.multilingual,
+            )
+        return SpanContext(text, lang, terms, views)
 
     def _bridge(self, text: str, own: list[Term]) -> tuple[list[Term], list[str]]:
         """The question's topic terms (``own``, left as they are) with the dictionary's

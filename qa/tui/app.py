@@ -101,6 +101,7 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+r", "toggle_results", "Results"),
         Binding("ctrl+o", "open_best", "Section"),
         Binding("ctrl+y", "copy_best", "Copy"),
+        Binding("ctrl+n", "toggle_answer", "Answer / passage"),
         Binding("ctrl+l", "clear", "Clear", show=False),
         Binding("escape", "focus_input", "Back to question", show=False),
         Binding("pageup", "page(-1)", "Scroll up", show=False),
@@ -191,6 +192,15 @@ class ChatScreen(Screen[None]):
             self.notify("Ask a question first.", timeout=3)
         else:
             card.action_copy()
+
+    async def action_toggle_answer(self) -> None:
+        """The focused card (or the latest): its answering sentences alone, or the passage."""
+        focused = self.focused
+        card = focused if isinstance(focused, AnswerCard) else self._latest_card()
+        if card is None:
+            self.notify("Ask a question first.", timeout=3)
+        elif not await card.toggle_answer():
+            self.notify("No sentence of this passage stands out as the answer.", timeout=3)
 
     async def action_clear(self) -> None:
         await self.transcript.remove_children()

@@ -24,7 +24,7 @@ from textual.widgets.option_list import Option
 
 from qa.confidence import confidence_cue
 from qa.display import safe_text
-from qa.passage import protect_math
+from qa.passage import answer_pattern, protect_math
 from qa.tui.messages import AddToQuiz, CopyChunk, EditChunk, OpenSection
 from qa.tui.present import also_in, breadcrumb, middle_cut, place, snippet
 
@@ -61,17 +61,24 @@ class HighlightedMarkdown(Markdown):
     parsed, so they cannot break emphasis, links or code fences.
     """
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"markdown--highlight"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"markdown--highlight", "markdown--answer"}
 
     def __init__(
-        self, markdown: str, pattern: re.Pattern[str] | None = None, **kwargs: Any
+        self,
+        markdown: str,
+        pattern: re.Pattern[str] | None = None,
+        answer: re.Pattern[str] | None = None,
+        **kwargs: Any,
     ) -> None:
+        """``answer``: the sentences that answer (qa.passage.answer_pattern), marked too."""
         self.highlight_pattern = pattern
+        self.answer_pattern = answer
         super().__init__(safe_text(markdown), **kwargs)
 
     def get_block_class(self, block_name: str) -> type[MarkdownBlock]:
         block = super().get_block_class(block_name)
-        if self.highlight_pattern is None or issubclass(block, MarkdownFence):
+        unmarked = self.highlight_pattern is None and self.answer_pattern is None
+        if unmarked or issubclass(block, MarkdownFence):
             return block
         return _marking(block)
 
@@ -83,8 +90,11 @@ def _marking(block: type[MarkdownBlock]) -> type[MarkdownBlock]:
     def __init__(self: Any, markdown: Markdown, *args: Any, **kwargs: Any) -> None:
         block.__init__(self, markdown, *args, **kwargs)
         self._qa_pattern = getattr(markdown, "highlight_pattern", None)
+        self._qa_answer = getattr(markdown, "answer_pattern", None)
 
     def set_content(self: Any, content: Content) -> None:
+        if self._qa_answer is not None:
+            content = content.highlight_regex(self._qa_answer, style=".markdown--answer")
         if self._qa_pattern is not None:
             content = content.highlight_regex(self._qa_pattern, style=".markdown--highlight")
         block.set_content(self, content)
@@ -265,6 +275,7 @@ class AnswerCard(Vertical, can_focus=True):
         self.refining: tuple[str, ...] = ()
         self.note = "Searching your notes…"
         self.error: str | None = None
+        self.answer_only = False  # ctrl+n: the answering sentences alone, or the passage
 
     # -- state
 
@@ -320,6 +331,24 @@ class AnswerCard(Vertical, can_focus=True):
         self.set_class(bool(self.refining), "refining")
         await self.recompose()
 
+    @property
+    def answer_sentences(self) -> list[str]:
+        """The sentences of the best passage that answer, in the passage's order."""
+        if self.answer is None or self.declined:
+            return []
+        top = self.answer.hits[0]
+        text = top.chunk.text
+        return [text[a:b] for a, b in sorted(top.answer_spans or [])]
+
+    async def toggle_answer(self) -> bool:
+        """Show the answering sentences alone, or the whole passage again; False when
+        there is no answering sentence to show."""
+        if not self.answer_sentences:
+            return False
+        self.answer_only = not self.answer_only
+        await self.recompose()
+        return True
+
     async def fail(self, message: str) -> None:
         self.error = message
         self._set_state("failed")
@@ -359,9 +388,25 @@ class AnswerCard(Vertical, can_focus=True):
         loc = chunk.location
         yield from self._head(answer, marked(chunk.heading, self.pattern, ".card--highlight"))
         yield Static(Content(breadcrumb(loc)), classes="card-crumb")
-        yield HighlightedMarkdown(
-            protect_math(chunk.text), pattern=self.pattern, classes="card-passage"
-        )
+        sentences = self.answer_sentences
+        if self.answer_only and sentences:
+            yield HighlightedMarkdown(
+                protect_math("\n\n".join(sentences)), pattern=self.pattern, classes="card-passage"
+            )
+        else:
+            yield HighlightedMarkdown(
+                protect_math(chunk.text),
+                pattern=self.pattern,
+                answer=answer_pattern(sentences),
+                classes="card-passage",
+            )
+        if sentences:
+            yield Static(
+                "The answer alone · ctrl+n the whole passage"
+                if self.answer_only
+                else "Answer in green · ctrl+n the answer alone",
+                classes="card-answer-note",
+            )
         notes = []
         if chunk.parts > 1:
             notes.append(
