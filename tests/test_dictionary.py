@@ -1,8 +1,10 @@
 """Words the glossary lacks, carried across languages by CC-CEDICT."""
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from conftest import FAKE
 
 from qa.dictionary import load_dictionary
@@ -44,3 +46,28 @@ def test_an_english_word_finds_the_chinese_section_and_back(tmp_path: Path) -> N
     headings = [h.chunk.heading for h in on.search("指针连接", 5).hits]
     assert "Linked lists" in headings
     assert "Linked lists" not in [h.chunk.heading for h in off.search("指针连接", 5).hits]
+
+
+def test_the_parsed_dictionary_is_cached_and_a_damaged_cache_is_parsed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qa import dictionary
+
+    monkeypatch.setattr(dictionary, "_cache_dir", lambda: tmp_path)
+    dictionary.load_dictionary.cache_clear()
+    first = dictionary.load_dictionary()
+    (cached,) = tmp_path.glob("cedict-*.json")
+    parse = dictionary._parse
+
+    def must_not_parse(path: Path) -> dictionary.Dictionary:
+        raise AssertionError("parsed again although the cache is sound")
+
+    monkeypatch.setattr(dictionary, "_parse", must_not_parse)
+    dictionary.load_dictionary.cache_clear()
+    assert dictionary.load_dictionary() == first
+    cached.write_text('{"zh_en": [1, 2', encoding="utf-8")  # truncated
+    monkeypatch.setattr(dictionary, "_parse", parse)
+    dictionary.load_dictionary.cache_clear()
+    assert dictionary.load_dictionary() == first
+    assert json.loads(cached.read_text(encoding="utf-8"))["zh_en"]  # written again
+    dictionary.load_dictionary.cache_clear()
