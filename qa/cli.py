@@ -341,6 +341,7 @@ def ask(
             )
         if question is not None:
             answer = searcher.search(question, top_k)
+            _record_question(corpus, answer)
             if as_json:
                 click.echo(json_text(answer.to_json()))
             elif as_files:
@@ -363,6 +364,94 @@ def ask(
         if invalid:
             record["invalid_utf8"] = True
         click.echo(json_text(record))
+
+
+def _record_question(corpus: Path, answer: Any) -> None:
+    """Keep a question asked on the command line in the folder's history, with whether
+    the notes declined it (what `qa gaps` reads); questions on stdin are not kept."""
+    from qa import history, places
+
+    best = answer.hits[0].chunk.location if answer.hits else None
+    entry = history.Asked(
+        answer.question,
+        history.now(),
+        "ask",
+        declined=answer.declined or not answer.hits,
+        best=f"{best.file}:{best.start_line}" if best else None,
+    )
+    history.record(places.history_path(corpus), entry)
+
+
+@main.command(short_help="List the headings your notes ask but do not answer.")
+@corpus_options
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--markdown",
+    type=click.Path(path_type=Path),
+    help="Write the report as a Markdown checklist to this file.",
+)
+@click.option("--no-build", is_flag=True, help="Do not build or update the index first.")
+def gaps(
+    corpus: Path | None,
+    index_dir: Path | None,
+    model: str | None,
+    as_json: bool,
+    markdown: Path | None,
+    no_build: bool,
+) -> None:
+    """List every heading with nothing under it, by note: the sections elsewhere that may
+    answer it, other empty headings that ask the same, and the questions asked here that
+    the notes declined (what to write next)."""
+    if as_json and markdown:
+        raise Fail("choose one of --json and --markdown")
+    if markdown is not None and markdown.is_dir():
+        raise Fail(f"--markdown needs a file name, and {markdown} is a folder")
+    corpus, index_dir, settings = resolve(corpus, index_dir, model)
+    from qa import gaps as find
+    from qa import history, places
+    from qa.search import Searcher
+
+    with user_errors():
+        with progress_bar() as progress:
+            searcher = Searcher.open(
+                corpus, index_dir, settings, auto_build=not no_build, progress=progress
+            )
+        report = find.find_gaps(searcher, history.read(places.history_path(corpus)))
+        if markdown is not None:
+            markdown.write_text(find.markdown_report(report, corpus), encoding="utf-8")
+    if as_json:
+        click.echo(json_text(report.to_json(), indent=1))
+    elif markdown is not None:
+        say(f"Wrote {markdown} ({plural(len(report.gaps), 'empty heading')}).")
+    else:
+        print_gaps(report)
+
+
+def print_gaps(report: Any) -> None:
+    """Each note's empty headings, each with its candidate answers or "nothing yet"."""
+    notes = report.by_note()
+    say(
+        f"{plural(len(report.gaps), 'heading')} in {plural(len(notes), 'note')} ask a question "
+        f"with nothing under it; {report.answered_elsewhere} may be answered elsewhere."
+    )
+    for file, found in notes.items():
+        say()
+        say(file)
+        for gap in found:
+            say(f"  {gap.place.line:>5}  {' › '.join(gap.place.heading_path)}")
+            if not gap.candidates:
+                say("         nothing in your notes yet")
+            for n, c in enumerate(gap.candidates):
+                cue = f"  (confidence {gap.confidence:.2f})" if n == 0 else ""
+                where = f"{c.place.file}:{c.place.line}"
+                say(f"         → {where}  {' › '.join(c.place.heading_path)}{cue}")
+            for d in gap.duplicates:
+                say(f"         = same question at {d.place.file}:{d.place.line}  {d.place.heading}")
+    if report.topics:
+        say()
+        say(f"What to write next ({plural(report.declined_questions, 'declined question')}):")
+        for topic in report.topics:
+            say(f"  {topic.count:>3} × {topic.label}")
 
 
 @main.command(short_help="Serve the notes to editors and agents (MCP, or HTTP with --http).")
