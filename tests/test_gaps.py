@@ -8,17 +8,23 @@ The fixture notes (tests/fixtures/gaps) have an empty heading answered in anothe
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from test_tui import RecordingApp, pilot_test, until
+from textual.widgets import OptionList
 
 from qa import gaps, history, places
 from qa.cli import main
 from qa.index import Index, build_index
 from qa.search import Searcher
 from qa.settings import Settings
+from qa.tui.gaps import GapsScreen, Row
+from qa.tui.section import SectionScreen
 
 GAPS = Path(__file__).parent / "fixtures" / "gaps"
 DROPOUT = gaps.Place("deep-learning.md", 3, ("Deep learning", "Dropout"))
@@ -248,3 +254,101 @@ def test_heading_vectors_are_the_stored_ones(gaps_searcher: Searcher) -> None:
     rows = [row for row, _ in gaps.empty_headings(gaps_searcher.index.chunks)]
     (minilm, e5) = gaps.heading_vectors(gaps_searcher, rows)
     assert minilm.shape == (4, 384) and np.allclose(np.linalg.norm(e5, axis=1), 1.0, atol=1e-4)
+
+
+# ---------------------------------------------------------------------------- the Gaps screen
+
+
+@pytest.fixture
+def gaps_notes(tmp_path: Path) -> tuple[Path, Path]:
+    """A writable copy of the fixture notes and its index (real models)."""
+    folder = tmp_path / "notes"
+    shutil.copytree(GAPS, folder)
+    build_index(folder, tmp_path / "index", Settings())
+    return folder, tmp_path / "index"
+
+
+def rows_text(screen: GapsScreen) -> list[str]:
+    listing = screen.query_one(OptionList)
+    return [str(listing.get_option_at_index(i).prompt) for i in range(listing.option_count)]
+
+
+def highlight(screen: GapsScreen, wanted: Callable[[Row], bool]) -> None:
+    index = next(i for i, r in enumerate(screen.rows) if r is not None and wanted(r))
+    screen.query_one(OptionList).highlighted = index
+
+
+@pilot_test
+async def test_gaps_screen_opens_candidates_edits_and_follows_the_index(
+    gaps_notes: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EDITOR", "true")
+    notes, index = gaps_notes
+    history.record(
+        tmp_path / "history.jsonl",
+        history.Asked("how do I grow tomatoes", 1.0, "chat", declined=True),
+    )
+    app = RecordingApp(
+        notes, index, Settings(), history_path=tmp_path / "history.jsonl", freshness_seconds=0.2
+    )
+    async with app.run_test(size=(110, 36)) as pilot:
+        await until(pilot, lambda: app.phase == "ready")
+        await pilot.press("ctrl+g")
+        assert isinstance(app.screen, GapsScreen)
+        screen = app.screen
+        await until(pilot, lambda: screen.updates == 1)
+        text = rows_text(screen)
+        assert text[0] == "deep-learning.md"
+        assert text[1].startswith("  What is the bias-variance tradeoff?  deep-learning.md:16")
+        assert (
+            "nothing in your notes yet" in text[1] and "also asked at statistics.md:14" in text[1]
+        )
+        assert text[2] == "statistics.md"
+        assert text[3].startswith("  What is dropout in neural networks?  statistics.md:10")
+        assert text[4].startswith("      → deep-learning.md:3 › Deep learning › Dropout")
+        assert text[-2].startswith("What to write next")
+        assert text[-1] == "  how do I grow tomatoes  × 1"
+
+        # Enter on a candidate opens its section; on a gap, its first candidate.
+        highlight(screen, lambda r: r.candidate is not None)
+        await pilot.press("enter")
+        assert isinstance(app.screen, SectionScreen)
+        assert app.screen.section.heading_path == ("Deep learning", "Dropout")
+        await pilot.press("escape")
+        assert app.screen is screen
+        highlight(screen, lambda r: r.gap.place.heading.startswith("How do you grow tomatoes"))
+        await pilot.press("enter")
+        assert app.screen is screen and app.notes[-1].startswith("Nothing in your notes answers")
+
+        # ctrl+e opens the empty heading in the editor, at its line.
+        await pilot.press("ctrl+e")
+        assert app.editor_calls == [["true", "+12", str(notes.resolve() / "statistics.md")]]
+
+        # The answer is written and the notes re-indexed (what qa watch does): the list
+        # follows the new index by itself.
+        note = notes / "statistics.md"
+        note.write_text(
+            note.read_text(encoding="utf-8").replace(
+                "### How do you grow tomatoes on a balcony?\n",
+                "### How do you grow tomatoes on a balcony?\n\nIn big pots, in full sun.\n",
+            ),
+            encoding="utf-8",
+        )
+        build_index(notes, index, Settings())
+        await until(pilot, lambda: screen.updates == 2)
+        assert screen.report is not None and len(screen.report.gaps) == 3
+        assert not any("tomatoes on a balcony" in line for line in rows_text(screen)[:-2])
+
+
+@pilot_test
+async def test_gaps_is_in_the_command_palette(gaps_notes: tuple[Path, Path]) -> None:
+    notes, index = gaps_notes
+    app = RecordingApp(notes, index, Settings())
+    async with app.run_test(size=(110, 36)) as pilot:
+        await until(pilot, lambda: app.phase == "ready")
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Gaps: what your notes ask but do not answer" in titles
+        command = next(c for c in app.get_system_commands(app.screen) if c.title.startswith("Gaps"))
+        command.callback()
+        await pilot.pause()
+        assert isinstance(app.screen, GapsScreen)
