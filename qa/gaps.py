@@ -20,6 +20,7 @@ results returned here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ import numpy as np
 from qa.history import Asked
 from qa.index import Chunk
 from qa.search import QuestionError
-from qa.text import tokenize
+from qa.text import has_chinese, normalise, tokenize
 
 if TYPE_CHECKING:
     from qa.encoders import Encoder
@@ -40,8 +41,14 @@ CANDIDATES = 3  # candidate answers shown per empty heading
 # Two empty headings ask the same thing when DUPLICATE_DENSE * cosine + (1 -
 # DUPLICATE_DENSE) * word overlap reaches DUPLICATE_THRESHOLD. Chosen on the labelled
 # empty headings of four corpora (bench/gaps.py --sweep, bench/questions/gaps/).
-DUPLICATE_DENSE = 0.5
-DUPLICATE_THRESHOLD = 0.75
+DUPLICATE_DENSE = 0.75
+DUPLICATE_THRESHOLD = 0.55
+# A heading's number ("Q3.", "5.", "(2)") and a "TODO" mark are not part of its question.
+_NUMBER = re.compile(r"^\s*(?:[Qq]?\d+(?:\.\d+)*[.、:：)）]?|[(（]\d+[)）])\s*")
+_TODO = re.compile(r"\s*(?:\bTODO\b|\bTBD\b|待补充|待完成|（待续）)\s*", re.IGNORECASE)
+_LINK_LABEL = re.compile(r"\[([^\]\n]{1,300})\]\(")
+# A chunk whose lines are at least this share of list items made of a link is navigation.
+NAVIGATION = 0.5
 # Declined questions whose vectors are closer than this cosine distance (average
 # linkage) share a topic.
 TOPIC_DISTANCE = 0.5
@@ -100,7 +107,7 @@ class Gap:
     confidence: float = 0.0  # that the first candidate answers it
     declined: bool = True  # nothing in the notes seems to answer it
     candidates: list[CandidateAnswer] = field(default_factory=list)  # empty when declined
-    nearest: CandidateAnswer | None = None  # the best section even when declined
+    nearest: list[CandidateAnswer] = field(default_factory=list)  # also when declined
     duplicates: list[Duplicate] = field(default_factory=list)
 
     @property
@@ -169,14 +176,21 @@ class GapsReport:
 # ---------------------------------------------------------------------------- empty headings
 
 
+def clean_heading(heading: str) -> str:
+    """The question a heading asks: without its number or a TODO mark."""
+    text = _TODO.sub(" ", _NUMBER.sub("", heading, count=1))
+    return " ".join(text.split()) or " ".join(heading.split())
+
+
 def empty_headings(chunks: Sequence[Chunk]) -> list[tuple[int, Place]]:
     """Every place of every unanswered chunk (row in the index, place), in note order.
 
     A heading that is empty in several notes under the same heading path is one chunk
-    with several places; each place is a gap of its own."""
+    with several places; each place is a gap of its own. A heading without a word in
+    it (``---`` read as a heading, ``[]``) asks nothing and is left out."""
     out = []
     for row, chunk in enumerate(chunks):
-        if chunk.answered:
+        if chunk.answered or not any(ch.isalnum() for ch in chunk.heading):
             continue
         for loc in chunk.locations:
             line = loc.section_line or loc.start_line
@@ -186,15 +200,47 @@ def empty_headings(chunks: Sequence[Chunk]) -> list[tuple[int, Place]]:
 
 
 def gap_question(place: Place) -> str:
-    """What is searched for an empty heading: the heading itself."""
-    return place.heading
+    """What is searched for an empty heading: the heading, without number or TODO."""
+    return clean_heading(place.heading)
 
 
-def find_candidates(searcher: Searcher, question: str) -> tuple[float, bool, list[CandidateAnswer]]:
+def link_pointers(chunks: Sequence[Chunk]) -> dict[str, list[int]]:
+    """Rows of the chunks that link to a heading, by the link's text (normalised): a
+    table of contents names every heading of its note, the empty ones too."""
+    out: dict[str, list[int]] = {}
+    for row, chunk in enumerate(chunks):
+        if "](" in chunk.text:
+            for label in dict.fromkeys(_LINK_LABEL.findall(chunk.text)):
+                out.setdefault(_key(label), []).append(row)
+    return out
+
+
+def navigation_rows(chunks: Sequence[Chunk]) -> list[int]:
+    """Rows of chunks that are mostly a list of links (a table of contents, a reading
+    list): they name a topic, they do not answer it."""
+    from qa.rerank import text_shape
+
+    return [
+        row
+        for row, chunk in enumerate(chunks)
+        if chunk.answered
+        and "](" in chunk.text
+        and text_shape(chunk.text).list_link_lines >= NAVIGATION
+    ]
+
+
+def _key(text: str) -> str:
+    return normalise(" ".join(text.split()))
+
+
+def find_candidates(
+    searcher: Searcher, question: str, leave_out: Sequence[int] = ()
+) -> tuple[float, bool, list[CandidateAnswer]]:
     """Confidence, declined, and the best answered sections for ``question`` (at most
-    ``CANDIDATES``; only answered sections take part, as in every search)."""
+    ``CANDIDATES``; only answered sections take part, as in every search, and not the
+    rows in ``leave_out``)."""
     try:
-        answer = searcher.search(question, top_k=CANDIDATES)
+        answer = searcher.search(question, top_k=CANDIDATES, leave_out=leave_out)
     except QuestionError:  # a heading of punctuation only
         return 0.0, True, []
     found = []
@@ -208,20 +254,35 @@ def find_candidates(searcher: Searcher, question: str) -> tuple[float, bool, lis
 # ---------------------------------------------------------------------------- duplicates
 
 
-def heading_vectors(searcher: Searcher, rows: Sequence[int]) -> list[np.ndarray]:
-    """The stored vectors of these rows, one matrix per dense channel (normalised)."""
+def heading_vectors(searcher: Searcher, headings: Sequence[str]) -> list[np.ndarray]:
+    """The headings' vectors, one matrix per dense channel, each measured from the
+    index's average passage and normalised.
+
+    The heading alone is embedded, as a question (an English-only model reads a
+    Chinese heading in the glossary's English, as in a search). The vector stored in
+    the index is not used: it embeds the whole heading path, so two empty siblings of
+    one note looked alike (cosine 0.92 to 0.99) whatever they asked."""
     out = []
     for channel in searcher.settings.dense_channels:
-        if channel in searcher.index.vectors:
-            matrix = np.asarray(searcher._matrix(channel)[np.asarray(rows, dtype=np.int64)])
-            norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-            out.append(matrix / np.where(norms > 0, norms, 1.0))
+        encoder = searcher.encoder(channel)
+        texts = list(headings)
+        if not encoder.multilingual and searcher.settings.glossary:
+            texts = [
+                (searcher.glossary.expand(t).english or t) if has_chinese(t) else t for t in texts
+            ]
+        matrix = np.asarray(encoder.embed_queries(texts), dtype=np.float64)
+        centroid = searcher._centroids.get(channel)
+        if centroid is not None:
+            matrix = matrix - centroid
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        out.append(matrix / np.where(norms > 0, norms, 1.0))
     return out
 
 
 def word_overlap(a: str, b: str) -> float:
-    """Jaccard overlap of two headings' words (stemmed, without stop words)."""
-    ta, tb = set(tokenize(a)), set(tokenize(b))
+    """Jaccard overlap of two headings' words (stemmed, without stop words), numbers
+    and TODO marks left out."""
+    ta, tb = set(tokenize(clean_heading(a))), set(tokenize(clean_heading(b)))
     if not ta or not tb:
         return 0.0
     return len(ta & tb) / len(ta | tb)
@@ -240,7 +301,7 @@ def duplicate_pairs(
     n = len(places)
     if n < 2:
         return {}
-    vectors = heading_vectors(searcher, [row for row, _ in places])
+    vectors = heading_vectors(searcher, [clean_heading(p.heading) for _, p in places])
     cosine = sum(v @ v.T for v in vectors) / len(vectors) if vectors else np.zeros((n, n))
     scores = {}
     for i in range(n):
@@ -353,14 +414,20 @@ def find_gaps(
     searcher: Searcher,
     history: Iterable[Asked] = (),
     duplicate_threshold: float = DUPLICATE_THRESHOLD,
+    question_of: Callable[[Place], str] = gap_question,
 ) -> GapsReport:
     """Every empty heading of the searcher's notes with its candidate answers and
-    duplicates, and the declined questions of ``history`` grouped by topic."""
+    duplicates, and the declined questions of ``history`` grouped by topic.
+    ``question_of``: what is searched for a heading (bench/gaps.py tries others)."""
     places = empty_headings(searcher.index.chunks)
+    pointers = link_pointers(searcher.index.chunks)
+    navigation = navigation_rows(searcher.index.chunks)
     gaps = []
     for row, place in places:
-        question = gap_question(place)
-        confidence, declined, found = find_candidates(searcher, question)
+        question = question_of(place)
+        # A table of contents that links to this heading points at the gap itself.
+        leave_out = navigation + pointers.get(_key(place.heading), [])
+        confidence, declined, found = find_candidates(searcher, question, leave_out)
         gaps.append(
             Gap(
                 place,
@@ -369,7 +436,7 @@ def find_gaps(
                 confidence,
                 declined,
                 [] if declined else found,
-                found[0] if found else None,
+                found,
             )
         )
     for (i, j), score in duplicate_pairs(searcher, places).items():

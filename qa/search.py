@@ -216,9 +216,15 @@ class Searcher:
             self.encoder(channel).warm_up()
 
     def search(
-        self, question: str, top_k: int = 5, channels: Sequence[str] | None = None
+        self,
+        question: str,
+        top_k: int = 5,
+        channels: Sequence[str] | None = None,
+        leave_out: Sequence[int] = (),
     ) -> Answer:
-        """Rank the notes for ``question``; ``channels`` restricts which channels take part."""
+        """Rank the notes for ``question``; ``channels`` restricts which channels take part.
+        ``leave_out``: rows of chunks that may not answer (qa gaps: a table of contents
+        that only links to the heading asked about)."""
         text = clean_question(question)
         use = tuple(c for c in (channels or self.settings.channels) if c in self.settings.channels)
         if not use:
@@ -248,7 +254,11 @@ class Searcher:
         # (qa eval --by-channel).
         blend = LEXICAL in use and len(use) > 1 and bool(self.settings.coverage_weight)
         rank = partial(self._rank, candidates, per_channel, fuse, weights, found, blend)
-        answered = self._answered[candidates]
+        may_answer = self._answered
+        if len(leave_out):
+            may_answer = may_answer.copy()
+            may_answer[np.asarray(leave_out, dtype=np.int64)] = False
+        answered = may_answer[candidates]
         reranker = self._reranker()
         hits = rank(answered, max(top_k, DEPTH) if reranker else top_k)
         if reranker is not None and len(hits) > 1:
@@ -266,7 +276,7 @@ class Searcher:
             hit.rank = n
         answer = Answer(text, lang, hits, unanswered, use, query_terms, expansion=expansion)
         if hits:
-            answer.features = self._evidence(own_terms, raw, hits[0])
+            answer.features = self._evidence(own_terms, raw, hits[0], may_answer)
             answer.confidence = DEFAULT_MODEL.probability(answer.features, lang)
             answer.declined = answer.confidence < DEFAULT_MODEL.threshold
         return answer
@@ -395,15 +405,20 @@ class Searcher:
         return self._matrices[name]
 
     def _evidence(
-        self, terms: list[Term], raw: dict[str, ChannelResult], top: Hit
+        self,
+        terms: list[Term],
+        raw: dict[str, ChannelResult],
+        top: Hit,
+        may_answer: np.ndarray | None = None,
     ) -> dict[str, float]:
         """The signals the confidence model reads (see qa.confidence)."""
         features: dict[str, float] = {}
+        may_answer = self._answered if may_answer is None else may_answer
         for name, result in raw.items():
             centroid = self._centroids.get(name)
             if result.vector is None or centroid is None:
                 continue
-            answered = self._answered[result.ids]
+            answered = may_answer[result.ids]
             best = float(result.scores[answered].max()) if answered.any() else 0.0
             features[f"{name}_gap"] = best - float(result.vector @ centroid)
         lexical = self.index.lexical

@@ -250,10 +250,18 @@ def test_ask_records_its_question_and_gaps_lists_the_declined(
     assert text[-1] in ("    2 × how do I grow tomatoes", "    2 × tomatoes on a balcony")
 
 
-def test_heading_vectors_are_the_stored_ones(gaps_searcher: Searcher) -> None:
-    rows = [row for row, _ in gaps.empty_headings(gaps_searcher.index.chunks)]
-    (minilm, e5) = gaps.heading_vectors(gaps_searcher, rows)
-    assert minilm.shape == (4, 384) and np.allclose(np.linalg.norm(e5, axis=1), 1.0, atol=1e-4)
+def test_heading_vectors_compare_what_headings_ask(gaps_searcher: Searcher) -> None:
+    """Each heading is embedded alone (not its path), measured from the average passage."""
+    headings = ["What is dropout?", "什么是 dropout", "How do you grow tomatoes?"]
+    minilm, e5 = gaps.heading_vectors(gaps_searcher, headings)
+    assert minilm.shape == (3, 384) and e5.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(e5, axis=1), 1.0)
+    for m in (minilm, e5):
+        assert m[0] @ m[1] > m[0] @ m[2] + 0.2
+    assert gaps.clean_heading("Q12.为什么dropout能减少过拟合") == "为什么dropout能减少过拟合"
+    assert gaps.clean_heading("5. What is Drop-out?") == "What is Drop-out?"
+    assert gaps.clean_heading("矩阵链乘法 TODO") == "矩阵链乘法"
+    assert gaps.clean_heading("2024") == "2024"
 
 
 # ---------------------------------------------------------------------------- the Gaps screen
