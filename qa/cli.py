@@ -430,10 +430,15 @@ def gaps(
 def print_gaps(report: Any) -> None:
     """Each note's empty headings, each with its candidate answers or "nothing yet"."""
     notes = report.by_note()
-    say(
-        f"{plural(len(report.gaps), 'heading')} in {plural(len(notes), 'note')} ask a question "
-        f"with nothing under it; {report.answered_elsewhere} may be answered elsewhere."
-    )
+    if not report.gaps:
+        say("No heading in your notes is waiting for an answer.")
+    else:
+        asks = "asks" if len(report.gaps) == 1 else "ask"
+        say(
+            f"{plural(len(report.gaps), 'heading')} in {plural(len(notes), 'note')} {asks} a "
+            f"question with nothing under it; {report.answered_elsewhere} may be answered "
+            "elsewhere."
+        )
     for file, found in notes.items():
         say()
         say(file)

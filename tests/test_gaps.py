@@ -360,3 +360,13 @@ async def test_gaps_is_in_the_command_palette(gaps_notes: tuple[Path, Path]) -> 
         command.callback()
         await pilot.pause()
         assert isinstance(app.screen, GapsScreen)
+
+
+def test_gaps_of_notes_without_empty_headings(tmp_path: Path) -> None:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.md").write_text("# Dropout\n\nDropout zeroes random units.\n", encoding="utf-8")
+    args = ["--corpus", str(notes), "--index", str(tmp_path / "index"), "--model", "fake"]
+    result = qa("gaps", *args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "No heading in your notes is waiting for an answer.\n"
