@@ -112,14 +112,19 @@ def open_searcher(name: str) -> Searcher:
     return Searcher(Index.load(index_dir), Settings())
 
 
+UNLISTED: list[Label] = []  # labelled headings qa gaps does not list
+
+
 def match(labels: Sequence[Label], report: gaps.GapsReport) -> list[tuple[Label, gaps.Gap]]:
-    """Each label with its gap: same file and line, else same file and heading."""
+    """Each label with its gap: same file and line, else same file and heading. A
+    labelled heading qa does not list (``---`` read as a heading) goes to UNLISTED."""
     by_line = {(g.place.file, g.place.line): g for g in report.gaps}
     by_key = {norm(g.place.key()): g for g in report.gaps}
     out = []
     for label in labels:
         gap = by_line.get((label.file, label.line)) or by_key.get(label.key)
         if gap is None:
+            UNLISTED.append(label)
             print(
                 f"  no empty heading {label.file}:{label.line} {label.heading!r}", file=sys.stderr
             )
@@ -261,6 +266,12 @@ def main() -> None:
             f"{fmt(s1['precision']):>6} {fmt(s1['recall']):>6} "
             f"{fmt(s3['precision']):>6} {fmt(s3['recall']):>6}"
         )
+    if UNLISTED:
+        missed = sum(label.answered_elsewhere for label in UNLISTED)
+        print(
+            f"{len(UNLISTED)} labelled headings are not listed by qa gaps "
+            f"({missed} of them labelled as answered elsewhere: missed)"
+        )
     print(
         f"\nduplicates (dense weight {gaps.DUPLICATE_DENSE}, threshold "
         f"{gaps.DUPLICATE_THRESHOLD}): precision {fmt(dups['precision'])}, recall "
@@ -274,6 +285,10 @@ def main() -> None:
         "answered_at_1": {name: s1 for name, s1, _ in rows} | {"all": total1},
         "answered_at_3": {name: s3 for name, _, s3 in rows} | {"all": total3},
         "duplicates": dups,
+        "unlisted": [
+            {"file": u.file, "line": u.line, "heading": u.heading, "answered": u.answered_elsewhere}
+            for u in UNLISTED
+        ],
     }
     if args.sweep:
         result["sweep"] = sweep(everything, features)
