@@ -502,6 +502,82 @@ def open_(number: int, corpus: Path | None) -> None:
         raise Fail(f"the editor {command[0]} exited with status {done.returncode}")
 
 
+@main.command(short_help="List the headings your notes ask but do not answer.")
+@corpus_options
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--markdown",
+    type=click.Path(path_type=Path),
+    help="Write the report as a Markdown checklist to this file.",
+)
+@click.option("--no-build", is_flag=True, help="Do not build or update the index first.")
+def gaps(
+    corpus: Path | None,
+    index_dir: Path | None,
+    model: str | None,
+    as_json: bool,
+    markdown: Path | None,
+    no_build: bool,
+) -> None:
+    """List every heading with nothing under it, by note: the sections elsewhere that may
+    answer it, other empty headings that ask the same, and the questions asked here that
+    the notes declined (what to write next)."""
+    if as_json and markdown:
+        raise Fail("choose one of --json and --markdown")
+    if markdown is not None and markdown.is_dir():
+        raise Fail(f"--markdown needs a file name, and {markdown} is a folder")
+    lib = library(corpus, index_dir, model)
+    corpus = lib.corpus
+    from qa import gaps as find
+    from qa import history, places
+    from qa.library import Policy
+
+    with user_errors():
+        with progress_bar() as progress:
+            searcher = lib.open(Policy.EXISTING if no_build else Policy.FRESH, progress)
+        report = find.find_gaps(searcher, history.read(places.history_path(corpus)))
+        if markdown is not None:
+            markdown.write_text(find.markdown_report(report, corpus), encoding="utf-8")
+    if as_json:
+        click.echo(json_text(report.to_json(), indent=1))
+    elif markdown is not None:
+        say(f"Wrote {markdown} ({plural(len(report.gaps), 'empty heading')}).")
+    else:
+        print_gaps(report)
+
+
+def print_gaps(report: Any) -> None:
+    """Each note's empty headings, each with its candidate answers or "nothing yet"."""
+    notes = report.by_note()
+    if not report.gaps:
+        say("No heading in your notes is waiting for an answer.")
+    else:
+        asks = "asks" if len(report.gaps) == 1 else "ask"
+        say(
+            f"{plural(len(report.gaps), 'heading')} in {plural(len(notes), 'note')} {asks} a "
+            f"question with nothing under it; {report.answered_elsewhere} may be answered "
+            "elsewhere."
+        )
+    for file, found in notes.items():
+        say()
+        say(file)
+        for gap in found:
+            say(f"  {gap.place.line:>5}  {' › '.join(gap.place.heading_path)}")
+            if not gap.candidates:
+                say("         nothing in your notes yet")
+            for n, c in enumerate(gap.candidates):
+                cue = f"  (confidence {gap.confidence:.2f})" if n == 0 else ""
+                where = f"{c.place.file}:{c.place.line}"
+                say(f"         → {where}  {' › '.join(c.place.heading_path)}{cue}")
+            for d in gap.duplicates:
+                say(f"         = same question at {d.place.file}:{d.place.line}  {d.place.heading}")
+    if report.topics:
+        say()
+        say(f"What to write next ({plural(report.declined_questions, 'declined question')}):")
+        for topic in report.topics:
+            say(f"  {topic.count:>3} × {topic.label}")
+
+
 @main.command(short_help="Serve the notes to editors and agents (MCP, or HTTP with --http).")
 @corpus_options
 @click.option("--http", "use_http", is_flag=True, help="Serve over HTTP instead of stdio.")

@@ -206,13 +206,15 @@ class Searcher:
         top_k: int = 5,
         channels: Sequence[str] | None = None,
         within: Sequence[str] | None = None,
+        leave_out: Sequence[int] = (),
     ) -> Answer:
         """Rank the notes for ``question``; ``channels`` restricts which channels take part.
 
         ``within``: note paths (files or folders, relative to the notes folder, as the
         index records them; qa.scope resolves what a user types) that hits must lie in.
         Each channel picks its candidates among those notes only, so the answer still has
-        the best ``top_k`` within them."""
+        the best ``top_k`` within them. ``leave_out``: rows of chunks that may not answer
+        (qa gaps: a table of contents that only links to the heading asked about)."""
         text = clean_question(question)
         use = tuple(c for c in (channels or self.settings.channels) if c in self.settings.channels)
         if not use:
@@ -243,7 +245,11 @@ class Searcher:
         # (qa eval --by-channel).
         blend = LEXICAL in use and len(use) > 1 and bool(self.settings.coverage_weight)
         rank = partial(self._rank, candidates, per_channel, fuse, weights, found, blend)
-        answered = self._answered[candidates]
+        may_answer = self._answered
+        if len(leave_out):
+            may_answer = may_answer.copy()
+            may_answer[np.asarray(leave_out, dtype=np.int64)] = False
+        answered = may_answer[candidates]
         reranker = self._reranker()
         hits = rank(answered, max(top_k, DEPTH) if reranker else top_k)
         if reranker is not None and len(hits) > 1:
@@ -265,7 +271,7 @@ class Searcher:
         answer = Answer(text, lang, hits, unanswered, use, query_terms, expansion=expansion)
         answer.span_context = self.span_context(text, lang, terms, raw)
         if hits:
-            answer.features = self._evidence(own_terms, raw, hits[0])
+            answer.features = self._evidence(own_terms, raw, hits[0], may_answer)
             answer.confidence = DEFAULT_MODEL.probability(answer.features, lang)
             answer.declined = answer.confidence < DEFAULT_MODEL.threshold
             for n, hit in enumerate(hits[:SPAN_HITS]):
@@ -423,15 +429,20 @@ class Searcher:
         return self._matrices[name]
 
     def _evidence(
-        self, terms: list[Term], raw: dict[str, ChannelResult], top: Hit
+        self,
+        terms: list[Term],
+        raw: dict[str, ChannelResult],
+        top: Hit,
+        may_answer: np.ndarray | None = None,
     ) -> dict[str, float]:
         """The signals the confidence model reads (see qa.confidence)."""
         features: dict[str, float] = {}
+        may_answer = self._answered if may_answer is None else may_answer
         for name, result in raw.items():
             centroid = self._centroids.get(name)
             if result.vector is None or centroid is None:
                 continue
-            answered = self._answered[result.ids]
+            answered = may_answer[result.ids]
             best = float(result.scores[answered].max()) if answered.any() else 0.0
             features[f"{name}_gap"] = best - float(result.vector @ centroid)
         lexical = self.index.lexical

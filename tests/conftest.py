@@ -119,3 +119,10 @@ def mixed_searcher(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("mixed-index")
     build_index(MIXED, folder, Settings())
     return Searcher(Index.load(folder), Settings())
+
+
+@pytest.fixture(autouse=True)
+def private_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Question history (qa ask and the chat record questions) goes to a temporary state
+    folder, never the user's own."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))

@@ -102,6 +102,7 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+o", "open_best", "Section"),
         Binding("ctrl+y", "copy_best", "Copy"),
         Binding("ctrl+n", "toggle_answer", "Answer / passage"),
+        Binding("ctrl+g", "gaps", "Gaps"),
         Binding("ctrl+l", "clear", "Clear", show=False),
         Binding("escape", "focus_input", "Back to question", show=False),
         Binding("pageup", "page(-1)", "Scroll up", show=False),
@@ -161,6 +162,9 @@ class ChatScreen(Screen[None]):
 
     def action_focus_input(self) -> None:
         self.query_one(HistoryInput).focus()
+
+    def action_gaps(self) -> None:
+        self.qa.open_gaps()
 
     def take_typing(self) -> None:
         """Printable keys and pastes are the next question: focus the question box now
@@ -421,6 +425,11 @@ class QAApp(App[None]):
                 title="Index updated",
                 timeout=6,
             )
+        from qa.tui.gaps import GapsScreen
+
+        for screen in self.screen_stack:  # a newer index: the gaps may have changed
+            if isinstance(screen, GapsScreen):
+                screen.refresh_gaps(message.searcher)
         dense = self.settings.dense_channels
         self.channels = {c: "ready" if c == LEXICAL else "loading" for c in self.settings.channels}
         for channel in dense:
@@ -744,6 +753,15 @@ class QAApp(App[None]):
         self.run_editor(command)
         self._poll_freshness()
 
+    def open_gaps(self) -> None:
+        """The Gaps screen: what the notes ask but do not answer (qa.tui.gaps)."""
+        from qa.tui.gaps import GapsScreen
+
+        if self.searcher is None:
+            self.notify("The index is not open yet.", timeout=3)
+        elif not any(isinstance(s, GapsScreen) for s in self.screen_stack):
+            self.push_screen(GapsScreen(self.searcher, self._history_path))
+
     def run_editor(self, command: list[str]) -> None:
         from textual.app import SuspendNotSupported
 
@@ -974,6 +992,11 @@ class QAApp(App[None]):
             "Quiz: drill your notes",
             "Questions from your notes, with spaced repetition (F2)",
             self.action_quiz,
+        )
+        yield SystemCommand(
+            "Gaps: what your notes ask but do not answer",
+            "Empty headings and where the answer may already be (ctrl+g)",
+            self.open_gaps,
         )
         if isinstance(screen, ChatScreen):
             yield SystemCommand(

@@ -26,6 +26,7 @@ HELP: tuple[tuple[str, str, str], ...] = (
     ("Chat", "ctrl+n", "the latest answer: only its answering sentences, or the whole passage"),
     ("Chat", "ctrl+k", "on a card: add its question to the quiz, with that section as its back"),
     ("Chat", "f2", "quiz: drill the questions your notes answer"),
+    ("Chat", "ctrl+g", "gaps: headings your notes ask but do not answer, and where it may be"),
     ("Chat", "tab / shift+tab", "move between cards and results (typing returns to the box)"),
     ("Chat", "escape", "back to the question box"),
     ("Chat", "pageup / pagedown", "scroll the conversation"),

@@ -1,0 +1,496 @@
+"""What the notes ask but do not answer, and where the answer may already be.
+
+A heading with nothing under it is a question the notes ask (``Chunk.answered`` is
+False). For each one ``find_gaps`` looks for
+
+- the sections elsewhere that probably answer it: the normal search
+  (``Searcher.search``, the one ranking path) with the heading as the question, which
+  only ranks answered sections, so the heading's own place and every other empty
+  heading are left out; declined below the confidence threshold, as any question is;
+- other empty headings that ask the same thing: the cosine between the two headings'
+  vectors in the index (the mean over the dense channels) blended with the share of
+  their words they have in common (``duplicate_score``);
+
+and, from the questions asked about this notes folder (``qa.history``), those the notes
+declined, grouped by topic: what to write next (``cluster_questions``).
+
+The CLI, the TUI's Gaps screen and the benchmark (bench/gaps.py) all read the typed
+results returned here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from qa.history import Asked
+from qa.index import Chunk
+from qa.search import QuestionError
+from qa.text import has_chinese, normalise, tokenize
+
+if TYPE_CHECKING:
+    from qa.encoders import Encoder
+    from qa.search import Searcher
+
+CANDIDATES = 3  # candidate answers shown per empty heading
+# Two empty headings ask the same thing when DUPLICATE_DENSE * cosine + (1 -
+# DUPLICATE_DENSE) * word overlap reaches DUPLICATE_THRESHOLD. Chosen on the labelled
+# empty headings of four corpora (bench/gaps.py --sweep, bench/questions/gaps/).
+DUPLICATE_DENSE = 0.75
+DUPLICATE_THRESHOLD = 0.55
+# A heading's number ("Q3.", "5.", "(2)") and a "TODO" mark are not part of its question.
+_NUMBER = re.compile(r"^\s*(?:[Qq]?\d+(?:\.\d+)*[.、:：)）]?|[(（]\d+[)）])\s*")
+_TODO = re.compile(r"\s*(?:\bTODO\b|\bTBD\b|待补充|待完成|（待续）)\s*", re.IGNORECASE)
+_LINK_LABEL = re.compile(r"\[([^\]\n]{1,300})\]\(")
+# A chunk whose lines are at least this share of list items made of a link is navigation.
+NAVIGATION = 0.5
+# Declined questions whose vectors are closer than this cosine distance (average
+# linkage) share a topic.
+TOPIC_DISTANCE = 0.5
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a heading is: note, 1-based line, heading path."""
+
+    file: str
+    line: int
+    heading_path: tuple[str, ...]
+
+    @property
+    def heading(self) -> str:
+        return self.heading_path[-1] if self.heading_path else ""
+
+    def key(self) -> str:
+        """``file#heading``, as the labelled gaps name a section."""
+        return f"{self.file}#{self.heading}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "heading_path": list(self.heading_path)}
+
+
+@dataclass(frozen=True)
+class CandidateAnswer:
+    """A section that probably answers an empty heading."""
+
+    place: Place
+    score: float  # the fused score of the search
+    chunk: Chunk = field(compare=False, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.place.to_json(), "score": round(self.score, 4)}
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """Another empty heading that asks the same thing."""
+
+    place: Place
+    similarity: float  # duplicate_score of the pair
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.place.to_json(), "similarity": round(self.similarity, 4)}
+
+
+@dataclass
+class Gap:
+    """One empty heading, what may answer it, and its duplicates."""
+
+    place: Place
+    chunk: Chunk = field(repr=False)
+    question: str  # what was searched
+    confidence: float = 0.0  # that the first candidate answers it
+    declined: bool = True  # nothing in the notes seems to answer it
+    candidates: list[CandidateAnswer] = field(default_factory=list)  # empty when declined
+    nearest: list[CandidateAnswer] = field(default_factory=list)  # also when declined
+    duplicates: list[Duplicate] = field(default_factory=list)
+
+    @property
+    def answered_elsewhere(self) -> bool:
+        return bool(self.candidates)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.place.to_json(),
+            "heading": self.place.heading,
+            "question": self.question,
+            "confidence": round(self.confidence, 4),
+            "declined": self.declined,
+            "candidates": [c.to_json() for c in self.candidates],
+            "duplicates": [d.to_json() for d in self.duplicates],
+        }
+
+
+@dataclass
+class Topic:
+    """Declined questions about one topic: the most central one names it."""
+
+    label: str
+    questions: list[str]
+
+    @property
+    def count(self) -> int:
+        return len(self.questions)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"label": self.label, "count": self.count, "questions": self.questions}
+
+
+@dataclass
+class GapsReport:
+    """Every empty heading of the notes, grouped by note, and the topics to write next."""
+
+    gaps: list[Gap]
+    topics: list[Topic] = field(default_factory=list)
+    declined_questions: int = 0  # distinct declined questions in the history
+
+    def by_note(self) -> dict[str, list[Gap]]:
+        """Gaps per note, notes in name order, gaps in line order."""
+        out: dict[str, list[Gap]] = {}
+        for gap in sorted(self.gaps, key=lambda g: (g.place.file, g.place.line)):
+            out.setdefault(gap.place.file, []).append(gap)
+        return out
+
+    @property
+    def answered_elsewhere(self) -> int:
+        return sum(g.answered_elsewhere for g in self.gaps)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "count": len(self.gaps),
+            "answered_elsewhere": self.answered_elsewhere,
+            "notes": [
+                {"file": file, "gaps": [g.to_json() for g in gaps]}
+                for file, gaps in self.by_note().items()
+            ],
+            "declined_questions": self.declined_questions,
+            "write_next": [t.to_json() for t in self.topics],
+        }
+
+
+# ---------------------------------------------------------------------------- empty headings
+
+
+def clean_heading(heading: str) -> str:
+    """The question a heading asks: without its number or a TODO mark."""
+    text = _TODO.sub(" ", _NUMBER.sub("", heading, count=1))
+    return " ".join(text.split()) or " ".join(heading.split())
+
+
+def empty_headings(chunks: Sequence[Chunk]) -> list[tuple[int, Place]]:
+    """Every place of every unanswered chunk (row in the index, place), in note order.
+
+    A heading that is empty in several notes under the same heading path is one chunk
+    with several places; each place is a gap of its own. A heading without a word in
+    it (``---`` read as a heading, ``[]``) asks nothing and is left out."""
+    out = []
+    for row, chunk in enumerate(chunks):
+        if chunk.answered or not any(ch.isalnum() for ch in chunk.heading):
+            continue
+        for loc in chunk.locations:
+            line = loc.section_line or loc.start_line
+            out.append((row, Place(loc.file, line, tuple(loc.heading_path))))
+    out.sort(key=lambda rp: (rp[1].file, rp[1].line))
+    return out
+
+
+def gap_question(place: Place) -> str:
+    """What is searched for an empty heading: the heading, without number or TODO."""
+    return clean_heading(place.heading)
+
+
+def link_pointers(chunks: Sequence[Chunk]) -> dict[str, list[int]]:
+    """Rows of the chunks that link to a heading, by the link's text (normalised): a
+    table of contents names every heading of its note, the empty ones too."""
+    out: dict[str, list[int]] = {}
+    for row, chunk in enumerate(chunks):
+        if "](" in chunk.text:
+            for label in dict.fromkeys(_LINK_LABEL.findall(chunk.text)):
+                out.setdefault(_key(label), []).append(row)
+    return out
+
+
+def navigation_rows(chunks: Sequence[Chunk]) -> list[int]:
+    """Rows of chunks that are mostly a list of links (a table of contents, a reading
+    list): they name a topic, they do not answer it."""
+    from qa.rerank import text_shape
+
+    return [
+        row
+        for row, chunk in enumerate(chunks)
+        if chunk.answered
+        and "](" in chunk.text
+        and text_shape(chunk.text).list_link_lines >= NAVIGATION
+    ]
+
+
+def _key(text: str) -> str:
+    return normalise(" ".join(text.split()))
+
+
+def find_candidates(
+    searcher: Searcher, question: str, leave_out: Sequence[int] = ()
+) -> tuple[float, bool, list[CandidateAnswer]]:
+    """Confidence, declined, and the best answered sections for ``question`` (at most
+    ``CANDIDATES``; only answered sections take part, as in every search, and not the
+    rows in ``leave_out``)."""
+    try:
+        answer = searcher.search(question, top_k=CANDIDATES, leave_out=leave_out)
+    except QuestionError:  # a heading of punctuation only
+        return 0.0, True, []
+    found = []
+    for hit in answer.hits:
+        loc = hit.chunk.location
+        place = Place(loc.file, loc.section_line or loc.start_line, tuple(loc.heading_path))
+        found.append(CandidateAnswer(place, hit.score, hit.chunk))
+    return answer.confidence, answer.declined or not found, found
+
+
+# ---------------------------------------------------------------------------- duplicates
+
+
+def heading_vectors(searcher: Searcher, headings: Sequence[str]) -> list[np.ndarray]:
+    """The headings' vectors, one matrix per dense channel, each measured from the
+    index's average passage and normalised.
+
+    The heading alone is embedded, as a question (an English-only model reads a
+    Chinese heading in the glossary's English, as in a search). The vector stored in
+    the index is not used: it embeds the whole heading path, so two empty siblings of
+    one note looked alike (cosine 0.92 to 0.99) whatever they asked."""
+    out = []
+    for channel in searcher.settings.dense_channels:
+        encoder = searcher.encoder(channel)
+        texts = list(headings)
+        if not encoder.multilingual and searcher.settings.glossary:
+            texts = [
+                (searcher.glossary.expand(t).english or t) if has_chinese(t) else t for t in texts
+            ]
+        matrix = np.asarray(encoder.embed_queries(texts), dtype=np.float64)
+        centroid = searcher._centroids.get(channel)
+        if centroid is not None:
+            matrix = matrix - centroid
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        out.append(matrix / np.where(norms > 0, norms, 1.0))
+    return out
+
+
+def word_overlap(a: str, b: str) -> float:
+    """Jaccard overlap of two headings' words (stemmed, without stop words), numbers
+    and TODO marks left out."""
+    ta, tb = set(tokenize(clean_heading(a))), set(tokenize(clean_heading(b)))
+    if not ta or not tb:
+        return 0.0
+    return len(ta & tb) / len(ta | tb)
+
+
+def duplicate_score(cosine: float, overlap: float, dense: float = DUPLICATE_DENSE) -> float:
+    """How surely two empty headings ask the same thing (0 to 1)."""
+    return dense * max(0.0, cosine) + (1 - dense) * overlap
+
+
+def duplicate_pairs(
+    searcher: Searcher, places: Sequence[tuple[int, Place]]
+) -> dict[tuple[int, int], float]:
+    """``duplicate_score`` of every pair of empty-heading places (by position in
+    ``places``). Two places of one chunk are the same heading: score 1."""
+    n = len(places)
+    if n < 2:
+        return {}
+    vectors = heading_vectors(searcher, [clean_heading(p.heading) for _, p in places])
+    cosine = sum(v @ v.T for v in vectors) / len(vectors) if vectors else np.zeros((n, n))
+    scores = {}
+    for i in range(n):
+        for j in range(i + 1, n):
+            if places[i][0] == places[j][0]:
+                scores[(i, j)] = 1.0
+                continue
+            overlap = word_overlap(places[i][1].heading, places[j][1].heading)
+            scores[(i, j)] = duplicate_score(
+                float(cosine[i, j]), overlap, DUPLICATE_DENSE if vectors else 0.0
+            )
+    return scores
+
+
+# ---------------------------------------------------------------------------- declined questions
+
+
+def declined_questions(entries: Iterable[Asked]) -> list[str]:
+    """Distinct questions the notes declined, in the order first asked; a question
+    answered at a later asking no longer counts as declined."""
+    last: dict[str, bool] = {}
+    first: dict[str, str] = {}
+    for entry in entries:
+        key = " ".join(entry.question.lower().split())
+        if not key or entry.declined is None:
+            continue
+        first.setdefault(key, " ".join(entry.question.split()))
+        last[key] = entry.declined
+    return [first[k] for k in first if last[k]]
+
+
+def question_encoder(searcher: Searcher) -> tuple[str, Encoder] | None:
+    """The dense channel and model to compare questions with: a multilingual one when
+    there is one."""
+    channels = searcher.settings.dense_channels
+    if not channels:
+        return None
+    encoders = [(c, searcher.encoder(c)) for c in channels]
+    return next((ce for ce in encoders if ce[1].multilingual), encoders[0])
+
+
+def question_embedder(searcher: Searcher) -> Callable[[Sequence[str]], np.ndarray] | None:
+    """Questions to vectors for ``cluster_questions``: the multilingual model's, with the
+    index's average passage vector taken away. e5 finds any two questions about 0.75
+    alike; measured from the average passage, questions on one topic stay alike (0.55 to
+    0.95) and others fall apart (0.15 to 0.4)."""
+    found = question_encoder(searcher)
+    if found is None:
+        return None
+    channel, encoder = found
+    centroid = searcher._centroids.get(channel)
+
+    def embed(questions: Sequence[str]) -> np.ndarray:
+        vectors = np.asarray(encoder.embed_queries(list(questions)), dtype=np.float64)
+        return vectors - centroid if centroid is not None else vectors
+
+    return embed
+
+
+def cluster_questions(
+    questions: Sequence[str],
+    embed: Callable[[Sequence[str]], np.ndarray] | None,
+    distance: float = TOPIC_DISTANCE,
+) -> list[Topic]:
+    """Group questions by topic: agglomerative clustering (average linkage) of their
+    vectors, cut at cosine distance ``distance``. Each topic is named by its most
+    central question (highest mean cosine to the others); largest topics first.
+    Without ``embed``, only questions with the same words are grouped."""
+    if not questions:
+        return []
+    if embed is None:
+        vectors = _word_vectors(questions)
+    else:
+        vectors = np.asarray(embed(list(questions)), dtype=np.float64)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors = vectors / np.where(norms > 0, norms, 1.0)
+    if len(questions) == 1:
+        labels = np.array([1])
+    else:
+        from scipy.cluster.hierarchy import fcluster, linkage
+
+        tree = linkage(vectors, method="average", metric="cosine")
+        labels = fcluster(tree, t=distance, criterion="distance")
+    topics = []
+    for label in dict.fromkeys(labels.tolist()):
+        members = [i for i, x in enumerate(labels) if x == label]
+        sims = vectors[members] @ vectors[members].T
+        central = members[int(np.argmax(sims.sum(axis=1)))]
+        topics.append(Topic(questions[central], [questions[i] for i in members]))
+    topics.sort(key=lambda t: -t.count)  # stable: first asked first among equals
+    return topics
+
+
+def _word_vectors(questions: Sequence[str]) -> np.ndarray:
+    vocab: dict[str, int] = {}
+    rows = [sorted(set(tokenize(q))) or [q.lower()] for q in questions]
+    for row in rows:
+        for word in row:
+            vocab.setdefault(word, len(vocab))
+    out = np.zeros((len(questions), len(vocab)))
+    for i, row in enumerate(rows):
+        out[i, [vocab[w] for w in row]] = 1.0
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+# ---------------------------------------------------------------------------- all together
+
+
+def find_gaps(
+    searcher: Searcher,
+    history: Iterable[Asked] = (),
+    duplicate_threshold: float = DUPLICATE_THRESHOLD,
+    question_of: Callable[[Place], str] = gap_question,
+) -> GapsReport:
+    """Every empty heading of the searcher's notes with its candidate answers and
+    duplicates, and the declined questions of ``history`` grouped by topic.
+    ``question_of``: what is searched for a heading (bench/gaps.py tries others)."""
+    places = empty_headings(searcher.index.chunks)
+    pointers = link_pointers(searcher.index.chunks)
+    navigation = navigation_rows(searcher.index.chunks)
+    gaps = []
+    for row, place in places:
+        question = question_of(place)
+        # A table of contents that links to this heading points at the gap itself.
+        leave_out = navigation + pointers.get(_key(place.heading), [])
+        confidence, declined, found = find_candidates(searcher, question, leave_out)
+        gaps.append(
+            Gap(
+                place,
+                searcher.index.chunks[row],
+                question,
+                confidence,
+                declined,
+                [] if declined else found,
+                found,
+            )
+        )
+    for (i, j), score in duplicate_pairs(searcher, places).items():
+        if score >= duplicate_threshold:
+            gaps[i].duplicates.append(Duplicate(places[j][1], score))
+            gaps[j].duplicates.append(Duplicate(places[i][1], score))
+    for gap in gaps:
+        gap.duplicates.sort(key=lambda d: -d.similarity)
+    asked = declined_questions(history)
+    embed = question_embedder(searcher) if asked else None
+    return GapsReport(gaps, cluster_questions(asked, embed), len(asked))
+
+
+def markdown_report(report: GapsReport, corpus: Path) -> str:
+    """The report as a Markdown checklist: one box per empty heading, by note."""
+    lines = [
+        f"# Gaps in {corpus.name or corpus}",
+        "",
+        f"{len(report.gaps)} headings ask a question with nothing under them; "
+        f"{report.answered_elsewhere} may be answered elsewhere in the notes.",
+        "",
+    ]
+    for file, gaps in report.by_note().items():
+        lines += [f"## {file}", ""]
+        for gap in gaps:
+            path = " › ".join(gap.place.heading_path)
+            where = f"{file}:{gap.place.line}"
+            lines.append(f"- [ ] **{_md(gap.place.heading)}** ({where}, {_md(path)})")
+            if gap.candidates:
+                for c in gap.candidates:
+                    where = f"{c.place.file}:{c.place.line}"
+                    lines.append(
+                        f"  - maybe answered in {where} {_md(' › '.join(c.place.heading_path))}"
+                        f" (confidence {gap.confidence:.2f})"
+                    )
+            else:
+                lines.append("  - nothing in your notes yet")
+            for d in gap.duplicates:
+                lines.append(
+                    f"  - same question as {d.place.file}:{d.place.line} {_md(d.place.heading)}"
+                )
+        lines.append("")
+    if report.topics:
+        lines += ["## What to write next", "", "Questions asked here that the notes declined:", ""]
+        for topic in report.topics:
+            lines.append(f"- [ ] {_md(topic.label)} ({_questions(topic.count)})")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _questions(n: int) -> str:
+    return "1 question" if n == 1 else f"{n} questions"
+
+
+def _md(text: str) -> str:
+    """Text from a note, kept from turning into Markdown structure in the report."""
+    return " ".join(text.split()).replace("[", "\\[").replace("]", "\\]").replace("*", "\\*")
