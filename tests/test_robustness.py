@@ -266,6 +266,9 @@ CHILD = (
 )
 
 
+FAKE_ONLY = '[settings.default]\nmodels = ["fake"]\nweights = { bm25 = 1.0, fake = 1.0 }\n'
+
+
 def qa_child(*args: str) -> list[str]:
     return [sys.executable, "-c", CHILD.format(tests=str(TESTS), args=list(args))]
 
@@ -279,7 +282,9 @@ def test_killing_builds_never_leaves_a_broken_index(
     import hashlib
 
     idx = tmp_path / "idx"
-    opts = ["--corpus", str(notes), "--index", str(idx), "--model", "fake"]
+    # The fake model alone (qa.toml), so that builds take seconds and no e5 graph is made.
+    (notes / "qa.toml").write_text(FAKE_ONLY, encoding="utf-8")
+    opts = ["--corpus", str(notes), "--index", str(idx)]
     started = time.perf_counter()
     subprocess.run(qa_child("build", *opts), check=True, capture_output=True, timeout=300)
     whole = time.perf_counter() - started
@@ -308,7 +313,9 @@ def test_killing_builds_never_leaves_a_broken_index(
 
 def test_qa_watch_reindexes_a_changed_note(notes: Path, tmp_path: Path) -> None:
     idx = tmp_path / "idx"
-    opts = ["--corpus", str(notes), "--index", str(idx), "--model", "fake"]
+    # The fake model alone (qa.toml), so that builds take seconds and no e5 graph is made.
+    (notes / "qa.toml").write_text(FAKE_ONLY, encoding="utf-8")
+    opts = ["--corpus", str(notes), "--index", str(idx)]
     proc = subprocess.Popen(
         qa_child("watch", *opts), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
