@@ -88,9 +88,9 @@ def load_dictionary() -> Dictionary:
 
 
 def _cache_dir() -> Path:
-    import platformdirs
+    from qa.places import cache_root
 
-    return Path(platformdirs.user_cache_dir("qa", appauthor=False)) / "dictionary"
+    return cache_root() / "dictionary"
 
 
 def _parse(path: Path) -> Dictionary:

@@ -25,9 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
-from qa.places import APP
+from qa import places
 
 # Bump whenever qa.onnx_bert writes a different graph for the same weights.
 EXPORTER_VERSION = 1
@@ -39,7 +37,7 @@ _warned: set[str] = set()
 
 def cache_root() -> Path:
     """The folder holding every written model (``$XDG_CACHE_HOME/qa/models`` on Linux)."""
-    return Path(platformdirs.user_cache_dir(APP, appauthor=False)) / "models"
+    return places.cache_root() / "models"
 
 
 def cache_key(model_id: str, weights: Path, package_version: str) -> str:

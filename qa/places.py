@@ -23,6 +23,12 @@ def folder_key(corpus: Path) -> str:
     return f"{corpus.name or 'notes'}-{digest}"
 
 
+def cache_root() -> Path:
+    """The user cache directory of qa (``$XDG_CACHE_HOME/qa`` on Linux): indexes of user
+    folders, model graphs, the parsed dictionary."""
+    return Path(platformdirs.user_cache_dir(APP, appauthor=False))
+
+
 def state_root() -> Path:
     return Path(platformdirs.user_state_dir(APP, appauthor=False))
 

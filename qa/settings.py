@@ -7,10 +7,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
 from qa.encoders import channel_name
-from qa.places import APP, folder_key
+from qa.places import cache_root, folder_key
 
 LEXICAL = "bm25"
 # Chosen by `qa eval --split dev` on the bundled notes and tests/corpus_mixed (README.md,
@@ -106,8 +104,3 @@ def default_index(corpus: Path) -> Path:
     if (corpus / LOCAL_DIR).is_dir():
         return corpus / LOCAL_DIR / "index"
     return cache_root() / "indexes" / folder_key(corpus)
-
-
-def cache_root() -> Path:
-    """The user cache directory of qa (``$XDG_CACHE_HOME/qa`` on Linux)."""
-    return Path(platformdirs.user_cache_dir(APP, appauthor=False))

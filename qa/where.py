@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.notes import CorpusError
-from qa.places import history_path, state_dir
+from qa.places import cache_root, history_path, state_dir
 from qa.presets import CONFIG_FILE
-from qa.settings import LOCAL_DIR, cache_root
+from qa.settings import LOCAL_DIR
 
 
 @dataclass(frozen=True)
