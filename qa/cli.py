@@ -444,15 +444,7 @@ def _remember(corpus: Path, answer: Any) -> None:
     """Keep the question in the folder's history, with its hits for `qa open N`."""
     from qa import history, places
 
-    entry = history.Asked(
-        answer.question,
-        history.now(),
-        "ask",
-        declined=answer.declined or not answer.hits,
-        best=history.hit_places(answer, 1)[0] if answer.hits else None,
-        hits=history.hit_places(answer),
-    )
-    history.record(places.history_path(corpus), entry)
+    history.record(places.history_path(corpus), history.asked(answer.question, "ask", answer))
 
 
 @main.command("open")

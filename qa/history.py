@@ -112,6 +112,22 @@ def last(path: Path) -> Asked | None:
     return entries[-1] if entries else None
 
 
+def asked(question: str, source: str, answer: Any = None) -> Asked:
+    """The entry for ``question`` asked now from ``source`` ("chat" or "ask"), with whether
+    the notes declined it and where its hits are, once ``answer`` is known."""
+    if answer is None:
+        return Asked(question, now(), source)
+    places = hit_places(answer)
+    return Asked(
+        question,
+        now(),
+        source,
+        declined=answer.declined or not answer.hits,
+        best=places[0] if places else None,
+        hits=places,
+    )
+
+
 def hit_places(answer: Any, limit: int = 10) -> list[str]:
     """``path:line`` of an answer's top hits, best first, as ``Asked.hits`` keeps them."""
     return [f"{h.chunk.location.file}:{h.chunk.location.start_line}" for h in answer.hits[:limit]]

@@ -1025,16 +1025,7 @@ class QAApp(App[None]):
     def _save_history(self, question: str, answer: Answer | None = None) -> None:
         if self._history_path is None:
             return
-        best = answer.hits[0] if answer is not None and answer.hits else None
-        entry = history.Asked(
-            question,
-            history.now(),
-            "chat",
-            declined=None if answer is None else answer.declined or not answer.hits,
-            best=f"{best.chunk.location.file}:{best.chunk.location.start_line}" if best else None,
-            hits=history.hit_places(answer) if answer is not None else None,
-        )
-        history.record(self._history_path, entry)
+        history.record(self._history_path, history.asked(question, "chat", answer))
 
 
 def _one_line(err: BaseException) -> str:
