@@ -10,7 +10,6 @@ reload never loads a second copy.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
@@ -188,7 +187,3 @@ def _models_of_existing_index(index_dir: Path, settings: Settings) -> Settings:
     manifest = current_manifest(index_dir)
     built = manifest.models if manifest is not None else ()
     return replace(settings, models=built) if built else settings
-
-
-def bundled_index_exists() -> bool:  # pragma: no cover - convenience for scripts
-    return os.path.exists(default_index(default_corpus()) / "CURRENT")
