@@ -240,7 +240,7 @@ def find_candidates(
     ``CANDIDATES``; only answered sections take part, as in every search, and not the
     rows in ``leave_out``)."""
     try:
-        answer = searcher.search(question, top_k=CANDIDATES, leave_out=leave_out)
+        answer = searcher.search(question, top_k=CANDIDATES, leave_out=leave_out, spans=False)
     except QuestionError:  # a heading of punctuation only
         return 0.0, True, []
     found = []

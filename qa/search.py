@@ -207,6 +207,7 @@ class Searcher:
         channels: Sequence[str] | None = None,
         within: Sequence[str] | None = None,
         leave_out: Sequence[int] = (),
+        spans: bool = True,
     ) -> Answer:
         """Rank the notes for ``question``; ``channels`` restricts which channels take part.
 
@@ -214,7 +215,10 @@ class Searcher:
         index records them; qa.scope resolves what a user types) that hits must lie in.
         Each channel picks its candidates among those notes only, so the answer still has
         the best ``top_k`` within them. ``leave_out``: rows of chunks that may not answer
-        (qa gaps: a table of contents that only links to the heading asked about)."""
+        (qa gaps: a table of contents that only links to the heading asked about).
+        ``spans``: also mark the answering sentences of the best hits (off for callers
+        that only rank, such as retrieval scoring and qa gaps: it is most of a warm
+        question's time)."""
         text = clean_question(question)
         use = tuple(c for c in (channels or self.settings.channels) if c in self.settings.channels)
         if not use:
@@ -269,13 +273,16 @@ class Searcher:
             for hit in hits + unanswered:
                 hit.chunk = self._placed_within(hit.chunk, tuple(within))
         answer = Answer(text, lang, hits, unanswered, use, query_terms, expansion=expansion)
-        answer.span_context = self.span_context(text, lang, terms, raw)
+        if spans:
+            answer.span_context = self.span_context(text, lang, terms, raw)
         if hits:
             answer.features = self._evidence(own_terms, raw, hits[0], may_answer)
             answer.confidence = DEFAULT_MODEL.probability(answer.features, lang)
             answer.declined = answer.confidence < DEFAULT_MODEL.threshold
-            for n, hit in enumerate(hits[:SPAN_HITS]):
-                hit.answer_spans = answer.span_context.spans(hit.chunk.text, n < DENSE_HITS)
+            context = answer.span_context
+            if context is not None:
+                for n, hit in enumerate(hits[:SPAN_HITS]):
+                    hit.answer_spans = context.spans(hit.chunk.text, n < DENSE_HITS)
         return answer
 
     def forget_unit_vectors(self) -> None:

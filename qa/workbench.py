@@ -46,7 +46,7 @@ def searcher_for(
 
 
 def run_eval(searcher: Searcher, items: Sequence[Labelled]) -> Report:
-    return evaluate(items, lambda q: searcher.search(q, CUTOFF))
+    return evaluate(items, lambda q: searcher.search(q, CUTOFF, spans=False))
 
 
 # ---------------------------------------------------------------------------- comparing

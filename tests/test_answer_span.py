@@ -346,3 +346,17 @@ def test_qa_eval_scores_answer_sentences_against_the_baselines(tmp_path: Path) -
     questions.write_text('{"question": "x", "relevant": ["Dropout"], "answer": "no"}\n')
     bad = CliRunner().invoke(main, ["eval", "--questions", str(questions), *opts(notes)])
     assert bad.exit_code == 1 and "answer must be a list of strings" in bad.output
+
+
+def test_ranking_without_spans_ranks_the_same_and_marks_nothing(small: Path, fake_settings) -> None:
+    from qa.library import Library
+
+    searcher = Library(small, small.parent / "index", fake_settings).open()
+    for question in ("why does dropout help", "置信区间是什么"):
+        marked = searcher.search(question, 5)
+        ranked = searcher.search(question, 5, spans=False)
+        assert [h.row for h in ranked.hits] == [h.row for h in marked.hits]
+        assert ranked.confidence == marked.confidence
+        assert any(h.answer_spans for h in marked.hits)
+        assert all(h.answer_spans is None for h in ranked.hits)
+        assert ranked.span_context is None
