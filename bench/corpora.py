@@ -1,7 +1,7 @@
 """Retrieval quality across corpora: every labelled note collection, per language.
 
     python bench/corpora.py [--settings default,bm25,minilm,e5,hybrid] [--split dev]
-                            [--corpus NAME ...] [--save NAME]
+                            [--corpus NAME ...] [--only DIR] [--save NAME]
 
 The corpora are the bundled notes, tests/corpus_mixed, and every folder of
 ../shared/corpora/ (or $QA_SHARED_CORPORA) that has a questions.jsonl. A corpus's
@@ -72,8 +72,9 @@ class Corpus:
         return INDEXES / self.name
 
 
-def discover(names: Sequence[str] | None = None) -> list[Corpus]:
-    """Every labelled corpus there is here, in a fixed order."""
+def discover(names: Sequence[str] | None = None, only: Path | None = None) -> list[Corpus]:
+    """Every labelled corpus there is here, in a fixed order. With ``only`` (a folder), a
+    corpus's questions are just ``only/<name>.jsonl``, and corpora without one are left out."""
     folders = {"bundled": ROOT / "corpus", "mixed": ROOT / "tests" / "corpus_mixed"}
     if SHARED.is_dir():
         for folder in sorted(SHARED.iterdir()):
@@ -82,6 +83,10 @@ def discover(names: Sequence[str] | None = None) -> list[Corpus]:
     corpora = []
     for name, folder in folders.items():
         if names and name not in names:
+            continue
+        if only is not None:
+            if (only / f"{name}.jsonl").is_file():
+                corpora.append(Corpus(name, folder, load_labelled(only / f"{name}.jsonl")))
             continue
         items = load_labelled(folder / "questions.jsonl")
         extra = EXTRA / f"{name}.jsonl"
@@ -260,13 +265,19 @@ def main() -> None:
     parser.add_argument("--settings", default="default,bm25,minilm,e5,hybrid")
     parser.add_argument("--split", choices=["dev", "test", "all"], default="dev")
     parser.add_argument("--corpus", nargs="*", help="only these corpora (default: all)")
+    parser.add_argument(
+        "--only",
+        type=Path,
+        metavar="DIR",
+        help="score only the questions of DIR/<corpus>.jsonl (e.g. bench/questions/fresh)",
+    )
     parser.add_argument("--save", metavar="NAME", help="write bench/results/corpora-NAME.json")
     args = parser.parse_args()
     names = args.settings.split(",")
     unknown = [n for n in names if n not in PRESETS]
     if unknown:
         parser.error(f"unknown settings {unknown}; choose from {', '.join(PRESETS)}")
-    corpora = discover(args.corpus)
+    corpora = discover(args.corpus, args.only)
     results = score(corpora, names, args.split)
     print_tables(results)
     if args.save:
