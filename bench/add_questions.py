@@ -2,7 +2,7 @@
 
     python bench/add_questions.py CORPUS NEW.jsonl
 
-A new question within 0.4 word overlap (Jaccard over qa.text.tokenize tokens) of any
+A new question within 0.4 word overlap (Jaccard over qa.lang.text.tokenize tokens) of any
 question the corpus already has (its questions.jsonl and bench/questions/CORPUS.jsonl), or
 of a new question kept before it, is dropped. Labels that name no section of the corpus
 are listed (and kept: fix them by hand before any result on them is read). The kept
@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpora import EXTRA, discover, searcher
 
-from qa.evaluate import Target, load_labelled
+from qa.eval.evaluate import Target, load_labelled
+from qa.lang.text import tokenize
 from qa.settings import Settings
-from qa.text import tokenize
 
 OVERLAP = 0.4
 

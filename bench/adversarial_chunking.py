@@ -17,7 +17,7 @@ import time
 
 from common import save
 
-from qa.chunking import chunk_markdown
+from qa.store.chunking import chunk_markdown
 
 WINDOW = 700
 

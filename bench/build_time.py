@@ -34,7 +34,7 @@ import json, sys, time
 from pathlib import Path
 start = time.perf_counter()
 from qa.cli import resolve
-from qa.index import build_index
+from qa.store.index import build_index
 corpus, index, settings = resolve(Path(sys.argv[1]), Path(sys.argv[2]), None)
 stages = {}
 def progress(stage, done, total):
@@ -61,9 +61,9 @@ def make_mixed(folder: Path) -> Path:
 
 def token_counts(index: Path) -> dict[str, int]:
     """Tokens each dense model read for the texts of the index just built."""
-    from qa.encoders import get_encoder
-    from qa.glossary import load_glossary
-    from qa.index import Index, embed_text, read_mined
+    from qa.lang.glossary import load_glossary
+    from qa.models.encoders import get_encoder
+    from qa.store.index import Index, embed_text, read_mined
 
     built = Index.load(index)
     glossary = load_glossary(Path(built.manifest["corpus"]), read_mined(built.folder))

@@ -24,8 +24,8 @@ NAIVE = """
 import sys
 import faiss
 from sentence_transformers import SentenceTransformer
-from qa.encoders import bundled_minilm_path
-from qa.index import current_generation
+from qa.models.encoders import bundled_minilm_path
+from qa.store.index import current_generation
 model = SentenceTransformer(str(bundled_minilm_path()), device="cpu")
 vector = model.encode([sys.argv[1]], normalize_embeddings=True)
 index = faiss.read_index(str(current_generation(sys.argv[2]) / "vectors.minilm.faiss"))

@@ -7,7 +7,7 @@ The corpora are the bundled notes, tests/corpus_mixed, and every folder of
 ../shared/corpora/ (or $QA_SHARED_CORPORA) that has a questions.jsonl. A corpus's
 questions are its own questions.jsonl plus bench/questions/<name>.jsonl when that exists
 (questions written later, from the notes alone). Each question belongs to a fixed half
-(qa.evaluate.Labelled.split): choose on `--split dev`; read `--split test` only as the
+(qa.eval.evaluate.Labelled.split): choose on `--split dev`; read `--split test` only as the
 protocol committed beforehand says (bench/results/session6-protocol.md).
 
 Each corpus is indexed once with every channel (index/bench/<name>/); each named setting
@@ -35,14 +35,14 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from common import save  # noqa: E402
 
-from qa.evaluate import CUTOFF, Labelled, Outcome, Target, evaluate, load_labelled  # noqa: E402
-from qa.index import Chunk  # noqa: E402
+from qa.eval.evaluate import CUTOFF, Labelled, Outcome, Target, evaluate, load_labelled  # noqa: E402
+from qa.eval.workbench import searcher_for  # noqa: E402
+from qa.lang.text import detect_language  # noqa: E402
 from qa.library import Library  # noqa: E402
 from qa.presets import BUILTIN  # noqa: E402
-from qa.search import Searcher  # noqa: E402
+from qa.retrieve.search import Searcher  # noqa: E402
 from qa.settings import Settings  # noqa: E402
-from qa.text import detect_language  # noqa: E402
-from qa.workbench import searcher_for  # noqa: E402
+from qa.store.index import Chunk  # noqa: E402
 
 SHARED = Path(os.environ.get("QA_SHARED_CORPORA", ROOT.parent / "shared" / "corpora"))
 EXTRA = ROOT / "bench" / "questions"

@@ -1,4 +1,4 @@
-"""Fit the "do the notes answer this?" model (qa.confidence) across corpora.
+"""Fit the "do the notes answer this?" model (qa.retrieve.confidence) across corpora.
 
     python bench/fit_confidence.py [--split dev] [--write] [--report-test]
 
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpora import discover, searcher
 
-from qa.confidence import FEATURES, MODEL_FILE, ConfidenceModel
+from qa.retrieve.confidence import FEATURES, MODEL_FILE, ConfidenceModel
 from qa.settings import Settings
 
 MAX_FALSE_DECLINES = 0.04

@@ -1,9 +1,9 @@
-"""Fit the second-stage reranker (qa.rerank) across corpora, leave-one-corpus-out.
+"""Fit the second-stage reranker (qa.retrieve.rerank) across corpora, leave-one-corpus-out.
 
     python bench/fit_reranker.py [--split dev] [--write]
 
 For every answerable labelled question of the split in every corpus (bench/corpora.py),
-fusion's best DEPTH candidates are described by qa.rerank.FEATURES and marked relevant
+fusion's best DEPTH candidates are described by qa.retrieve.rerank.FEATURES and marked relevant
 or not by the labels. A linear model is fitted on pairs (a relevant candidate against an
 irrelevant one of the same question; each corpus weighs the same, whatever its number of
 questions) with logistic loss. For each corpus, a model fitted WITHOUT it is scored on
@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpora import Corpus, discover, searcher
 
-from qa.evaluate import Target, matched_targets
-from qa.rerank import DEPTH, FEATURES, MODEL_FILE, Reranker, features
+from qa.eval.evaluate import Target, matched_targets
+from qa.retrieve.rerank import DEPTH, FEATURES, MODEL_FILE, Reranker, features
 from qa.settings import Settings
 
 Group = tuple[str, str, np.ndarray, np.ndarray]  # corpus, lang, X, relevant

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 from common import ROOT
 
-from qa import fusion
-from qa.evaluate import evaluate as run_eval
-from qa.evaluate import load_labelled
+from qa.eval.evaluate import evaluate as run_eval
+from qa.eval.evaluate import load_labelled
 from qa.library import Library
-from qa.search import Searcher
+from qa.retrieve import fusion
+from qa.retrieve.search import Searcher
 from qa.settings import Settings
 
 COVERAGE = [0.0, 0.1, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.75, 1.0]

@@ -6,7 +6,7 @@ The labels (bench/questions/gaps/labels.jsonl, written blind from the notes alon
 for empty headings of four corpora, whether the notes answer them elsewhere, which
 sections do (``file#heading``) and which other empty headings ask the same thing. Each
 corpus's bench index (index/bench/<name>/, as bench/corpora.py builds it) is opened
-read-only and the gaps core (qa.gaps.find_gaps, what `qa gaps` runs) is run on it.
+read-only and the gaps core (qa.study.gaps.find_gaps, what `qa gaps` runs) is run on it.
 
 "Answered elsewhere", at the default confidence threshold:
 - a heading qa shows candidates for is *correct* when a shown candidate (the first one,
@@ -38,11 +38,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from common import save  # noqa: E402
 
-from qa import gaps  # noqa: E402
-from qa.confidence import DEFAULT_MODEL  # noqa: E402
-from qa.index import Index, check_freshness  # noqa: E402
-from qa.search import Searcher  # noqa: E402
+from qa.retrieve.confidence import DEFAULT_MODEL  # noqa: E402
+from qa.retrieve.search import Searcher  # noqa: E402
 from qa.settings import Settings  # noqa: E402
+from qa.store.index import Index, check_freshness  # noqa: E402
+from qa.study import gaps  # noqa: E402
 
 LABELS = ROOT / "bench" / "questions" / "gaps" / "labels.jsonl"
 INDEXES = Path("/work/main/index/bench")

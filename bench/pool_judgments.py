@@ -28,11 +28,11 @@ from pathlib import Path
 
 from common import ROOT
 
-from qa.evaluate import Target, load_labelled, matched_targets
-from qa.index import Index
+from qa.eval.evaluate import Target, load_labelled, matched_targets
 from qa.library import Library
 from qa.presets import BUILTIN
-from qa.search import Searcher
+from qa.retrieve.search import Searcher
+from qa.store.index import Index
 
 SETTINGS = ["default", "bm25", "minilm", "e5", "rrf", "no-coverage", "no-glossary", "bm25+minilm"]
 TOP = 3

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from common import ROOT, percentiles, save, self_peak_rss_mb
 
-from qa.evaluate import load_labelled
+from qa.eval.evaluate import load_labelled
 from qa.library import Library
 from qa.presets import BUILTIN
 

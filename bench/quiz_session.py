@@ -9,8 +9,8 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from qa.index import Index
-from qa.quiz_store import QuizStore, open_drill, store_path
+from qa.store.index import Index
+from qa.study.quiz_store import QuizStore, open_drill, store_path
 
 now = [datetime.now(UTC) - timedelta(days=4, hours=1)]
 store = QuizStore(store_path(Path("corpus")), clock=lambda: now[0])

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpora import discover, searcher
 
-from qa.evaluate import evaluate, load_labelled
+from qa.eval.evaluate import evaluate, load_labelled
 from qa.settings import Settings
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "baseline.json"

@@ -40,7 +40,7 @@ TEMPLATES_ZH = [
 
 def generate(sections: int, out: Path, seed: int = 0) -> Path:
     """Write `sections` sections of synthetic notes under `out`; return the questions file."""
-    from qa.glossary import load_glossary
+    from qa.lang.glossary import load_glossary
 
     rng = random.Random(seed)
     concepts = [c for c in load_glossary().concepts if c.kind == "term"]
@@ -96,7 +96,7 @@ def build_command(notes: Path, index: Path, preset: str) -> list[str]:
     if preset == "default":
         return [*QA, "build", "--corpus", str(notes), "--index", str(index)]
     code = (
-        "import sys; from pathlib import Path; from qa.index import build_index; "
+        "import sys; from pathlib import Path; from qa.store.index import build_index; "
         "from qa.presets import BUILTIN; "
         "build_index(Path(sys.argv[1]), Path(sys.argv[2]), BUILTIN[sys.argv[3]])"
     )

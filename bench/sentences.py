@@ -6,7 +6,7 @@ Reads every ``<corpus>.jsonl`` of labelled questions with gold answer sentences 
 ``--labels`` (default bench/questions/sentences/): ``bundled`` is the bundled notes, any
 other name a folder of ../shared/corpora/. Each corpus is opened from its bench index
 (index/bench/<name>/, or $QA_BENCH_INDEXES), read-only; nothing is rebuilt. A question
-belongs to a fixed half by a hash of its text (qa.evaluate.Labelled.split); weights are
+belongs to a fixed half by a hash of its text (qa.eval.evaluate.Labelled.split); weights are
 fitted on ``dev`` only (``--fit`` prints the best and the table with them).
 
 Printed: per corpus x question language, on the gold passage and end to end on the top
@@ -33,12 +33,19 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from common import percentiles, save  # noqa: E402
 
-from qa.answer_span import DEFAULT_WEIGHTS, DENSE_HITS, FEATURES, SPAN_HITS, SpanWeights, overlaps  # noqa: E402
-from qa.evaluate import Labelled, load_labelled  # noqa: E402
-from qa.index import Index  # noqa: E402
-from qa.search import Searcher  # noqa: E402
-from qa.sentence_eval import METHODS, SentenceCase, collect, score, unlocated  # noqa: E402
+from qa.eval.evaluate import Labelled, load_labelled  # noqa: E402
+from qa.eval.sentence_eval import METHODS, SentenceCase, collect, score, unlocated  # noqa: E402
+from qa.retrieve.answer_span import (  # noqa: E402
+    DEFAULT_WEIGHTS,
+    DENSE_HITS,
+    FEATURES,
+    SPAN_HITS,
+    SpanWeights,
+    overlaps,
+)
+from qa.retrieve.search import Searcher  # noqa: E402
 from qa.settings import Settings  # noqa: E402
+from qa.store.index import Index  # noqa: E402
 
 SHARED = Path(os.environ.get("QA_SHARED_CORPORA", ROOT.parent / "shared" / "corpora"))
 INDEXES = Path(os.environ.get("QA_BENCH_INDEXES", ROOT / "index" / "bench"))

@@ -29,7 +29,7 @@ from typing import Any
 
 from common import QA, ROOT, percentiles, save
 
-from qa.evaluate import load_labelled
+from qa.eval.evaluate import load_labelled
 from qa.library import Library
 from qa.settings import Settings
 

@@ -14,7 +14,7 @@ import time
 
 from common import ROOT, save
 
-from qa.evaluate import load_labelled
+from qa.eval.evaluate import load_labelled
 from qa.library import Library
 from qa.settings import Settings
 

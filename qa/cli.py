@@ -45,14 +45,14 @@ class Fail(click.ClickException):
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from qa.encoders import UnknownNameError
-    from qa.evaluate import LabelError
-    from qa.index import IndexError_
-    from qa.notes import CorpusError
+    from qa.eval.evaluate import LabelError
+    from qa.eval.workbench import BaselineError
+    from qa.models.encoders import UnknownNameError
     from qa.presets import PresetError
-    from qa.quiz_store import QuizStoreError
-    from qa.search import QuestionError
-    from qa.workbench import BaselineError
+    from qa.retrieve.search import QuestionError
+    from qa.store.index import IndexError_
+    from qa.store.notes import CorpusError
+    from qa.study.quiz_store import QuizStoreError
 
     return (
         CorpusError,
@@ -261,7 +261,7 @@ def build(corpus: Path | None, index_dir: Path | None, model: str | None, full: 
 
 def run_build(lib: Library, full: bool = False) -> Any:
     """Build with a progress bar; wait (saying so) if another build holds the index."""
-    from qa.index import IndexBusy
+    from qa.store.index import IndexBusy
 
     with user_errors(), progress_bar() as progress:
         try:
@@ -312,11 +312,11 @@ def watch(corpus: Path | None, index_dir: Path | None, model: str | None) -> Non
     corpus = lib.corpus
     from watchfiles import watch as watch_files
 
-    from qa.notes import NOTE_SUFFIXES
+    from qa.store.notes import NOTE_SUFFIXES
 
     with user_errors():
         if not corpus.is_dir():
-            from qa.notes import CorpusError
+            from qa.store.notes import CorpusError
 
             raise CorpusError(f"notes folder not found: {corpus}")
         if not lib.freshness().fresh:
@@ -402,8 +402,8 @@ def ask(
     lib = library(corpus, index_dir, model)
     corpus = lib.corpus
     from qa.library import Policy
-    from qa.scope import resolve_within
-    from qa.search import QuestionError, clean_question
+    from qa.retrieve.scope import resolve_within
+    from qa.retrieve.search import QuestionError, clean_question
 
     if question is not None:
         with user_errors():
@@ -442,7 +442,8 @@ def ask(
 
 def _remember(corpus: Path, answer: Any) -> None:
     """Keep the question in the folder's history, with its hits for `qa open N`."""
-    from qa import history, places
+    from qa import places
+    from qa.study import history
 
     history.record(places.history_path(corpus), history.asked(answer.question, "ask", answer))
 
@@ -457,9 +458,10 @@ def _remember(corpus: Path, answer: Any) -> None:
 def open_(number: int, corpus: Path | None) -> None:
     """Open hit NUMBER (default 1) of the last question asked about the notes folder
     (by `qa ask` or the chat) in $VISUAL or $EDITOR, at its line."""
-    from qa import history, places
+    from qa import places
     from qa.editor import editor_command, editor_problem
-    from qa.notes import note_path
+    from qa.store.notes import note_path
+    from qa.study import history
 
     corpus = corpus or default_corpus()
     entry = history.last(places.history_path(corpus))
@@ -520,9 +522,10 @@ def gaps(
         raise Fail(f"--markdown needs a file name, and {markdown} is a folder")
     lib = library(corpus, index_dir, model)
     corpus = lib.corpus
-    from qa import gaps as find
-    from qa import history, places
+    from qa import places
     from qa.library import Policy
+    from qa.study import gaps as find
+    from qa.study import history
 
     with user_errors():
         with progress_bar() as progress:
@@ -673,8 +676,8 @@ def eval_(
     """
     lib = library(corpus, index_dir, model)
     corpus, settings = lib.corpus, lib.settings
-    from qa import workbench
-    from qa.evaluate import load_labelled, unmatched_labels
+    from qa.eval import workbench
+    from qa.eval.evaluate import load_labelled, unmatched_labels
     from qa.presets import get_preset, load_presets
 
     with user_errors():
@@ -698,7 +701,7 @@ def eval_(
                 for problem in unmatched_labels(items, searcher.index.chunks):
                     say(f"qa: warning: {questions}: {problem}", err=True)
                 report = workbench.run_eval(searcher, items)
-                from qa.sentence_eval import sentence_report
+                from qa.eval.sentence_eval import sentence_report
 
                 sentences = sentence_report(searcher, items)  # when lines have "answer"
                 channels = (
@@ -713,7 +716,7 @@ def eval_(
         if compare:
             _finish_compare(comparison, as_json, png)
             return
-        from qa import report as show
+        from qa.eval import report as show
 
         data = report.to_json()
         if sentences is not None:
@@ -755,7 +758,7 @@ def eval_(
     if sentences is not None:
         from rich.console import Console
 
-        from qa.sentence_eval import sentences_table
+        from qa.eval.sentence_eval import sentences_table
 
         Console().print(sentences_table(sentences))
     if channels:
@@ -775,7 +778,7 @@ def eval_(
 
 
 def _finish_compare(comparison: Any, as_json: bool, png: Path | None) -> None:
-    from qa import report as show
+    from qa.eval import report as show
 
     if png:
         show.write_png(png, dict(zip(comparison.names, comparison.reports, strict=True)))
@@ -836,18 +839,18 @@ def quiz(
     corpus, settings = lib.corpus, lib.settings
     if not corpus.is_dir():
         raise Fail(f"notes folder not found: {corpus}")
-    from qa import quiz_store
     from qa.library import Policy
+    from qa.study import quiz_store
 
     policy = Policy.EXISTING if no_build else Policy.FRESH
-    from qa.quiz import relative_filter
+    from qa.study.quiz import relative_filter
 
     with user_errors():
         store = quiz_store.QuizStore(quiz_store.store_path(corpus))
         if stats:
             from rich.console import Console
 
-            from qa.quiz_report import stats_tables, write_stats_png
+            from qa.study.quiz_report import stats_tables, write_stats_png
 
             numbers = store.stats()
             Console().print(stats_tables(numbers))
@@ -860,7 +863,7 @@ def quiz(
         except ValueError as err:
             raise Fail(str(err)) from None
         if question is not None:
-            from qa.search import clean_question
+            from qa.retrieve.search import clean_question
 
             question = clean_question(question)
             with progress_bar() as progress:
@@ -886,8 +889,8 @@ def quiz(
             new_per_day=new_per_day,
             generated=generated,
         )
-        from qa.glossary import load_glossary
-        from qa.index import read_mined
+        from qa.lang.glossary import load_glossary
+        from qa.store.index import read_mined
         from qa.tui.quiz import QuizApp
 
         glossary = load_glossary(corpus, read_mined(index.folder))
@@ -903,8 +906,8 @@ def glossary(
     """Show the term pairs mined from your notes, or look up TERM in the glossary."""
     lib = library(corpus, index_dir, model)
     corpus = lib.corpus
-    from qa.glossary import load_glossary
-    from qa.index import current_generation, read_mined
+    from qa.lang.glossary import load_glossary
+    from qa.store.index import current_generation, read_mined
 
     with user_errors(), progress_bar() as progress:
         if not lib.freshness().fresh:
@@ -948,7 +951,7 @@ def print_answer(answer: Any) -> None:
             f"Your notes don't seem to answer this (confidence {answer.confidence:.2f}). "
             "The nearest sections:\n"
         )
-    from qa.confidence import confidence_cue
+    from qa.retrieve.confidence import confidence_cue
 
     cue = confidence_cue(answer).text(answer.confidence)
     for hit in answer.hits:

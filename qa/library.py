@@ -4,7 +4,7 @@ The CLI, the chat app, ``qa serve``, ``qa eval`` and the benchmarks open an inde
 through ``Library``: it picks the settings (qa.toml, ``--model``, the models an index
 was built with), decides when to build (``Policy``), builds with progress, and opens a
 ``Searcher`` on the generation in use, or on a newer one when another process has
-built it. Models come from one pool per process (``qa.pool``), so a rebuild or a
+built it. Models come from one pool per process (``qa.models.pool``), so a rebuild or a
 reload never loads a second copy.
 """
 
@@ -15,7 +15,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from qa.index import (
+from qa.models.pool import POOL, ModelPool
+from qa.retrieve.search import Searcher
+from qa.settings import Settings, default_corpus, default_index
+from qa.store.index import (
     BuildProgress,
     BuildReport,
     Freshness,
@@ -29,10 +32,7 @@ from qa.index import (
     current_generation,
     current_manifest,
 )
-from qa.manifest import Manifest
-from qa.pool import POOL, ModelPool
-from qa.search import Searcher
-from qa.settings import Settings, default_corpus, default_index
+from qa.store.manifest import Manifest
 
 
 class Policy(Enum):
@@ -71,7 +71,7 @@ class Library:
 
             settings = load_presets(corpus)["default"]
         if model:
-            from qa.encoders import get_encoder
+            from qa.models.encoders import get_encoder
 
             get_encoder(model)  # an unknown name fails here, before any work
             settings = settings.with_model(model)

@@ -19,7 +19,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from qa.encoders import UnknownNameError
+from qa.models.encoders import UnknownNameError
 from qa.settings import Settings
 
 CONFIG_FILE = "qa.toml"
@@ -112,8 +112,8 @@ def _number(value: Any, key: str, whole: bool = False) -> str | None:
 
 def _check_types(table: dict[str, Any]) -> str | None:
     """What is wrong with the values of a settings table, or None."""
-    from qa.encoders import ENCODERS
-    from qa.fusion import FUSIONS
+    from qa.models.encoders import ENCODERS
+    from qa.retrieve.fusion import FUSIONS
 
     models = table.get("models", [])
     if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):

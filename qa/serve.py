@@ -26,11 +26,11 @@ from urllib.parse import quote
 
 from pydantic import Field
 
-from qa.index import IndexError_
 from qa.library import Library, Policy
-from qa.navigate import Outline, OutlineSection
-from qa.search import QuestionError, Searcher, clean_question
+from qa.retrieve.navigate import Outline, OutlineSection
+from qa.retrieve.search import QuestionError, Searcher, clean_question
 from qa.settings import LEXICAL
+from qa.store.index import IndexError_
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 DEFAULT_PORT = 8765
@@ -102,7 +102,7 @@ class NotesService:
 
         Outside the search lock: English questions are answered meanwhile, and jieba's own
         lock makes a Chinese question wait for its dictionary."""
-        from qa.text import tokenize
+        from qa.lang.text import tokenize
 
         try:
             tokenize("预热")
@@ -148,7 +148,7 @@ class NotesService:
         """Rebuild the index when a note changes (``--watch``), in a daemon thread."""
         from watchfiles import watch as watch_files
 
-        from qa.notes import NOTE_SUFFIXES
+        from qa.store.notes import NOTE_SUFFIXES
 
         def is_note(change: Any, path: str) -> bool:
             name = Path(path).name
@@ -216,7 +216,7 @@ class NotesService:
 
     def unanswered(self, query: str | None = None, gen: Generation | None = None) -> dict[str, Any]:
         """Headings the notes ask without answering; ``query`` keeps those sharing a word."""
-        from qa.text import tokenize
+        from qa.lang.text import tokenize
 
         gen = gen or self.current
         words: set[str] = set()
@@ -287,7 +287,7 @@ class NotesService:
 
     def note_text(self, file: str) -> str:
         """A note's Markdown as it is on disk now (for the ``qa://notes/…`` resources)."""
-        from qa.notes import MAX_NOTE_BYTES
+        from qa.store.notes import MAX_NOTE_BYTES
 
         name = self.note_name(file)
         path = (self._root / name).resolve()

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from qa.encoders import channel_name
+from qa.models.encoders import channel_name
 from qa.places import cache_root, folder_key
 
 LEXICAL = "bm25"
@@ -32,7 +32,7 @@ class Settings:
     with others). ``follow_links`` indexes notes behind symbolic links that lead outside
     the notes folder (off: a notes folder from someone else must not reach your files).
     ``include``, ``exclude`` and ``gitignore`` choose which notes are indexed
-    (qa.selection, with the notes folder's ``.qaignore``).
+    (qa.store.selection, with the notes folder's ``.qaignore``).
     """
 
     models: tuple[str, ...] = ("minilm", "e5")
@@ -45,11 +45,11 @@ class Settings:
     coverage_weight: float = 0.45
     group_windows: bool = True
     exact_scores: bool = True
-    dictionary: bool = True  # CC-CEDICT for words the glossary lacks (qa.dictionary)
-    rerank: str = "linear"  # "linear": reorder the best candidates (qa.rerank), or "none"
+    dictionary: bool = True  # CC-CEDICT for words the glossary lacks (qa.lang.dictionary)
+    rerank: str = "linear"  # "linear": reorder the best candidates (qa.retrieve.rerank), or "none"
     window_chars: int = 700
     follow_links: bool = False
-    # Which notes are indexed (qa.selection): gitignore-style patterns, and whether what
+    # Which notes are indexed (qa.store.selection): gitignore-style patterns, and whether what
     # .gitignore ignores is skipped when the notes are in a git repository.
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()

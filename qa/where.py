@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.notes import CorpusError
 from qa.places import cache_root, history_path, state_dir
 from qa.presets import CONFIG_FILE
 from qa.settings import LOCAL_DIR
+from qa.store.notes import CorpusError
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from qa.encoders import register_encoder
+from qa.models.encoders import register_encoder
 from qa.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +34,7 @@ class FakeEncoder:
     embedded: ClassVar[list[str]] = []  # every passage ever embedded, across instances
 
     def _vector(self, text: str) -> np.ndarray:
-        from qa.text import tokenize
+        from qa.lang.text import tokenize
 
         v = np.zeros(self.dim, dtype=np.float32)
         for token in tokenize(text) or ["\x00"]:
@@ -96,7 +96,7 @@ def notes(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def bundled_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled notes indexed with the real default models (built once per test run)."""
-    from qa.index import build_index
+    from qa.store.index import build_index
 
     folder = tmp_path_factory.mktemp("bundled-index")
     build_index(BUNDLED, folder, Settings())
@@ -105,16 +105,16 @@ def bundled_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def bundled_searcher(bundled_index: Path):
-    from qa.index import Index
-    from qa.search import Searcher
+    from qa.retrieve.search import Searcher
+    from qa.store.index import Index
 
     return Searcher(Index.load(bundled_index), Settings())
 
 
 @pytest.fixture(scope="session")
 def mixed_searcher(tmp_path_factory: pytest.TempPathFactory):
-    from qa.index import Index, build_index
-    from qa.search import Searcher
+    from qa.retrieve.search import Searcher
+    from qa.store.index import Index, build_index
 
     folder = tmp_path_factory.mktemp("mixed-index")
     build_index(MIXED, folder, Settings())

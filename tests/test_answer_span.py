@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from qa.answer_span import (
+from qa.retrieve.answer_span import (
     DenseView,
     SpanContext,
     inside,
     locate,
     split_units,
 )
-from qa.confidence import topic_terms
+from qa.retrieve.confidence import topic_terms
 
 SMALL = Path(__file__).parent / "fixtures" / "small"
 
@@ -261,7 +261,7 @@ def test_the_card_marks_the_answer_and_ctrl_n_shows_it_alone(tmp_path: Path, fak
     from textual.content import Content
     from textual.widgets.markdown import MarkdownBlock
 
-    from qa.index import build_index
+    from qa.store.index import build_index
     from qa.tui.app import QAApp
     from qa.tui.widgets import AnswerCard, HighlightedMarkdown
 

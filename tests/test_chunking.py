@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.chunking import chunk_markdown
-from qa.notes import decode_note
+from qa.store.chunking import chunk_markdown
+from qa.store.notes import decode_note
 
 FIXTURES = Path(__file__).parent / "fixtures" / "chunking"
 

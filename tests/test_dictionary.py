@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from conftest import FAKE
 
-from qa.dictionary import load_dictionary
-from qa.index import Index, build_index
-from qa.search import Searcher
+from qa.lang.dictionary import load_dictionary
+from qa.retrieve.search import Searcher
+from qa.store.index import Index, build_index
 
 NOTES = {
     "算法.md": "# 算法\n\n## 背包问题\n\n用动态规划求解，容量从大到小遍历。\n\n"
@@ -51,7 +51,7 @@ def test_an_english_word_finds_the_chinese_section_and_back(tmp_path: Path) -> N
 def test_the_parsed_dictionary_is_cached_and_a_damaged_cache_is_parsed_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from qa import dictionary
+    from qa.lang import dictionary
 
     monkeypatch.setattr(dictionary, "_cache_dir", lambda: tmp_path)
     dictionary.load_dictionary.cache_clear()

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa import engine
-from qa.encoders import UnknownNameError, bundled_minilm_path, channel_name, get_encoder
+from qa.models import engine
+from qa.models.encoders import UnknownNameError, bundled_minilm_path, channel_name, get_encoder
 
 # English, Chinese, mixed, one past MiniLM's 256 tokens, one past e5's 510-token window,
 # and an empty one. tests/data/vectors_before_issue15.npz holds what the engines before
@@ -125,7 +125,7 @@ def _graph_files(cache: Path, name: str) -> tuple[Path, Path]:
 
 
 def test_the_graphs_are_written_once_and_read_back(cache: Path, monkeypatch) -> None:
-    from qa import e5_onnx, minilm_onnx
+    from qa.models import e5_onnx, minilm_onnx
 
     first = {name: get_encoder(name).embed_queries(TEXTS[:2]) for name in ("minilm", "e5")}
     for name in ("minilm", "e5"):
@@ -146,12 +146,12 @@ def test_a_second_process_loads_the_written_files(cache: Path) -> None:
     stamps = {p: p.stat().st_mtime_ns for p in cache.rglob("model.onnx")}
     script = """
 import json, sys
-from qa import e5_onnx, minilm_onnx
+from qa.models import e5_onnx, minilm_onnx
 def refuse(*args):
     raise SystemExit("exported again")
 minilm_onnx.export = refuse
 e5_onnx.E5Onnx.export = refuse
-from qa.encoders import get_encoder
+from qa.models.encoders import get_encoder
 v = get_encoder("minilm").embed_queries(["what is dropout"])[0]
 get_encoder("e5").embed_queries(["什么是过拟合"])
 print(json.dumps(v.tolist()))

@@ -6,14 +6,20 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from qa.confidence import DEFAULT_MODEL, coverage, informative_terms, load_model, topic_terms
-from qa.encoders import UnknownNameError
-from qa.fusion import fuse_rrf, fuse_weighted, get_fusion, ranks_of
-from qa.glossary import load_glossary
-from qa.index import build_index
-from qa.lexical import LexicalIndex, build_bm25
+from qa.lang.glossary import load_glossary
+from qa.lang.text import tokenize
 from qa.library import Library
-from qa.text import tokenize
+from qa.models.encoders import UnknownNameError
+from qa.retrieve.confidence import (
+    DEFAULT_MODEL,
+    coverage,
+    informative_terms,
+    load_model,
+    topic_terms,
+)
+from qa.retrieve.fusion import fuse_rrf, fuse_weighted, get_fusion, ranks_of
+from qa.store.index import build_index
+from qa.store.lexical import LexicalIndex, build_bm25
 
 NAN = float("nan")
 

@@ -18,11 +18,12 @@ from click.testing import CliRunner
 from test_tui import RecordingApp, pilot_test, until
 from textual.widgets import OptionList
 
-from qa import gaps, history, places
+from qa import places
 from qa.cli import main
-from qa.index import Index, build_index
-from qa.search import Searcher
+from qa.retrieve.search import Searcher
 from qa.settings import Settings
+from qa.store.index import Index, build_index
+from qa.study import gaps, history
 from qa.tui.gaps import GapsScreen, Row
 from qa.tui.section import SectionScreen
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from qa.glossary import Concept, Glossary, load_glossary, mine_pairs, read_glossary_file
+from qa.lang.glossary import Concept, Glossary, load_glossary, mine_pairs, read_glossary_file
 
 
 def test_shipped_glossary_is_large_and_bilingual() -> None:

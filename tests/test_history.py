@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from qa import history, places
+from qa import places
+from qa.study import history
 
 
 def test_each_notes_folder_has_its_own_state(

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from conftest import FakeEncoder
 
-from qa.index import (
+from qa.settings import Settings
+from qa.store.index import (
     CURRENT,
     Index,
     IndexCorrupt,
@@ -19,8 +20,7 @@ from qa.index import (
     current_generation,
     read_manifest,
 )
-from qa.notes import CorpusError
-from qa.settings import Settings
+from qa.store.notes import CorpusError
 
 
 def test_save_load_round_trip(notes: Path, tmp_path: Path, fake_settings: Settings) -> None:
@@ -113,7 +113,7 @@ def test_failed_build_leaves_the_previous_index_in_use(
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("qa.index.build_bm25", explode)
+    monkeypatch.setattr("qa.store.index.build_bm25", explode)
     with pytest.raises(RuntimeError, match="disk full"):
         build_index(notes, idx, fake_settings)
     assert (idx / CURRENT).read_text() == before
@@ -180,8 +180,8 @@ def test_querying_with_another_model_says_to_rebuild(
 def test_incremental_build_tokenizes_only_changed_sections(
     notes: Path, tmp_path: Path, fake_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import qa.index
-    from qa import text
+    import qa.store.index
+    from qa.lang import text
 
     idx = tmp_path / "idx"
     build_index(notes, idx, fake_settings)
@@ -191,7 +191,7 @@ def test_incremental_build_tokenizes_only_changed_sections(
         tokenized.append(t)
         return text.tokenize(t)
 
-    monkeypatch.setattr(qa.index, "tokenize", counting)
+    monkeypatch.setattr(qa.store.index, "tokenize", counting)
     (notes / "new.md").write_text("# 梯度裁剪\n\nA fresh section about gradient clipping.\n")
     build_index(notes, idx, fake_settings)
     assert len(tokenized) == 1 and "gradient clipping" in tokenized[0]
@@ -218,7 +218,7 @@ def test_reused_bm25_tokens_match_what_the_segmenter_now_cuts(tmp_path: Path) ->
 
     from conftest import FAKE
 
-    from qa.text import add_words, tokenize
+    from qa.lang.text import add_words, tokenize
 
     notes = tmp_path / "notes"
     notes.mkdir()
@@ -239,7 +239,7 @@ def test_reused_bm25_tokens_match_what_the_segmenter_now_cuts(tmp_path: Path) ->
 
 
 def test_the_manifest_round_trips_through_its_json(tmp_path: Path, fake_settings: Settings) -> None:
-    from qa.manifest import DenseChannel, LexicalChannel, Manifest, manifest_problem
+    from qa.store.manifest import DenseChannel, LexicalChannel, Manifest, manifest_problem
 
     notes = tmp_path / "notes"
     notes.mkdir()

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from conftest import FAKE, FakeEncoder
 
-from qa.encoders import register_encoder
-from qa.index import IndexIncompatible, IndexMissing
 from qa.library import Library, Policy
-from qa.pool import ModelPool
+from qa.models.encoders import register_encoder
+from qa.models.pool import ModelPool
 from qa.settings import Settings
+from qa.store.index import IndexIncompatible, IndexMissing
 
 
 def small_notes(tmp_path: Path) -> Path:

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from qa.chunking import chunk_markdown, chunk_note
-from qa.index import OUTLINE, chunks_from_sections, read_outline
 from qa.library import Library
-from qa.navigate import Outline
+from qa.retrieve.navigate import Outline
 from qa.settings import Settings
+from qa.store.chunking import chunk_markdown, chunk_note
+from qa.store.index import OUTLINE, chunks_from_sections, read_outline
 
 NOTE = """\
 # Deep learning

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.notes import CorpusError, decode_note, find_notes, read_note
+from qa.store.notes import CorpusError, decode_note, find_notes, read_note
 
 
 def test_finds_markdown_recursively_in_a_stable_order(tmp_path: Path) -> None:

@@ -2,8 +2,8 @@
 
 import pytest
 
-from qa.glossary import load_glossary
-from qa.passage import highlight_pattern, highlight_terms, protect_math
+from qa.lang.glossary import load_glossary
+from qa.retrieve.passage import highlight_pattern, highlight_terms, protect_math
 
 
 @pytest.mark.parametrize(

@@ -15,10 +15,10 @@ from click.testing import CliRunner
 from conftest import ROOT
 
 from qa.cli import main
-from qa.index import Index, build_index, current_generation
-from qa.leases import held_generations, reader_lease
 from qa.places import folder_key
 from qa.settings import Settings, bundled_corpus, default_index
+from qa.store.index import Index, build_index, current_generation
+from qa.store.leases import held_generations, reader_lease
 
 SMALL = Path(__file__).parent / "fixtures" / "small"
 
@@ -187,7 +187,7 @@ def test_a_lease_left_by_a_dead_reader_holds_nothing(
     build_index(small, idx, fake_settings)
     first = current_generation(idx).name
     code = (
-        "import os, sys; from pathlib import Path; from qa.leases import reader_lease\n"
+        "import os, sys; from pathlib import Path; from qa.store.leases import reader_lease\n"
         f"with reader_lease(Path({str(idx)!r}), {first!r}): os._exit(0)\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)

@@ -21,9 +21,9 @@ from conftest import FAKE, ROOT
 from test_tui import SMALL, pilot_test, until
 
 from qa.cli import main
-from qa.glossary import load_glossary
-from qa.index import Index, build_index
-from qa.quiz import (
+from qa.lang.glossary import load_glossary
+from qa.store.index import Index, build_index
+from qa.study.quiz import (
     answer_coverage,
     answering_sentences,
     cards_from_sections,
@@ -32,7 +32,7 @@ from qa.quiz import (
     key_terms,
     sections_of,
 )
-from qa.quiz_store import QuizStore, open_drill, store_path
+from qa.study.quiz_store import QuizStore, open_drill, store_path
 from qa.tui.quiz import QuizApp, QuizScreen
 
 EN_NOTE = """\
@@ -276,8 +276,8 @@ import sys, time
 from pathlib import Path
 from datetime import datetime, UTC
 sys.path.insert(0, {root!r})
-from qa.index import Index
-from qa.quiz_store import QuizStore, open_drill
+from qa.store.index import Index
+from qa.study.quiz_store import QuizStore, open_drill
 store = QuizStore(Path({db!r}))
 drill = open_drill(store, Index.load(Path({index!r}), channels=()).chunks, new_per_day=100)
 n = 0
@@ -353,7 +353,7 @@ def test_deleted_section_retires_its_card(notes: Path, index: Path, tmp_path: Pa
 
 
 def test_a_chinese_answer_covers_an_english_back() -> None:
-    from qa.dictionary import load_dictionary
+    from qa.lang.dictionary import load_dictionary
 
     back = "Overfitting means the model does well on training data but badly on test data."
     coverage = answer_coverage("过拟合：模型在训练数据上好", back, load_glossary(), None)
@@ -624,7 +624,7 @@ def test_sources_are_not_key_terms_nor_the_answering_sentence() -> None:
 
 
 def test_a_front_in_both_languages_is_drilled_in_either() -> None:
-    from qa.quiz import question_language
+    from qa.study.quiz import question_language
 
     assert question_language("What is dropout? 什么是dropout？") == "both"
     assert question_language("为什么dropout能减少过拟合") == "zh"

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from qa.index import Index, build_index
-from qa.rerank import FEATURES, Reranker, TextShape, intents, load_reranker
-from qa.search import Searcher
+from qa.retrieve.rerank import FEATURES, Reranker, TextShape, intents, load_reranker
+from qa.retrieve.search import Searcher
+from qa.store.index import Index, build_index
 
 HARD = Path(__file__).parent / "fixtures" / "hard"
 

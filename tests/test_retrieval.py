@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from conftest import BUNDLED, MIXED
 
-from qa.evaluate import evaluate, load_labelled
+from qa.eval.evaluate import evaluate, load_labelled
 
 BASELINE = Path(__file__).parent / "baseline.json"
 ALLOWED_DROP = 0.05

@@ -12,8 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qa.chunking import chunk_markdown
-from qa.index import (
+from qa.library import Library
+from qa.retrieve.search import QuestionError, Searcher
+from qa.settings import Settings
+from qa.store.chunking import chunk_markdown
+from qa.store.index import (
     CURRENT,
     Index,
     IndexBusy,
@@ -21,9 +24,6 @@ from qa.index import (
     build_lock,
     current_generation,
 )
-from qa.library import Library
-from qa.search import QuestionError, Searcher
-from qa.settings import Settings
 
 TESTS = Path(__file__).parent
 
@@ -133,16 +133,16 @@ def test_hostile_notes_are_reported_and_the_rest_indexed(
     (notes / "sub").mkdir()
     os.symlink(notes, notes / "sub" / "loop")
     (notes / "locked.md").write_text("# Locked\n\nsecret\n")
-    import qa.notes
+    import qa.store.notes
 
-    real_read = qa.notes.read_limited
+    real_read = qa.store.notes.read_limited
 
     def read_limited(path: Path, limit: int) -> bytes | None:
         if path.name == "locked.md":  # the tests run as root: chmod would not stop them
             raise PermissionError(13, "Permission denied")
         return real_read(path, limit)
 
-    monkeypatch.setattr(qa.notes, "read_limited", read_limited)
+    monkeypatch.setattr(qa.store.notes, "read_limited", read_limited)
     report = build_index(notes, tmp_path / "idx", fake_settings)
     messages = {p.path: p.message for p in report.problems}
     assert messages["binary.md"] == "looks like a binary file, not Markdown; skipped"

@@ -24,9 +24,11 @@ import pytest
 from click.testing import CliRunner
 from conftest import FAKE
 
-from qa.chunking import chunk_markdown
 from qa.cli import main
-from qa.index import (
+from qa.library import Library
+from qa.presets import load_presets
+from qa.store.chunking import chunk_markdown
+from qa.store.index import (
     CURRENT,
     Index,
     IndexCorrupt,
@@ -34,9 +36,7 @@ from qa.index import (
     check_freshness,
     current_generation,
 )
-from qa.library import Library
-from qa.notes import MAX_NOTE_BYTES, NoteStat, decode_note, find_notes, read_note
-from qa.presets import load_presets
+from qa.store.notes import MAX_NOTE_BYTES, NoteStat, decode_note, find_notes, read_note
 
 TESTS = Path(__file__).parent
 SMALL = TESTS / "fixtures" / "small"
@@ -270,7 +270,7 @@ def test_3_a_manifest_path_outside_the_generation_is_damage(built, absolute: boo
 
 
 def test_3_the_editor_is_never_opened_outside_the_notes_folder(built, tmp_path: Path) -> None:
-    from qa.index import Chunk, Location
+    from qa.store.index import Chunk, Location
     from qa.tui.app import QAApp
 
     notes, index = built
@@ -360,7 +360,7 @@ def test_5_a_long_code_fence_is_cut_between_lines_and_stays_fenced() -> None:
 
 
 def test_5_what_an_encoder_reads_and_the_cli_prints_is_capped(tmp_path: Path) -> None:
-    from qa.index import MAX_EMBED_CHARS, Chunk, embed_text
+    from qa.store.index import MAX_EMBED_CHARS, Chunk, embed_text
 
     chunk = Chunk("x", ("H",), "word " * 100_000, True)
     assert len(embed_text(chunk, FAKE_ENCODER, None)) <= MAX_EMBED_CHARS
@@ -704,15 +704,15 @@ def test_11_stale_temporaries_are_removed_under_the_lock_at_the_next_build(
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise Boom
 
-    import qa.index
+    import qa.store.index
 
-    real = qa.index.build_bm25
-    qa.index.build_bm25 = fail  # type: ignore[assignment]
+    real = qa.store.index.build_bm25
+    qa.store.index.build_bm25 = fail  # type: ignore[assignment]
     try:
         with pytest.raises(Boom):
             build_index(notes, index, settings_of(notes), progress=progress)
     finally:
-        qa.index.build_bm25 = real  # type: ignore[assignment]
+        qa.store.index.build_bm25 = real  # type: ignore[assignment]
     assert seen and not any(seen)
     assert not stale.exists()
     assert not [p for p in index.iterdir() if p.name.endswith(".tmp")]
@@ -787,7 +787,7 @@ def test_11_an_editor_that_cannot_run_is_named_and_replaced(tmp_path: Path) -> N
     ],
 )
 def test_11_eval_names_the_line_and_the_problem(tmp_path: Path, line: str, message: str) -> None:
-    from qa.evaluate import LabelError, load_labelled
+    from qa.eval.evaluate import LabelError, load_labelled
 
     path = tmp_path / "q.jsonl"
     path.write_text('{"question": "ok", "relevant": []}\n' + line + "\n")

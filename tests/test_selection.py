@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from conftest import FAKE
 
 from qa.cli import main
-from qa.index import Index, check_freshness
-from qa.selection import select_notes
 from qa.settings import Settings
+from qa.store.index import Index, check_freshness
+from qa.store.selection import select_notes
 
 SMALL = Path(__file__).parent / "fixtures" / "small"
 DRAFT = "# Drafts\n\n## Dropout draft\n\nDropout draft: zeroes units, half written.\n"

@@ -36,7 +36,7 @@ TOOLS = {"ask", "read_section", "outline", "unanswered", "status"}
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A writable copy of the bundled notes (plus a symlink that points outside), indexed."""
-    from qa.index import build_index
+    from qa.store.index import build_index
 
     root = tmp_path_factory.mktemp("serve")
     notes = root / "notes"

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from qa import history, places
+from qa import places
 from qa.cli import main
-from qa.index import Index, build_index
-from qa.scope import ScopeError, resolve_within
-from qa.search import CANDIDATES, Searcher
+from qa.retrieve.scope import ScopeError, resolve_within
+from qa.retrieve.search import CANDIDATES, Searcher
+from qa.store.index import Index, build_index
+from qa.study import history
 
 SMALL = Path(__file__).parent / "fixtures" / "small"
 # Many notes about dropout outside chapter2/, one inside: without the filter before the

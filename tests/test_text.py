@@ -2,7 +2,7 @@
 
 import pytest
 
-from qa.text import detect_language, tokenize
+from qa.lang.text import detect_language, tokenize
 
 
 @pytest.mark.parametrize(

@@ -27,9 +27,9 @@ from textual.pilot import Pilot
 from textual.widgets import Collapsible, Markdown, OptionList
 from textual.widgets.markdown import MarkdownBlock, MarkdownFence
 
-from qa.encoders import register_encoder
-from qa.index import build_index
+from qa.models.encoders import register_encoder
 from qa.settings import Settings
+from qa.store.index import build_index
 from qa.tui.app import ChatScreen, QAApp
 from qa.tui.section import SectionScreen
 from qa.tui.widgets import (
@@ -324,7 +324,7 @@ async def test_history_up_and_down(small: Path, small_index: Path) -> None:
 async def test_history_is_kept_per_folder_with_declines(
     small: Path, small_index: Path, tmp_path: Path
 ) -> None:
-    from qa import history
+    from qa.study import history
 
     path = tmp_path / "history.jsonl"
     app = RecordingApp(small, small_index, FAKE, history_path=path)
@@ -764,8 +764,8 @@ def test_editor_command(tmp_path: Path) -> None:
     ],
 )
 def test_confidence_cue(confidence: float, declined: bool, text: str) -> None:
-    from qa.confidence import confidence_cue
-    from qa.search import Answer
+    from qa.retrieve.confidence import confidence_cue
+    from qa.retrieve.search import Answer
 
     answer = Answer("q", "en", [object()], [], ("bm25",))  # type: ignore[list-item]
     answer.confidence, answer.declined = confidence, declined

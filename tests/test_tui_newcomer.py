@@ -21,8 +21,8 @@ from test_tui import (  # helpers and fixtures, not tests
 )
 from textual.pilot import Pilot
 
-from qa import history
-from qa.index import build_index
+from qa.store.index import build_index
+from qa.study import history
 from qa.tui.present import middle_cut
 from qa.tui.widgets import AnswerCard, HistoryInput, ResultsList, ResultsPanel, StatusLine
 

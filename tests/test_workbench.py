@@ -13,18 +13,18 @@ import pytest
 from click.testing import CliRunner
 
 from qa.cli import main
-from qa.encoders import UnknownNameError
-from qa.evaluate import Labelled, Outcome, summarise
-from qa.index import Chunk, Location, current_generation, read_manifest
-from qa.presets import PresetError, get_preset, load_presets
-from qa.report import PNG_SIZE, write_png
-from qa.workbench import (
+from qa.eval.evaluate import Labelled, Outcome, summarise
+from qa.eval.report import PNG_SIZE, write_png
+from qa.eval.workbench import (
     compare_reports,
     coverage,
     diff_against,
     paired_p_value,
     paired_scores,
 )
+from qa.models.encoders import UnknownNameError
+from qa.presets import PresetError, get_preset, load_presets
+from qa.store.index import Chunk, Location, current_generation, read_manifest
 
 SMALL = Path(__file__).parent / "fixtures" / "small"
 
@@ -41,7 +41,7 @@ def chunk(heading: str, file: str = "n.md", line: int = 1, answered: bool = True
 
 
 def outcome(question: str, relevant: list[str], top: list[Chunk], lang: str = "en") -> Outcome:
-    from qa.evaluate import Target, matched_targets, question_metrics
+    from qa.eval.evaluate import Target, matched_targets, question_metrics
 
     targets = [Target.parse(r) for r in relevant]
     ranked = [matched_targets(c, targets) for c in top]
@@ -120,7 +120,7 @@ def test_a_language_without_answerable_questions_has_no_table() -> None:
 
 
 def test_comparison_means_are_the_reports_own_metrics() -> None:
-    """One metric implementation: a comparison's means are qa.evaluate's, per language."""
+    """One metric implementation: a comparison's means are qa.eval.evaluate's, per language."""
     tops = [[A], [B, A], [C, B, A], [B, C], [A, C], [C]]
     a = summarise(
         [
@@ -150,8 +150,8 @@ def test_comparison_means_are_the_reports_own_metrics() -> None:
 def test_nothing_loads_ranx() -> None:
     """ranx (numba, llvmlite) is gone: the workbench, its reports and a test run without it."""
     code = (
-        "import sys, qa.workbench, qa.report, qa.evaluate\n"
-        "qa.workbench.paired_p_value([0.0, 1.0, 1.0], [1.0, 1.0, 0.0], 99)\n"
+        "import sys, qa.eval.workbench, qa.eval.report, qa.eval.evaluate\n"
+        "qa.eval.workbench.paired_p_value([0.0, 1.0, 1.0], [1.0, 1.0, 0.0], 99)\n"
         "loaded = sorted(m for m in ('ranx', 'numba', 'llvmlite') if m in sys.modules)\n"
         "assert not loaded, loaded\n"
     )

@@ -5,7 +5,7 @@ A labelled set is JSONL, one question per line, written by hand::
     {"question": "what is dropout", "relevant": ["Dropout"], "lang": "en"}
 
 An optional ``answer`` lists the sentences of the relevant section that answer, as the
-note writes them; ``qa eval`` then also scores the answer spans (``qa.sentence_eval``).
+note writes them; ``qa eval`` then also scores the answer spans (``qa.eval.sentence_eval``).
 
 Each ``relevant`` entry names a section by its heading (``"Dropout"``), a heading-path
 suffix (``"Overfitting > Preventing Overfitting"``), a file (``"notes.md"``) or a file
@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qa.index import Chunk, Location
-from qa.text import detect_language
+from qa.lang.text import detect_language
+from qa.store.index import Chunk, Location
 
 if TYPE_CHECKING:
-    from qa.search import Answer
+    from qa.retrieve.search import Answer
 
 CUTOFF = 10
 METRICS = ("hit@1", "hit@3", "hit@5", "mrr@10", "ndcg@10", "recall@10")
@@ -44,7 +44,7 @@ class Labelled:
     lang: str
     line: int = 0
     pinned_split: str | None = None  # the line's "split", if it names one
-    answer: tuple[str, ...] = ()  # the sentences of the notes that answer (qa.sentence_eval)
+    answer: tuple[str, ...] = ()  # the sentences of the notes that answer (qa.eval.sentence_eval)
 
     @property
     def answerable(self) -> bool:

@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.table import Table
 
 from qa.display import safe_text
-from qa.evaluate import METRICS, Report
+from qa.eval.evaluate import METRICS, Report
 
 if TYPE_CHECKING:
-    from qa.workbench import Change, Comparison, Coverage, Diff
+    from qa.eval.workbench import Change, Comparison, Coverage, Diff
 
 GROUP_NAMES = {"all": "all", "en": "English", "zh": "Chinese"}
 LANGS = ("en", "zh", "all")

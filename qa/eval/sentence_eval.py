@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qa.answer_span import FEATURES, SpanWeights, Unit, inside, locate, overlaps, pick
-from qa.evaluate import CUTOFF, Labelled, Target
+from qa.eval.evaluate import CUTOFF, Labelled, Target
+from qa.retrieve.answer_span import FEATURES, SpanWeights, Unit, inside, locate, overlaps, pick
 
 if TYPE_CHECKING:
-    from qa.index import Chunk
-    from qa.search import Searcher
+    from qa.retrieve.search import Searcher
+    from qa.store.index import Chunk
 
 METHODS = ("qa", "first", "most_terms")
 _COVERAGE = FEATURES.index("coverage")
@@ -153,7 +153,7 @@ def sentence_report(
 ) -> dict[str, Any] | None:
     """Both tables (gold passage, top hit) for the items that have gold sentences; None
     when none has."""
-    from qa.answer_span import DEFAULT_WEIGHTS
+    from qa.retrieve.answer_span import DEFAULT_WEIGHTS
 
     cases = collect(searcher, items)
     if not cases:

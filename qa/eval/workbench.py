@@ -1,6 +1,6 @@
 """``qa eval`` as a workbench: compare settings, diff against a baseline, see coverage.
 
-Every score comes from the metrics in ``qa.evaluate`` (one implementation for plain
+Every score comes from the metrics in ``qa.eval.evaluate`` (one implementation for plain
 ``qa eval``, comparisons and baselines). A comparison adds a paired significance test
 over the same questions: a two-sided permutation test (``scipy.stats.permutation_test``
 with ``permutation_type="samples"``, i.e. each question's pair of scores swapped at
@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from qa.evaluate import CUTOFF, METRICS, Labelled, Outcome, Report, evaluate
-from qa.index import BuildProgress, Index
+from qa.eval.evaluate import CUTOFF, METRICS, Labelled, Outcome, Report, evaluate
 from qa.library import Library
-from qa.search import Searcher
+from qa.retrieve.search import Searcher
 from qa.settings import LEXICAL, Settings
+from qa.store.index import BuildProgress, Index
 
 LANGS = ("en", "zh", "all")
 RESAMPLES = 9999  # random swaps per metric (an exact test when 2**questions is fewer)
@@ -132,7 +132,7 @@ def paired_p_value(
 def paired_scores(
     a: Sequence[Outcome], b: Sequence[Outcome], n_resamples: int = RESAMPLES, seed: int = SEED
 ) -> dict[str, MetricComparison]:
-    """Metric means (``qa.evaluate``'s) of two runs over the same answerable questions,
+    """Metric means (``qa.eval.evaluate``'s) of two runs over the same answerable questions,
     with paired p-values; empty when no question is answerable."""
     pairs = [(oa, ob) for oa, ob in zip(a, b, strict=True) if oa.item.answerable]
     if not pairs:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from qa.lang.text import HAN, HAN_RUN, has_chinese, normalise
 from qa.settings import PACKAGE_ROOT
-from qa.text import HAN, HAN_RUN, has_chinese, normalise
 
 SHIPPED = PACKAGE_ROOT / "data" / "glossary.tsv"
 USER_FILE = "glossary.tsv"
@@ -253,7 +253,7 @@ def _last_term(han: str, english: str) -> str | None:
     so we keep the last whole words, about as many characters as the English term has
     words times two, and drop a leading function word.
     """
-    from qa.text import segment
+    from qa.lang.text import segment
 
     english = english.strip()
     n_words = len(english) if english.isupper() else len(re.split(r"[\s\-]+", english))

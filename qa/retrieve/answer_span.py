@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa.confidence import Term
-from qa.rerank import intents
-from qa.text import has_chinese, tokenize
+from qa.lang.text import has_chinese, tokenize
+from qa.retrieve.confidence import Term
+from qa.retrieve.rerank import intents
 
 # ---------------------------------------------------------------------------- units
 

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qa.glossary import Expansion, match_form
+from qa.lang.glossary import Expansion, match_form
 from qa.settings import PACKAGE_ROOT
 
 if TYPE_CHECKING:
-    from qa.search import Answer
-from qa.text import has_chinese, tokenize
+    from qa.retrieve.search import Answer
+from qa.lang.text import has_chinese, tokenize
 
 FEATURES = ("minilm_gap", "e5_gap", "coverage", "absent")
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from qa.encoders import UnknownNameError
+from qa.models.encoders import UnknownNameError
 
 # channel -> scores over the candidates (NaN where the channel did not retrieve one)
 ChannelScores = Mapping[str, np.ndarray]

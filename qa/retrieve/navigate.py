@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from qa.chunking import Holder
-from qa.index import Chunk, Index, Location, read_outline
+from qa.store.chunking import Holder
+from qa.store.index import Chunk, Index, Location, read_outline
 
 
 @dataclass(eq=False)

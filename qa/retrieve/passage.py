@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from qa.glossary import Expansion
-from qa.text import CHINESE_STOPWORDS, HAN_RUN, has_chinese, segment, tokenize
+from qa.lang.glossary import Expansion
+from qa.lang.text import CHINESE_STOPWORDS, HAN_RUN, has_chinese, segment, tokenize
 
 _FENCE = re.compile(r"^(\s{0,3})(`{3,}|~{3,})")
 _CODE_SPAN = re.compile(r"(`+)(?:.+?)(?<!`)\1(?!`)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qa.notes import CorpusError
+from qa.store.notes import CorpusError
 
 
 class ScopeError(CorpusError):

@@ -16,21 +16,21 @@ from typing import Any
 
 import numpy as np
 
-from qa.answer_span import DENSE_HITS, SPAN_HITS, DenseView, EmbeddingCache, SpanContext
-from qa.confidence import DEFAULT_MODEL, Term, coverage, informative_terms, topic_terms
-from qa.encoders import Encoder
-from qa.fusion import get_fusion, ranks_of
-from qa.glossary import Expansion, load_glossary, match_form
-from qa.index import (
+from qa.lang.glossary import Expansion, load_glossary, match_form
+from qa.lang.text import add_words, detect_language, has_chinese, normalise, tokenize
+from qa.models.encoders import Encoder
+from qa.models.pool import POOL, ModelPool
+from qa.retrieve.answer_span import DENSE_HITS, SPAN_HITS, DenseView, EmbeddingCache, SpanContext
+from qa.retrieve.confidence import DEFAULT_MODEL, Term, coverage, informative_terms, topic_terms
+from qa.retrieve.fusion import get_fusion, ranks_of
+from qa.retrieve.rerank import DEPTH, Candidate, Reranker, load_reranker
+from qa.settings import LEXICAL, Settings
+from qa.store.index import (
     Chunk,
     Index,
     check_compatible,
     read_mined,
 )
-from qa.pool import POOL, ModelPool
-from qa.rerank import DEPTH, Candidate, Reranker, load_reranker
-from qa.settings import LEXICAL, Settings
-from qa.text import add_words, detect_language, has_chinese, normalise, tokenize
 
 MAX_QUESTION_CHARS = 2000
 CANDIDATES = 100  # per channel
@@ -53,7 +53,7 @@ class Hit:
     channel_ranks: dict[str, int] = field(default_factory=dict)
     terms_found: int | None = None  # how many of the question's terms it has, if known
     row: int = -1  # the chunk's position in the index
-    # The sentences that answer, as (start, end) offsets into chunk.text (qa.answer_span);
+    # The sentences that answer, as (start, end) offsets into chunk.text (qa.retrieve.answer_span);
     # None when not looked for (past the first SPAN_HITS hits), [] when none answers.
     answer_spans: list[tuple[int, int]] | None = None
 
@@ -106,7 +106,9 @@ class Answer:
     declined: bool = True  # the notes do not seem to answer this; hits are only the nearest
     features: dict[str, float] = field(default_factory=dict)
     expansion: Expansion | None = None  # the question carried across languages
-    span_context: SpanContext | None = None  # how answer spans were scored (qa.answer_span)
+    span_context: SpanContext | None = (
+        None  # how answer spans were scored (qa.retrieve.answer_span)
+    )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -212,7 +214,7 @@ class Searcher:
         """Rank the notes for ``question``; ``channels`` restricts which channels take part.
 
         ``within``: note paths (files or folders, relative to the notes folder, as the
-        index records them; qa.scope resolves what a user types) that hits must lie in.
+        index records them; qa.retrieve.scope resolves what a user types) that hits must lie in.
         Each channel picks its candidates among those notes only, so the answer still has
         the best ``top_k`` within them. ``leave_out``: rows of chunks that may not answer
         (qa gaps: a table of contents that only links to the heading asked about).
@@ -293,7 +295,7 @@ class Searcher:
         self, text: str, lang: str, terms: list[Term], raw: dict[str, ChannelResult]
     ) -> SpanContext:
         """What scoring a passage's sentences against this question needs: its terms and
-        the question's vector in each dense channel that took part (qa.answer_span)."""
+        the question's vector in each dense channel that took part (qa.retrieve.answer_span)."""
         views = {}
         for name, result in raw.items():
             if result.vector is None or name not in self._encoders:
@@ -317,7 +319,7 @@ class Searcher:
         translations added, and the BM25 tokens those add.
 
         A word outside the glossary gets, as other forms of its term, its translations
-        in CC-CEDICT (qa.dictionary) that the notes contain: 背包 is also "knapsack" in
+        in CC-CEDICT (qa.lang.dictionary) that the notes contain: 背包 is also "knapsack" in
         English notes, "stable" is also 稳定 in Chinese ones.
         """
         terms = [set(t) for t in own]
@@ -331,7 +333,7 @@ class Searcher:
         english = english if english and self._notes_have_chinese() else []
         if not chinese and not english:
             return terms, []
-        from qa.dictionary import load_dictionary
+        from qa.lang.dictionary import load_dictionary
 
         dictionary = load_dictionary()
         added: list[str] = []
@@ -442,7 +444,7 @@ class Searcher:
         top: Hit,
         may_answer: np.ndarray | None = None,
     ) -> dict[str, float]:
-        """The signals the confidence model reads (see qa.confidence)."""
+        """The signals the confidence model reads (see qa.retrieve.confidence)."""
         features: dict[str, float] = {}
         may_answer = self._answered if may_answer is None else may_answer
         for name, result in raw.items():

@@ -21,7 +21,7 @@ import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from qa.notes import normalise_newlines
+from qa.store.notes import normalise_newlines
 
 WINDOW_CHARS = 1200
 # Changes whenever the same note can be cut differently; an index records it, and one cut

@@ -13,7 +13,7 @@ Layout of an index folder::
 A build writes a new generation beside the current one and only then points CURRENT
 at it, so a build killed at any moment leaves the previous index in use. Older
 generations are then removed, except those a reader is still reading (``.readers/``
-holds their leases, qa.leases): a query that opened one still completes, and the
+holds their leases, qa.store.leases): a query that opened one still completes, and the
 folder holds one generation, not two, once nobody reads the old one.
 """
 
@@ -33,12 +33,15 @@ from typing import Any
 
 import numpy as np
 
-from qa.chunking import CHUNKER, Holder, Section, chunk_note
-from qa.encoders import Encoder
-from qa.glossary import Concept, Glossary, load_glossary, mine_pairs
-from qa.leases import held_generations, reader_lease
-from qa.lexical import BM25_DIR, LexicalIndex, build_bm25
-from qa.manifest import (
+from qa.lang.glossary import Concept, Glossary, load_glossary, mine_pairs
+from qa.lang.text import TOKENIZER, add_words, segmenter_fingerprint, tokenize
+from qa.models.encoders import Encoder
+from qa.models.pool import POOL, ModelPool
+from qa.settings import LEXICAL, Settings
+from qa.store.chunking import CHUNKER, Holder, Section, chunk_note
+from qa.store.leases import held_generations, reader_lease
+from qa.store.lexical import BM25_DIR, LexicalIndex, build_bm25
+from qa.store.manifest import (
     BM25_TOKENS,
     FORMAT,
     FORMAT_VERSION,
@@ -48,17 +51,14 @@ from qa.manifest import (
     NoteRecord,
     manifest_problem,
 )
-from qa.notes import (
+from qa.store.notes import (
     CorpusError,
     NoteStat,
     Problem,
     is_relative_note_path,
     read_note,
 )
-from qa.pool import POOL, ModelPool
-from qa.selection import select_notes, selection_fingerprint
-from qa.settings import LEXICAL, Settings
-from qa.text import TOKENIZER, add_words, segmenter_fingerprint, tokenize
+from qa.store.selection import select_notes, selection_fingerprint
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
@@ -785,7 +785,7 @@ def build_index(
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        # The previous generation goes too, unless a reader still holds it (qa.leases).
+        # The previous generation goes too, unless a reader still holds it (qa.store.leases).
         _collect_garbage(index_dir, keep={gen} | held_generations(index_dir))
 
     report.notes = len(notes_meta)

@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from qa.notes import is_relative_note_path
 from qa.settings import LEXICAL
+from qa.store.notes import is_relative_note_path
 
 FORMAT = "qa-index"
 FORMAT_VERSION = 1

@@ -51,7 +51,7 @@ def find_notes(
 ) -> tuple[list[NoteStat], list[Problem]]:
     """Every Markdown file under ``folder``, recursively, in a stable order.
 
-    ``keep`` (qa.selection) is asked of each note's relative path; it may leave it out.
+    ``keep`` (qa.store.selection) is asked of each note's relative path; it may leave it out.
 
     Hidden folders (``.git``, ``.obsidian``) are skipped. Symbolic links are followed
     while they stay inside ``folder``; one that leads outside it (``/etc/passwd``, a

@@ -26,8 +26,8 @@ from typing import Any
 
 import pathspec
 
-from qa.notes import CorpusError, NoteStat, Problem, find_notes
 from qa.settings import Settings
+from qa.store.notes import CorpusError, NoteStat, Problem, find_notes
 
 QAIGNORE = ".qaignore"
 GITIGNORE = ".gitignore"

@@ -11,7 +11,7 @@ False). For each one ``find_gaps`` looks for
   vectors in the index (the mean over the dense channels) blended with the share of
   their words they have in common (``duplicate_score``);
 
-and, from the questions asked about this notes folder (``qa.history``), those the notes
+and, from the questions asked about this notes folder (``qa.study.history``), those the notes
 declined, grouped by topic: what to write next (``cluster_questions``).
 
 The CLI, the TUI's Gaps screen and the benchmark (bench/gaps.py) all read the typed
@@ -28,14 +28,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qa.history import Asked
-from qa.index import Chunk
-from qa.search import QuestionError
-from qa.text import has_chinese, normalise, tokenize
+from qa.lang.text import has_chinese, normalise, tokenize
+from qa.retrieve.search import QuestionError
+from qa.store.index import Chunk
+from qa.study.history import Asked
 
 if TYPE_CHECKING:
-    from qa.encoders import Encoder
-    from qa.search import Searcher
+    from qa.models.encoders import Encoder
+    from qa.retrieve.search import Searcher
 
 CANDIDATES = 3  # candidate answers shown per empty heading
 # Two empty headings ask the same thing when DUPLICATE_DENSE * cosine + (1 -
@@ -218,7 +218,7 @@ def link_pointers(chunks: Sequence[Chunk]) -> dict[str, list[int]]:
 def navigation_rows(chunks: Sequence[Chunk]) -> list[int]:
     """Rows of chunks that are mostly a list of links (a table of contents, a reading
     list): they name a topic, they do not answer it."""
-    from qa.rerank import text_shape
+    from qa.retrieve.rerank import text_shape
 
     return [
         row

@@ -4,10 +4,10 @@ Every answered section whose heading is a question is a card: the heading is the
 the section's text the back. A bold question on the first line of a section's text is a
 front too. A section whose heading is only a topic ("Dropout") gets a generated front
 ("What is dropout?" / "什么是dropout？"), marked as generated. Cards are read from the
-index (qa.index chunks), never by parsing the notes again.
+index (qa.store.index chunks), never by parsing the notes again.
 
 A card's identity is its note and heading path, so it survives edits; its content hash
-says when the section's text changed. Scheduling and storage live in qa.quiz_store;
+says when the section's text changed. Scheduling and storage live in qa.study.quiz_store;
 this module never imports the UI.
 """
 
@@ -21,12 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from qa.text import detect_language, has_chinese
+from qa.lang.text import detect_language, has_chinese
 
 if TYPE_CHECKING:
-    from qa.dictionary import Dictionary
-    from qa.glossary import Glossary
-    from qa.index import Chunk
+    from qa.lang.dictionary import Dictionary
+    from qa.lang.glossary import Glossary
+    from qa.store.index import Chunk
 
 Clock = Callable[[], datetime]
 
@@ -315,7 +315,7 @@ class Coverage:
 
 
 MAX_TERMS = 10
-# Words too common in explanations to be what an answer must say (beyond qa.text's stopwords).
+# Words too common in explanations to be what an answer must say (beyond qa.lang.text's stopwords).
 _PLAIN_WORDS = frozenset(
     """cannot also thus hence however often usually etc 之间 相同 进行 通过 可以 因为 所以 但是
     如果 以及 然后 一般 主要 就是 这样 比如 例如 即可 或者 不同 情况 方式""".split()
@@ -330,8 +330,8 @@ def key_terms(back: str, glossary: Glossary | None = None, limit: int = MAX_TERM
     """The back's key terms: glossary terms first, then its most frequent content words
     (stemmed English words of three letters or more, Chinese words of two characters or
     more), each once."""
-    from qa.glossary import match_form
-    from qa.text import CHINESE_STOPWORDS, ENGLISH_STOPWORDS, segment, tokenize
+    from qa.lang.glossary import match_form
+    from qa.lang.text import CHINESE_STOPWORDS, ENGLISH_STOPWORDS, segment, tokenize
 
     back = _NOT_PROSE.sub(" ", back)
     terms: list[Term] = []
@@ -382,7 +382,7 @@ def key_terms(back: str, glossary: Glossary | None = None, limit: int = MAX_TERM
 
 def _as_written(text: str, form: str) -> str:
     """``form`` (in match form) as ``text`` writes it: "overfitting" → "Overfitting"."""
-    from qa.passage import highlight_pattern
+    from qa.retrieve.passage import highlight_pattern
 
     pattern = highlight_pattern([form])
     found = pattern.search(text) if pattern is not None else None
@@ -398,8 +398,8 @@ def answer_coverage(
     """Which key terms of ``back`` the typed ``answer`` says, in either language: a
     glossary term counts in any of its forms (过拟合 says "overfitting"), and a word the
     glossary lacks counts through the dictionary (随机 says "random")."""
-    from qa.glossary import match_form
-    from qa.text import tokenize
+    from qa.lang.glossary import match_form
+    from qa.lang.text import tokenize
 
     said = match_form(answer)
     stems = set(tokenize(answer))

@@ -8,7 +8,7 @@ from rich.console import Group
 from rich.table import Table
 
 from qa.display import safe_text
-from qa.quiz_store import QuizStats
+from qa.study.quiz_store import QuizStats
 
 
 def stats_tables(stats: QuizStats) -> Group:

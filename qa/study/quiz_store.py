@@ -23,7 +23,7 @@ from typing import Any
 from fsrs import Card, Rating, Scheduler
 
 from qa import places
-from qa.quiz import Clock, QuizCard, Section, asked_card, in_paths, utc_now
+from qa.study.quiz import Clock, QuizCard, Section, asked_card, in_paths, utc_now
 
 SCHEMA_VERSION = 1
 FILE_NAME = "quiz.sqlite"
@@ -540,7 +540,7 @@ def open_drill(
 ) -> Drill:
     """Cards from the index's chunks, synced into the store, as a drill session.
     ``generated``: None uses the store's setting; True/False also stores it."""
-    from qa.quiz import cards_from_sections, sections_of
+    from qa.study.quiz import cards_from_sections, sections_of
 
     sections = sections_of(chunks)
     by_path = {(s.file, s.heading_path): s for s in sections}
@@ -562,7 +562,7 @@ def open_drill(
 def add_question(store: QuizStore, question: str, chunks: Sequence[Any], chunk: Any) -> QuizCard:
     """Keep ``question`` as a card whose back is the whole section of ``chunk``;
     ValueError when that section has no text."""
-    from qa.quiz import section_of
+    from qa.study.quiz import section_of
 
     loc = chunk.location
     section = section_of(chunks, loc.file, loc.section_line or loc.start_line)

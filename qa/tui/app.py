@@ -24,10 +24,11 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Input
 
-from qa import history, places
+from qa import places
 from qa.display import safe_text
+from qa.lang.text import HAN_CHAR
 from qa.settings import LEXICAL, Settings
-from qa.text import HAN_CHAR
+from qa.study import history
 from qa.tui.messages import (
     AddToQuiz,
     Answered,
@@ -57,10 +58,10 @@ from qa.tui.widgets import (
 )
 
 if TYPE_CHECKING:
-    from qa.index import BuildReport, Freshness
     from qa.library import Library
-    from qa.navigate import Outline
-    from qa.search import Answer, Searcher
+    from qa.retrieve.navigate import Outline
+    from qa.retrieve.search import Answer, Searcher
+    from qa.store.index import BuildReport, Freshness
 
 W = TypeVar("W", bound=Widget)
 HISTORY_LIMIT = 500
@@ -265,7 +266,7 @@ class QAApp(App[None]):
         self._history_path = history_path
         self._freshness_seconds = freshness_seconds
         self._chinese_warmed = False
-        self.within: tuple[str, ...] = ()  # /in PATH: search only there (qa.scope)
+        self.within: tuple[str, ...] = ()  # /in PATH: search only there (qa.retrieve.scope)
         self._quiz_path = quiz_path
 
     def notify(
@@ -349,9 +350,9 @@ class QAApp(App[None]):
         silently rebuilt. Notes that changed since the build are only reported (the
         status line offers ctrl+b).
         """
-        from qa.index import IndexError_
         from qa.library import Policy
-        from qa.notes import CorpusError
+        from qa.store.index import IndexError_
+        from qa.store.notes import CorpusError
 
         try:
             searcher = self._given_searcher or self.lib.open(
@@ -373,13 +374,13 @@ class QAApp(App[None]):
         return self.lib.open(Policy.EXISTING)
 
     def _survey(self, searcher: Searcher) -> tuple[Outline, Freshness]:
-        from qa.navigate import Outline
+        from qa.retrieve.navigate import Outline
 
         return Outline.of(searcher.index), self._freshness_now()
 
     def _freshness_now(self) -> Freshness:
-        from qa.index import Freshness
-        from qa.notes import CorpusError
+        from qa.store.index import Freshness
+        from qa.store.notes import CorpusError
 
         try:
             return self.lib.freshness()
@@ -508,7 +509,7 @@ class QAApp(App[None]):
 
     @work(thread=True, group="models", exit_on_error=False)
     def _warm_chinese(self, searcher: Searcher) -> None:
-        from qa.text import tokenize
+        from qa.lang.text import tokenize
 
         try:
             tokenize("预热中文分词")
@@ -539,7 +540,7 @@ class QAApp(App[None]):
                 timeout=4,
             )
             return
-        from qa.search import QuestionError, clean_question
+        from qa.retrieve.search import QuestionError, clean_question
 
         try:
             question = clean_question(question)
@@ -602,8 +603,8 @@ class QAApp(App[None]):
         waiting_for: tuple[str, ...],
         within: tuple[str, ...] = (),
     ) -> None:
-        from qa.passage import highlight_pattern, highlight_terms
-        from qa.search import QuestionError
+        from qa.retrieve.passage import highlight_pattern, highlight_terms
+        from qa.retrieve.search import QuestionError
 
         if self._newer_generation(searcher) is not None:
             # Another qa rebuilt the index: answer from that one, not the one open.
@@ -665,7 +666,7 @@ class QAApp(App[None]):
 
     def search_within(self, typed: str) -> None:
         """``/in PATH``: search only that note or folder from now on; ``/in``: everywhere."""
-        from qa.scope import ScopeError, describe, resolve_within
+        from qa.retrieve.scope import ScopeError, describe, resolve_within
 
         field = self.chat.query_one(HistoryInput)
         if not typed:
@@ -726,7 +727,7 @@ class QAApp(App[None]):
     def edit_note(self, file: str, line: int) -> None:
         """Open the note in $EDITOR at ``line``; the app is suspended meanwhile."""
         from qa.editor import editor_command, editor_problem
-        from qa.notes import note_path
+        from qa.store.notes import note_path
 
         self.focus_question()  # also when the editor cannot be run
         # An index names its notes; a damaged one must not open /etc/passwd for editing.
@@ -784,7 +785,7 @@ class QAApp(App[None]):
     # ------------------------------------------------------------------ quiz
 
     def _quiz_store(self) -> Any:
-        from qa.quiz_store import QuizStore, QuizStoreError
+        from qa.study.quiz_store import QuizStore, QuizStoreError
 
         if self._quiz_path is None:
             self.notify("The quiz has no review file here.", severity="warning")
@@ -800,7 +801,7 @@ class QAApp(App[None]):
 
     def action_quiz(self) -> None:
         """Drill the notes (qa quiz) on a screen of its own; escape comes back."""
-        from qa.quiz_store import open_drill
+        from qa.study.quiz_store import open_drill
         from qa.tui.quiz import QuizScreen
 
         store = self._quiz_store()
@@ -812,7 +813,7 @@ class QAApp(App[None]):
         )
 
     def on_add_to_quiz(self, message: AddToQuiz) -> None:
-        from qa.quiz_store import add_question
+        from qa.study.quiz_store import add_question
 
         store = self._quiz_store()
         if store is None or self.searcher is None:
@@ -835,8 +836,8 @@ class QAApp(App[None]):
 
     @work(thread=True, exclusive=True, group="index", exit_on_error=False)
     def _rebuild(self, full: bool) -> None:
-        from qa.index import IndexError_
-        from qa.notes import CorpusError
+        from qa.store.index import IndexError_
+        from qa.store.notes import CorpusError
 
         reason = "re-reading every note" if full else "re-reading the notes"
         try:
@@ -848,7 +849,7 @@ class QAApp(App[None]):
 
     def _reopen(self, report: BuildReport | None, reloaded: bool = False) -> None:
         """Open the current index again (in a worker) and hand it to the UI."""
-        from qa.index import IndexError_
+        from qa.store.index import IndexError_
 
         generation = self.lib.generation()
         try:
@@ -944,7 +945,7 @@ class QAApp(App[None]):
                 }.get(state, ("…", "$warning"))
                 parts += [" " if n else "", channel, " ", (mark, style)]
         if self.within:
-            from qa.scope import describe
+            from qa.retrieve.scope import describe
 
             parts += ["  ·  ", (safe_text(f"in {describe(self.within)}"), "bold $accent")]
         if self.building and self.searcher is not None:
@@ -1046,7 +1047,7 @@ def _build_summary(report: BuildReport) -> str:
 
 def run_app(lib: Library) -> None:
     """Run the chat TUI until the user quits."""
-    from qa.quiz_store import store_path
+    from qa.study.quiz_store import store_path
 
     QAApp(
         lib.corpus,

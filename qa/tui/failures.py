@@ -14,8 +14,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Header, ListItem, ListView, Markdown, Static
 
 from qa.display import safe_text
-from qa.evaluate import Outcome, Report, Target
-from qa.index import Chunk
+from qa.eval.evaluate import Outcome, Report, Target
+from qa.store.index import Chunk
 
 
 def describe(outcome: Outcome, chunks: list[Chunk]) -> str:

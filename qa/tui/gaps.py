@@ -1,7 +1,7 @@
 """The Gaps screen: what the notes ask but do not answer, and where the answer may be.
 
 A list of every empty heading, note by note, each with the sections elsewhere that may
-answer it (qa.gaps). Enter on a candidate opens that section; ctrl+e opens the empty
+answer it (qa.study.gaps). Enter on a candidate opens that section; ctrl+e opens the empty
 heading in $EDITOR to write the answer. The report is worked out in a thread worker and
 worked out again whenever the app opens a newer index (after ctrl+b, or `qa watch`).
 """
@@ -27,8 +27,8 @@ from qa.tui.present import SEPARATOR
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
-    from qa.gaps import CandidateAnswer, Gap, GapsReport
-    from qa.search import Searcher
+    from qa.retrieve.search import Searcher
+    from qa.study.gaps import CandidateAnswer, Gap, GapsReport
 
 
 class GapsFound(Message):
@@ -95,7 +95,7 @@ class GapsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="gaps", exit_on_error=False)
     def _find(self, searcher: Searcher) -> None:
-        from qa import gaps, history
+        from qa.study import gaps, history
 
         try:
             asked = history.read(self.history_path) if self.history_path else []

@@ -10,9 +10,9 @@ if TYPE_CHECKING:
     import re
     from pathlib import Path
 
-    from qa.index import BuildReport, Chunk, Freshness
-    from qa.navigate import Outline
-    from qa.search import Answer, Searcher
+    from qa.retrieve.navigate import Outline
+    from qa.retrieve.search import Answer, Searcher
+    from qa.store.index import BuildReport, Chunk, Freshness
 
 
 class IndexOpened(Message):

@@ -1,6 +1,6 @@
 """The drill screen of ``qa quiz``: a card's front, an optional typed answer, the back.
 
-``QuizScreen`` runs on a ``qa.quiz_store.Drill`` (the core decides what is due and
+``QuizScreen`` runs on a ``qa.study.quiz_store.Drill`` (the core decides what is due and
 stores every grade); it is pushed by the chat app (F2) and is the only screen of the
 small ``QuizApp`` that ``qa quiz`` starts.
 
@@ -27,10 +27,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from qa.display import safe_text
-from qa.glossary import Glossary
-from qa.passage import highlight_pattern, protect_math
-from qa.quiz import QuizCard, answer_coverage, answering_sentences
-from qa.quiz_store import RATINGS, Drill
+from qa.lang.glossary import Glossary
+from qa.retrieve.passage import highlight_pattern, protect_math
+from qa.study.quiz import QuizCard, answer_coverage, answering_sentences
+from qa.study.quiz_store import RATINGS, Drill
 from qa.tui.widgets import HighlightedMarkdown
 
 
@@ -202,7 +202,7 @@ class QuizScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="coverage")
     def _compare(self, card: QuizCard, typed: str) -> None:
-        from qa.dictionary import load_dictionary
+        from qa.lang.dictionary import load_dictionary
 
         coverage = answer_coverage(typed, card.back, self.glossary, load_dictionary())
         said = ", ".join(coverage.covered) or "none"
@@ -327,7 +327,7 @@ class QuizApp(App[None]):
 
 def note_editor_command(corpus: Path, file: str, line: int, follow_links: bool) -> list[str] | str:
     """The editor command for a note of ``corpus``, or why there is none."""
-    from qa.notes import note_path
+    from qa.store.notes import note_path
     from qa.tui.editor import editor_command
 
     path = note_path(corpus, file, follow_links)

@@ -13,8 +13,8 @@ from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
 from qa.display import safe_text
-from qa.navigate import Outline, OutlineSection
-from qa.passage import protect_math
+from qa.retrieve.navigate import Outline, OutlineSection
+from qa.retrieve.passage import protect_math
 from qa.tui.present import SEPARATOR
 from qa.tui.widgets import HighlightedMarkdown
 

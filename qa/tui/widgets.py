@@ -22,17 +22,17 @@ from textual.widgets import (
 from textual.widgets.markdown import MarkdownBlock, MarkdownFence
 from textual.widgets.option_list import Option
 
-from qa.confidence import confidence_cue
 from qa.display import safe_text
-from qa.passage import answer_pattern, protect_math
+from qa.retrieve.confidence import confidence_cue
+from qa.retrieve.passage import answer_pattern, protect_math
 from qa.tui.messages import AddToQuiz, CopyChunk, EditChunk, OpenSection
 from qa.tui.present import also_in, breadcrumb, middle_cut, place, snippet
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
-    from qa.index import Chunk
-    from qa.search import Answer, Hit
+    from qa.retrieve.search import Answer, Hit
+    from qa.store.index import Chunk
 
 PLACEHOLDER = "Ask your notes…  /  问你的笔记…"
 MORE_HITS = 3  # "also in your notes" shows the next three hits
@@ -70,7 +70,7 @@ class HighlightedMarkdown(Markdown):
         answer: re.Pattern[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        """``answer``: the sentences that answer (qa.passage.answer_pattern), marked too."""
+        """``answer``: the answering sentences (qa.retrieve.passage.answer_pattern), marked too."""
         self.highlight_pattern = pattern
         self.answer_pattern = answer
         super().__init__(safe_text(markdown), **kwargs)
