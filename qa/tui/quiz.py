@@ -31,6 +31,7 @@ from qa.glossary import Glossary
 from qa.passage import highlight_pattern, protect_math
 from qa.quiz import QuizCard, answer_coverage, answering_sentences
 from qa.quiz_store import RATINGS, Drill
+from qa.tui.messages import EditNote
 from qa.tui.widgets import HighlightedMarkdown
 
 
@@ -240,9 +241,7 @@ class QuizScreen(Screen[None]):
         card = self.card
         if card is None:
             return
-        edit = getattr(self.app, "edit_note", None)
-        if edit is not None:
-            edit(card.file, card.line)
+        self.post_message(EditNote(card.file, card.line))
 
     def action_leave(self) -> None:
         if self.answer_box.has_focus:
@@ -304,6 +303,9 @@ class QuizApp(App[None]):
 
     def notify(self, message: str, *, title: str = "", markup: bool = False, **kw: Any) -> None:
         super().notify(safe_text(message), title=safe_text(title), markup=markup, **kw)
+
+    def on_edit_note(self, message: EditNote) -> None:
+        self.edit_note(message.file, message.line)
 
     def edit_note(self, file: str, line: int) -> None:
         """Open the note at ``line`` in $EDITOR (the app is suspended meanwhile)."""
