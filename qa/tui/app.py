@@ -9,7 +9,6 @@ and the chat screen; the input is usable at once.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -231,33 +230,22 @@ class QAApp(App[None]):
 
     def edit_note(self, file: str, line: int) -> None:
         """Open the note in $EDITOR at ``line``; the app is suspended meanwhile."""
-        from qa.editor import editor_command, editor_problem
-        from qa.notes import note_path
+        from qa.tui.editor import note_editor
 
         self.focus_question()  # also when the editor cannot be run
-        # An index names its notes; a damaged one must not open /etc/passwd for editing.
-        path = note_path(self.lib.corpus, file, self.lib.settings.follow_links)
-        if path is None:
-            self.notify(f"{file} is not in {self.lib.corpus}; not opening it.", severity="error")
-            return
-        if not path.is_file():
-            self.notify(f"{file} is not in {self.lib.corpus} any more.", severity="error")
-            return
-        command = editor_command(path, line)
-        problem = editor_problem()
-        if command is None:
-            self.notify(
-                f"{problem}, and neither nano nor vi is installed."
-                if problem
-                else "No editor found: set $EDITOR (for example `export EDITOR=nano`).",
-                severity="error",
-                timeout=8,
-            )
-            return
-        if problem:
-            self.notify(f"{problem}; opening {Path(command[0]).name} instead.", severity="warning")
-        self.run_editor(command)
-        self.index.poll()
+        lib = self.lib
+        command, notice = note_editor(lib.corpus, file, line, lib.settings.follow_links)
+        if notice is not None:
+            self.notify(notice.text, severity=notice.severity, timeout=notice.timeout)
+        if command is not None:
+            self.run_editor(command)
+            self.index.poll()
+
+    def run_editor(self, command: list[str]) -> None:
+        """(Tests replace it, to see the command without running it.)"""
+        from qa.tui.editor import run_in_editor
+
+        run_in_editor(self, command)
 
     def action_gaps(self) -> None:
         """The Gaps screen: what the notes ask but do not answer (qa.tui.gaps)."""
@@ -267,25 +255,6 @@ class QAApp(App[None]):
             self.notify("The index is not open yet.", timeout=3)
         elif not any(isinstance(s, GapsScreen) for s in self.screen_stack):
             self.push_screen(GapsScreen(self.index.searcher, self._history_path))
-
-    def run_editor(self, command: list[str]) -> None:
-        from textual.app import SuspendNotSupported
-
-        try:
-            with self.suspend():
-                done = subprocess.run(command, check=False)
-        except SuspendNotSupported:
-            self.notify("This terminal cannot hand over to an editor.", severity="error")
-        except OSError as err:
-            self.notify(
-                f"The editor failed: cannot run {command[0]} ({err.strerror}).", severity="error"
-            )
-        else:
-            if done.returncode:
-                self.notify(
-                    f"The editor failed: {command[0]} exited with status {done.returncode}.",
-                    severity="warning",
-                )
 
     # ------------------------------------------------------------------ quiz
 

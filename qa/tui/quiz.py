@@ -13,7 +13,6 @@ work too).
 
 from __future__ import annotations
 
-import subprocess
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -309,33 +308,16 @@ class QuizApp(App[None]):
 
     def edit_note(self, file: str, line: int) -> None:
         """Open the note at ``line`` in $EDITOR (the app is suspended meanwhile)."""
-        command = note_editor_command(self.corpus, file, line, self.follow_links)
-        if isinstance(command, str):
-            self.notify(command, severity="error")
-            return
-        self.run_editor(command)
+        from qa.tui.editor import note_editor
+
+        command, notice = note_editor(self.corpus, file, line, self.follow_links)
+        if notice is not None:
+            self.notify(notice.text, severity=notice.severity, timeout=notice.timeout)
+        if command is not None:
+            self.run_editor(command)
 
     def run_editor(self, command: list[str]) -> None:
-        from textual.app import SuspendNotSupported
+        """(Tests replace it, to see the command without running it.)"""
+        from qa.tui.editor import run_in_editor
 
-        try:
-            with self.suspend():
-                subprocess.run(command, check=False)
-        except SuspendNotSupported:
-            self.notify("This terminal cannot hand over to an editor.", severity="error")
-        except OSError as err:
-            self.notify(f"The editor failed: cannot run {command[0]} ({err.strerror}).")
-
-
-def note_editor_command(corpus: Path, file: str, line: int, follow_links: bool) -> list[str] | str:
-    """The editor command for a note of ``corpus``, or why there is none."""
-    from qa.notes import note_path
-    from qa.tui.editor import editor_command
-
-    path = note_path(corpus, file, follow_links)
-    if path is None or not path.is_file():
-        return f"{file} is not in {corpus}; not opening it."
-    command = editor_command(path, line)
-    if command is None:
-        return "No editor found: set $EDITOR (for example `export EDITOR=nano`)."
-    return command
+        run_in_editor(self, command)
