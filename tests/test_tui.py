@@ -29,10 +29,12 @@ from textual.widgets.markdown import MarkdownBlock, MarkdownFence
 
 from qa.encoders import register_encoder
 from qa.index import build_index
+from qa.library import Library
 from qa.settings import Settings
 from qa.tui.app import QAApp
 from qa.tui.chat import ChatScreen
 from qa.tui.index_controller import IndexController
+from qa.tui.messages import BuildStarted, ChannelReady, IndexFailed, IndexOpened
 from qa.tui.section import SectionScreen
 from qa.tui.widgets import (
     AnswerCard,
@@ -719,6 +721,69 @@ async def test_question_before_models_load_is_refined(small: Path) -> None:
         assert not card.query(".card-refining") and not card.has_class("refining")
         assert card.heading == "Batch normalization"
         assert "bm25 ✓ slow ✓" in app.chat.status_content().plain
+
+
+# ---------------------------------------------------------------------------- index controller
+
+
+class ControllerHost(App[None]):
+    """A tiny app with only the index controller, recording the messages that bubble up."""
+
+    def __init__(self, lib: Library) -> None:
+        super().__init__()
+        self.controller = IndexController(lib, freshness_seconds=0)
+        self.seen: list[tuple[str, Any]] = []
+        self.notes: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield self.controller
+
+    def notify(self, message: str, **kwargs: Any) -> None:  # type: ignore[override]
+        self.notes.append(message)
+
+    def on_build_started(self, message: BuildStarted) -> None:
+        self.seen.append(("build", bool(message.reason)))  # it says why
+
+    def on_index_opened(self, message: IndexOpened) -> None:
+        report = message.report
+        self.seen.append(("opened", report.added if report is not None else None))
+
+    def on_index_failed(self, message: IndexFailed) -> None:
+        self.seen.append(("failed", message.message))
+
+    def on_channel_ready(self, message: ChannelReady) -> None:
+        self.seen.append(("ready", message.channel))
+
+
+@pilot_test
+async def test_the_index_controller_works_without_the_chat_app(small: Path) -> None:
+    """The controller builds a missing index, opens it and loads its model in its own
+    workers; each step reaches the host as a message, after the controller has kept it."""
+    host = ControllerHost(Library(small, small.parent / "index", FAKE))
+    async with host.run_test() as pilot:
+        index = host.controller
+        await until(pilot, lambda: index.phase == "ready" and not index.loading_channels)
+        assert host.seen == [("build", True), ("opened", 5), ("ready", "fake")]
+        assert index.channels == {"bm25": "ready", "fake": "ready"} and not index.building
+        assert index.searcher is not None and index.freshness is not None
+        assert index.freshness.fresh
+        assert host.notes[-1].startswith("2 notes, 5 sections: 5 added")
+        index.rebuild()
+        index.rebuild()  # while the first one runs
+        assert host.notes[-1] == "A rebuild is already running."
+        await until(pilot, lambda: len(host.seen) == 6 and not index.building)
+        assert host.seen[3:] == [("build", True), ("opened", 0), ("ready", "fake")]
+
+
+@pilot_test
+async def test_the_index_controller_reports_a_folder_it_cannot_read(tmp_path: Path) -> None:
+    host = ControllerHost(Library(tmp_path / "nowhere", tmp_path / "index", FAKE))
+    async with host.run_test() as pilot:
+        index = host.controller
+        await until(pilot, lambda: index.phase == "failed")
+        assert host.seen == [("build", True), ("failed", index.problem)]  # nothing to build
+        assert index.problem.startswith("notes folder not found:") and index.searcher is None
+        assert host.notes == [index.problem] and not index.building
 
 
 # ---------------------------------------------------------------------------- widgets
