@@ -36,15 +36,15 @@ async def run():
                 await pilot.pause(0.005)
         await until(lambda: app.chat.query_one(HistoryInput).has_focus)
         out["input_focused"] = time.perf_counter() - t0
-        await until(lambda: app.phase == "ready")
+        await until(lambda: app.index.phase == "ready")
         out["index_open"] = time.perf_counter() - t0
-        await until(lambda: not app.loading_channels)
+        await until(lambda: not app.index.loading_channels)
         out["models_loaded"] = time.perf_counter() - t0
         for name, question in (("answer_en", "what is dropout"),
                                ("answer_zh", "BN在训练和推理时有什么区别")):
             before = len(app.chat.query(AnswerCard))
             start = time.perf_counter()
-            app.ask(question)
+            app.chat.ask(question)
             def done():
                 cards = list(app.chat.query(AnswerCard))
                 return len(cards) > before and cards[-1].answer is not None \\

@@ -273,7 +273,7 @@ def test_the_card_marks_the_answer_and_ctrl_n_shows_it_alone(tmp_path: Path, fak
     async def run() -> None:
         app = QAApp(notes, tmp_path / "index", FAKE, freshness_seconds=0)
         async with app.run_test(size=(110, 36)) as pilot:
-            while not (app.phase == "ready" and not app.loading_channels):
+            while not (app.index.phase == "ready" and not app.index.loading_channels):
                 await pilot.pause(0.05)
             await pilot.press(*"why does dropout work", "enter")
             for _ in range(400):

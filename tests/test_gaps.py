@@ -301,7 +301,7 @@ async def test_gaps_screen_opens_candidates_edits_and_follows_the_index(
         notes, index, Settings(), history_path=tmp_path / "history.jsonl", freshness_seconds=0.2
     )
     async with app.run_test(size=(110, 36)) as pilot:
-        await until(pilot, lambda: app.phase == "ready")
+        await until(pilot, lambda: app.index.phase == "ready")
         await pilot.press("ctrl+g")
         assert isinstance(app.screen, GapsScreen)
         screen = app.screen
@@ -354,7 +354,7 @@ async def test_gaps_is_in_the_command_palette(gaps_notes: tuple[Path, Path]) -> 
     notes, index = gaps_notes
     app = RecordingApp(notes, index, Settings())
     async with app.run_test(size=(110, 36)) as pilot:
-        await until(pilot, lambda: app.phase == "ready")
+        await until(pilot, lambda: app.index.phase == "ready")
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Gaps: what your notes ask but do not answer" in titles
         command = next(c for c in app.get_system_commands(app.screen) if c.title.startswith("Gaps"))

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import FAKE
 
 from qa.cli import main
 from qa.library import Library
@@ -211,10 +210,10 @@ def test_2_the_tui_shows_hostile_notes_inert(tmp_path: Path) -> None:
         app = QAApp(notes, tmp_path / "index", settings, freshness_seconds=0)
         async with app.run_test(size=(110, 36)) as pilot:
             deadline = time.monotonic() + 60
-            while not (app.phase == "ready" and not app.loading_channels):
+            while not (app.index.phase == "ready" and not app.index.loading_channels):
                 assert time.monotonic() < deadline
                 await pilot.pause(0.05)
-            app.ask("dropout zeroes units")
+            app.chat.ask("dropout zeroes units")
             while not any(c.answer is not None for c in app.chat.query(AnswerCard)):
                 assert time.monotonic() < deadline
                 await pilot.pause(0.05)
@@ -732,14 +731,13 @@ def test_11_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
 
 
 def test_11_the_question_history_is_private(tmp_path: Path) -> None:
-    from qa.tui.app import QAApp
+    from qa.study import history as questions  # what the chat screen records with
 
     history = tmp_path / "state" / "qa" / "history.jsonl"
-    app = QAApp(tmp_path, tmp_path / "index", FAKE, history_path=history)
-    app._save_history("what is my secret diagnosis")
+    questions.record(history, questions.asked("what is my secret diagnosis", "chat"))
     assert stat.S_IMODE(history.stat().st_mode) == 0o600
     history.chmod(0o644)
-    app._save_history("another")
+    questions.record(history, questions.asked("another", "chat"))
     assert stat.S_IMODE(history.stat().st_mode) == 0o600
 
 

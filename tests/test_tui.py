@@ -27,10 +27,14 @@ from textual.pilot import Pilot
 from textual.widgets import Collapsible, Markdown, OptionList
 from textual.widgets.markdown import MarkdownBlock, MarkdownFence
 
+from qa.library import Library
 from qa.models.encoders import register_encoder
 from qa.settings import Settings
 from qa.store.index import build_index
-from qa.tui.app import ChatScreen, QAApp
+from qa.tui.app import QAApp
+from qa.tui.chat import ChatScreen
+from qa.tui.index_controller import IndexController
+from qa.tui.messages import BuildStarted, ChannelReady, IndexFailed, IndexOpened
 from qa.tui.section import SectionScreen
 from qa.tui.widgets import (
     AnswerCard,
@@ -99,7 +103,8 @@ async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float
 
 
 def ready(app: QAApp) -> bool:
-    return app.phase == "ready" and not app.loading_channels and not app.building
+    index = app.index
+    return index.phase == "ready" and not index.loading_channels and not index.building
 
 
 def cards(app: QAApp) -> list[AnswerCard]:
@@ -134,7 +139,7 @@ async def test_english_question_on_real_startup(bundled_index: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         assert app.chat.query_one(HistoryInput).has_focus  # usable before anything loads
         await until(pilot, lambda: ready(app))
-        status = app.status_content().plain
+        status = app.chat.status_content().plain
         assert "bm25 ✓ minilm ✓ e5 ✓" in status and "up to date" in status
         card = await ask(pilot, "what is dropout")
         assert card.heading == "Dropout"
@@ -197,7 +202,7 @@ async def test_opens_without_index_by_building_it(small: Path, fake_settings: Se
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: ready(app))
         assert any(note.startswith("2 notes, 5 sections: 5 added") for note in app.notes)
-        assert app.status_content().plain == (
+        assert app.chat.status_content().plain == (
             "5 sections in 2 notes  ·  bm25 ✓ fake ✓  ·  up to date"
         )
         card = await ask(pilot, "置信区间是什么意思")
@@ -254,8 +259,10 @@ async def test_results_panel_and_section_navigation(small: Path, small_index: Pa
         results = app.chat.query_one(ResultsList)
         assert panel.display and results.has_focus
         # The panel lists what search returns, in its order.
-        assert app.searcher is not None
-        expected = [h.chunk.heading for h in app.searcher.search("why does dropout help").hits]
+        assert app.index.searcher is not None
+        expected = [
+            h.chunk.heading for h in app.index.searcher.search("why does dropout help").hits
+        ]
         assert [h.chunk.heading for h in results.hits] == expected[: len(results.hits)]
         assert expected[:2] == ["Dropout", "Central limit theorem"]
         assert results.option_count == 4
@@ -488,7 +495,7 @@ async def test_rebuild_after_editing_a_note(small: Path, small_index: Path) -> N
     app = RecordingApp(small, small_index, FAKE, freshness_seconds=0.2)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: ready(app))
-        assert app.freshness is not None and app.freshness.fresh
+        assert app.index.freshness is not None and app.index.freshness.fresh
         note = small / "deep-learning.md"
         note.write_text(
             note.read_text(encoding="utf-8")
@@ -496,14 +503,14 @@ async def test_rebuild_after_editing_a_note(small: Path, small_index: Path) -> N
             "batch cannot blow up the weights.\n",
             encoding="utf-8",
         )
-        await until(pilot, lambda: not app.freshness.fresh)  # type: ignore[union-attr]
+        await until(pilot, lambda: not app.index.freshness.fresh)  # type: ignore[union-attr]
         status = app.chat.query_one(StatusLine)
         assert "deep-learning.md changed — ctrl+b to rebuild" in text_of(status)
         assert app.notes[-1] == "deep-learning.md changed — press ctrl+b to rebuild the index."
-        searcher = app.searcher
+        searcher = app.index.searcher
         await pilot.press("ctrl+b")
-        await until(pilot, lambda: app.searcher is not searcher and ready(app))
-        assert app.freshness.fresh  # type: ignore[union-attr]
+        await until(pilot, lambda: app.index.searcher is not searcher and ready(app))
+        assert app.index.freshness.fresh  # type: ignore[union-attr]
         assert text_of(status).endswith("up to date")
         assert "1 added" in app.notes[-1] and "embedded 1 fake" in app.notes[-1]
         card = await ask(pilot, "gradient clipping")
@@ -520,19 +527,19 @@ async def test_index_rebuilt_by_another_process_is_picked_up(
     app = RecordingApp(small, small_index, FAKE, freshness_seconds=0.2)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: ready(app))
-        before = app.searcher
+        before = app.index.searcher
         assert before is not None
         (small / "watched.md").write_text("# Early stopping\n\nStop when validation loss rises.\n")
         build_index(small, small_index, fake_settings)  # what qa watch does
-        await until(pilot, lambda: app.searcher is not before and ready(app))
+        await until(pilot, lambda: app.index.searcher is not before and ready(app))
         assert app.notes[-1].startswith("The index was rebuilt by another qa")
-        assert app.searcher.encoders["fake"] is before.encoders["fake"]  # type: ignore[union-attr]
+        assert app.index.searcher.encoders["fake"] is before.encoders["fake"]  # type: ignore[union-attr]
         card = await ask(pilot, "early stopping")
         assert card.heading == "Early stopping"
 
 
-class HeldReloadApp(RecordingApp):
-    """The app, but reopening the index waits until the test lets it go on."""
+class HeldIndex(IndexController):
+    """The index controller, but reopening the index waits until the test lets it go on."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -541,14 +548,25 @@ class HeldReloadApp(RecordingApp):
         self.reopens = 0
         self.broken = False  # reloads fail, as for a damaged new generation
 
-    def _load_searcher(self) -> Any:
+    def load_searcher(self) -> Any:
         if self.searcher is not None:  # a reload, not the start-up
             self.reopens += 1
             if not self.hold.wait(timeout=60):
                 raise RuntimeError("the test never let the reload go on")
             if self.broken:
                 raise RuntimeError("the new index is damaged")
-        return super()._load_searcher()
+        return super().load_searcher()
+
+
+class HeldReloadApp(RecordingApp):
+    """The app with a ``HeldIndex``."""
+
+    index_controller = HeldIndex
+
+    @property
+    def held(self) -> HeldIndex:
+        assert isinstance(self.index, HeldIndex)
+        return self.index
 
 
 @pilot_test
@@ -560,12 +578,12 @@ async def test_question_after_an_outside_rebuild_uses_the_new_index(
     app = HeldReloadApp(small, small_index, FAKE)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: ready(app))
-        before = app.searcher
+        before = app.index.searcher
         (small / "watched.md").write_text("# Early stopping\n\nStop when validation loss rises.\n")
         build_index(small, small_index, fake_settings)  # what qa watch does
         card = await ask(pilot, "early stopping")
         assert card.heading == "Early stopping"
-        assert app.searcher is not before and app.reopens == 1
+        assert app.index.searcher is not before and app.held.reopens == 1
 
 
 @pilot_test
@@ -577,15 +595,15 @@ async def test_a_rebuilt_index_that_cannot_be_opened_leaves_the_open_one(
     app = HeldReloadApp(small, small_index, FAKE)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: ready(app))
-        before = app.searcher
-        app.broken = True
+        before = app.index.searcher
+        app.held.broken = True
         (small / "watched.md").write_text("# Early stopping\n\nStop when validation loss rises.\n")
         build_index(small, small_index, fake_settings)
         card = await ask(pilot, "why does dropout help")
-        assert card.heading == "Dropout" and app.searcher is before
+        assert card.heading == "Dropout" and app.index.searcher is before
         assert app.notes[-1] == "the new index is damaged"
         card = await ask(pilot, "why does dropout help")
-        assert card.heading == "Dropout" and app.reopens == 1
+        assert card.heading == "Dropout" and app.held.reopens == 1
 
 
 @pilot_test
@@ -597,11 +615,11 @@ async def test_question_while_the_app_picks_up_a_rebuilt_index(
     app = HeldReloadApp(small, small_index, FAKE, freshness_seconds=0.1)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: ready(app))
-        before = app.searcher
-        app.hold.clear()
+        before = app.index.searcher
+        app.held.hold.clear()
         (small / "watched.md").write_text("# Early stopping\n\nStop when validation loss rises.\n")
         build_index(small, small_index, fake_settings)
-        await until(pilot, lambda: app.reopens == 1)  # the poll noticed; the reload is held
+        await until(pilot, lambda: app.held.reopens == 1)  # the poll noticed; the reload is held
         await pilot.press(*"early stopping", "enter")
         await pilot.pause(0.3)
         bubbles = list(app.chat.query(".question"))
@@ -610,9 +628,9 @@ async def test_question_while_the_app_picks_up_a_rebuilt_index(
         assert card.answer is None and card.has_class("pending")  # not the old index's answer
         assert text_of(card.query_one(".card-pending")).startswith("Picking up the index")
         await pilot.pause(0.3)  # polls meanwhile must not pile up more reloads
-        app.hold.set()
+        app.held.hold.set()
         await until(pilot, lambda: settled(card))
-        assert app.searcher is not before and app.reopens == 1
+        assert app.index.searcher is not before and app.held.reopens == 1
         assert card.heading == "Early stopping"
 
 
@@ -623,7 +641,7 @@ async def test_rebuild_from_the_command_palette(small: Path, small_index: Path) 
         await until(pilot, lambda: ready(app))
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert {"Rebuild index", "Toggle results panel", "Theme"} <= set(titles)
-        searcher = app.searcher
+        searcher = app.index.searcher
         await pilot.press("ctrl+p")
         await pilot.press(*"Rebuild index")
         palette = app.screen
@@ -638,7 +656,7 @@ async def test_rebuild_from_the_command_palette(small: Path, small_index: Path) 
 
         await until(pilot, offered)
         await pilot.press("enter")
-        await until(pilot, lambda: app.searcher is not searcher and ready(app))
+        await until(pilot, lambda: app.index.searcher is not searcher and ready(app))
         assert "0 added, 0 changed, 0 removed" in app.notes[-1]
 
 
@@ -657,8 +675,8 @@ async def test_theme_toggle(small: Path, small_index: Path) -> None:
 async def test_missing_notes_folder_is_reported(tmp_path: Path) -> None:
     app = RecordingApp(tmp_path / "nowhere", tmp_path / "index", FAKE)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.phase == "failed")
-        assert app.status_content().plain.startswith("No index: notes folder not found:")
+        await until(pilot, lambda: app.index.phase == "failed")
+        assert app.chat.status_content().plain.startswith("No index: notes folder not found:")
         card = await ask(pilot, "what is dropout")
         assert card.has_class("failed")
         assert card.error is not None and card.error.startswith("No index to search: notes")
@@ -689,9 +707,9 @@ async def test_question_before_models_load_is_refined(small: Path) -> None:
     build_index(small, small.parent / "index", SLOW)
     app = RecordingApp(small, small.parent / "index", SLOW)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.phase == "ready")
-        assert app.loading_channels == ("slow",)
-        assert "bm25 ✓ slow …" in app.status_content().plain
+        await until(pilot, lambda: app.index.phase == "ready")
+        assert app.index.loading_channels == ("slow",)
+        assert "bm25 ✓ slow …" in app.chat.status_content().plain
         await pilot.press(*"batch normalization", "enter")
         await until(pilot, lambda: bool(cards(app)) and cards(app)[-1].answer is not None)
         card = cards(app)[-1]
@@ -702,7 +720,70 @@ async def test_question_before_models_load_is_refined(small: Path) -> None:
         await until(pilot, lambda: settled(card) and card.answer.channels == ("bm25", "slow"))  # type: ignore[union-attr]
         assert not card.query(".card-refining") and not card.has_class("refining")
         assert card.heading == "Batch normalization"
-        assert "bm25 ✓ slow ✓" in app.status_content().plain
+        assert "bm25 ✓ slow ✓" in app.chat.status_content().plain
+
+
+# ---------------------------------------------------------------------------- index controller
+
+
+class ControllerHost(App[None]):
+    """A tiny app with only the index controller, recording the messages that bubble up."""
+
+    def __init__(self, lib: Library) -> None:
+        super().__init__()
+        self.controller = IndexController(lib, freshness_seconds=0)
+        self.seen: list[tuple[str, Any]] = []
+        self.notes: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield self.controller
+
+    def notify(self, message: str, **kwargs: Any) -> None:  # type: ignore[override]
+        self.notes.append(message)
+
+    def on_build_started(self, message: BuildStarted) -> None:
+        self.seen.append(("build", bool(message.reason)))  # it says why
+
+    def on_index_opened(self, message: IndexOpened) -> None:
+        report = message.report
+        self.seen.append(("opened", report.added if report is not None else None))
+
+    def on_index_failed(self, message: IndexFailed) -> None:
+        self.seen.append(("failed", message.message))
+
+    def on_channel_ready(self, message: ChannelReady) -> None:
+        self.seen.append(("ready", message.channel))
+
+
+@pilot_test
+async def test_the_index_controller_works_without_the_chat_app(small: Path) -> None:
+    """The controller builds a missing index, opens it and loads its model in its own
+    workers; each step reaches the host as a message, after the controller has kept it."""
+    host = ControllerHost(Library(small, small.parent / "index", FAKE))
+    async with host.run_test() as pilot:
+        index = host.controller
+        await until(pilot, lambda: index.phase == "ready" and not index.loading_channels)
+        assert host.seen == [("build", True), ("opened", 5), ("ready", "fake")]
+        assert index.channels == {"bm25": "ready", "fake": "ready"} and not index.building
+        assert index.searcher is not None and index.freshness is not None
+        assert index.freshness.fresh
+        assert host.notes[-1].startswith("2 notes, 5 sections: 5 added")
+        index.rebuild()
+        index.rebuild()  # while the first one runs
+        assert host.notes[-1] == "A rebuild is already running."
+        await until(pilot, lambda: len(host.seen) == 6 and not index.building)
+        assert host.seen[3:] == [("build", True), ("opened", 0), ("ready", "fake")]
+
+
+@pilot_test
+async def test_the_index_controller_reports_a_folder_it_cannot_read(tmp_path: Path) -> None:
+    host = ControllerHost(Library(tmp_path / "nowhere", tmp_path / "index", FAKE))
+    async with host.run_test() as pilot:
+        index = host.controller
+        await until(pilot, lambda: index.phase == "failed")
+        assert host.seen == [("build", True), ("failed", index.problem)]  # nothing to build
+        assert index.problem.startswith("notes folder not found:") and index.searcher is None
+        assert host.notes == [index.problem] and not index.building
 
 
 # ---------------------------------------------------------------------------- widgets

@@ -46,7 +46,7 @@ async def test_in_searches_one_note_and_in_alone_clears(small: Path, small_index
         }
         await pilot.press(*"/in statistics.md", "enter")
         await pilot.pause()
-        assert app.within == ("statistics.md",)
+        assert app.chat.within == ("statistics.md",)
         assert app.chat.query_one(HistoryInput).value == ""
         assert "in statistics.md" in status(app)
         card = await ask(pilot, "why does dropout help")
@@ -58,12 +58,12 @@ async def test_in_searches_one_note_and_in_alone_clears(small: Path, small_index
         await pilot.press("escape", *"/in nowhere", "enter")
         await pilot.pause()
         assert app.notes[-1] == f"/in: no note or folder nowhere in {small.resolve()}."
-        assert app.within == ("statistics.md",)  # unchanged, and the text is left to fix
+        assert app.chat.within == ("statistics.md",)  # unchanged, and the text is left to fix
         assert app.chat.query_one(HistoryInput).value == "/in nowhere"
         app.chat.query_one(HistoryInput).value = ""
         await pilot.press(*"/in", "enter")
         await pilot.pause()
-        assert app.within == () and "in statistics.md" not in status(app)
+        assert app.chat.within == () and "in statistics.md" not in status(app)
         card = await ask(pilot, "why does dropout help")
         assert card.answer is not None
         assert "deep-learning.md" in {h.chunk.location.file for h in card.answer.hits}
@@ -120,7 +120,8 @@ async def test_f1_and_question_mark_open_the_help(small: Path, small_index: Path
 
 def test_the_help_lists_every_key_of_qas_screens() -> None:
     """No binding of the chat app or the section viewer is missing from the help."""
-    from qa.tui.app import ChatScreen, QAApp
+    from qa.tui.app import QAApp
+    from qa.tui.chat import ChatScreen
     from qa.tui.help import HELP
     from qa.tui.section import SectionScreen
     from qa.tui.widgets import KEYS_FOR_A_PASSAGE

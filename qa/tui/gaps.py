@@ -21,7 +21,7 @@ from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
 from qa.display import safe_text
-from qa.tui.messages import OpenSection
+from qa.tui.messages import EditNote, OpenSection
 from qa.tui.present import SEPARATOR
 
 if TYPE_CHECKING:
@@ -203,13 +203,11 @@ class GapsScreen(Screen[None]):
         self.post_message(OpenSection(candidate.chunk))
 
     def action_edit(self) -> None:
-        from qa.tui.app import QAApp
-
         row = self.highlighted_row()
         if row is None:
             self.notify("Choose an empty heading first.", timeout=3)
-        elif isinstance(self.app, QAApp):
-            self.app.edit_note(row.gap.place.file, row.gap.place.line)
+        else:
+            self.post_message(EditNote(row.gap.place.file, row.gap.place.line))
 
     def action_refresh(self) -> None:
         self.refresh_gaps(self.searcher)

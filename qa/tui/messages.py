@@ -1,4 +1,4 @@
-"""Messages that workers and widgets post upward to the app."""
+"""Messages that workers, widgets and screens post upward, to their screen and the app."""
 
 from __future__ import annotations
 
@@ -149,3 +149,21 @@ class AddToQuiz(Message):
         super().__init__()
         self.question = question
         self.chunk = chunk
+
+
+class EditNote(Message):
+    """Open a note of the folder in the editor at ``line`` (from a screen that shows it)."""
+
+    def __init__(self, file: str, line: int) -> None:
+        super().__init__()
+        self.file = file
+        self.line = line
+
+
+class CopyText(Message):
+    """Copy ``text`` to the clipboard; ``where`` (``file.md:LINE``) names it in the notice."""
+
+    def __init__(self, text: str, where: str) -> None:
+        super().__init__()
+        self.text = text
+        self.where = where

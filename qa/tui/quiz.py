@@ -13,7 +13,6 @@ work too).
 
 from __future__ import annotations
 
-import subprocess
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -31,6 +30,7 @@ from qa.lang.glossary import Glossary
 from qa.retrieve.passage import highlight_pattern, protect_math
 from qa.study.quiz import QuizCard, answer_coverage, answering_sentences
 from qa.study.quiz_store import RATINGS, Drill
+from qa.tui.messages import EditNote
 from qa.tui.widgets import HighlightedMarkdown
 
 
@@ -240,9 +240,7 @@ class QuizScreen(Screen[None]):
         card = self.card
         if card is None:
             return
-        edit = getattr(self.app, "edit_note", None)
-        if edit is not None:
-            edit(card.file, card.line)
+        self.post_message(EditNote(card.file, card.line))
 
     def action_leave(self) -> None:
         if self.answer_box.has_focus:
@@ -305,35 +303,21 @@ class QuizApp(App[None]):
     def notify(self, message: str, *, title: str = "", markup: bool = False, **kw: Any) -> None:
         super().notify(safe_text(message), title=safe_text(title), markup=markup, **kw)
 
+    def on_edit_note(self, message: EditNote) -> None:
+        self.edit_note(message.file, message.line)
+
     def edit_note(self, file: str, line: int) -> None:
         """Open the note at ``line`` in $EDITOR (the app is suspended meanwhile)."""
-        command = note_editor_command(self.corpus, file, line, self.follow_links)
-        if isinstance(command, str):
-            self.notify(command, severity="error")
-            return
-        self.run_editor(command)
+        from qa.tui.editor import note_editor
+
+        command, notice = note_editor(self.corpus, file, line, self.follow_links)
+        if notice is not None:
+            self.notify(notice.text, severity=notice.severity, timeout=notice.timeout)
+        if command is not None:
+            self.run_editor(command)
 
     def run_editor(self, command: list[str]) -> None:
-        from textual.app import SuspendNotSupported
+        """(Tests replace it, to see the command without running it.)"""
+        from qa.tui.editor import run_in_editor
 
-        try:
-            with self.suspend():
-                subprocess.run(command, check=False)
-        except SuspendNotSupported:
-            self.notify("This terminal cannot hand over to an editor.", severity="error")
-        except OSError as err:
-            self.notify(f"The editor failed: cannot run {command[0]} ({err.strerror}).")
-
-
-def note_editor_command(corpus: Path, file: str, line: int, follow_links: bool) -> list[str] | str:
-    """The editor command for a note of ``corpus``, or why there is none."""
-    from qa.store.notes import note_path
-    from qa.tui.editor import editor_command
-
-    path = note_path(corpus, file, follow_links)
-    if path is None or not path.is_file():
-        return f"{file} is not in {corpus}; not opening it."
-    command = editor_command(path, line)
-    if command is None:
-        return "No editor found: set $EDITOR (for example `export EDITOR=nano`)."
-    return command
+        run_in_editor(self, command)

@@ -15,6 +15,7 @@ from textual.widgets.option_list import Option
 from qa.display import safe_text
 from qa.retrieve.navigate import Outline, OutlineSection
 from qa.retrieve.passage import protect_math
+from qa.tui.messages import CopyText, EditNote
 from qa.tui.present import SEPARATOR
 from qa.tui.widgets import HighlightedMarkdown
 
@@ -129,15 +130,9 @@ class SectionScreen(Screen[None]):
         await self.show(section)
 
     def action_edit(self) -> None:
-        from qa.tui.app import QAApp
-
-        if isinstance(self.app, QAApp):
-            self.app.edit_note(self.section.file, self.section.line)
+        self.post_message(EditNote(self.section.file, self.section.line))
 
     def action_copy(self) -> None:
         s = self.section
         text = s.text or "\n".join(f"- {c.title}" for c in s.children)
-        from qa.tui.app import QAApp
-
-        if isinstance(self.app, QAApp):
-            self.app.copy_passage(text, f"{s.file}:{s.line}")
+        self.post_message(CopyText(text, f"{s.file}:{s.line}"))
