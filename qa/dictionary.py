@@ -42,18 +42,19 @@ class Dictionary:
     def chinese(self, phrase: str, known: Callable[[str], bool]) -> list[str]:
         """Chinese words for an English word or phrase that the notes contain.
 
-        CC-CEDICT lists base forms ("sort", "integer", "random number"); a phrase that is
-        not an entry is looked up by the base forms of its words (``base_forms``)."""
-        key = match_form(phrase)
-        for form in _phrase_forms(key):
-            if form in self.en_zh:
-                return [w for w in self.en_zh[form] if known(w)][:MAX_FORMS]
-        return []
+        CC-CEDICT lists base forms ("sort", "integer", "random number"); a phrase is also
+        looked up by the base and derived forms of its words (``base_forms``), the
+        phrase as written first."""
+        found: list[str] = []
+        for form in _phrase_forms(match_form(phrase)):
+            found += [w for w in self.en_zh.get(form, ()) if known(w) and w not in found]
+        return found[:MAX_FORMS]
 
 
 def base_forms(word: str) -> list[str]:
-    """``word`` and the base forms it may be an inflection of (plural, -ing, -ed, -ly),
-    each stemming as the word does, so "rated" is "rate" but never "rat"."""
+    """``word`` and the forms it may be an inflection or derivation of (plural, -ing,
+    -ed, -ly, -ize / -ization), each stemming as the word does, so "hoped" is "hope"
+    but never "hop", and "news" is never "new"."""
     from qa.text import tokenize
 
     candidates = [word]
@@ -64,11 +65,15 @@ def base_forms(word: str) -> list[str]:
     for suffix in ("ing", "ed"):
         if n > len(suffix) + 2 and word.endswith(suffix):
             stem = word[: -len(suffix)]
-            candidates += [stem, stem + "e"]
+            candidates += [stem, stem + "e", stem + "ion", stem + "ation"]
             if stem.endswith("i"):
                 candidates.append(stem[:-1] + "y")
             if len(stem) > 2 and stem[-1] == stem[-2]:
                 candidates.append(stem[:-1])
+    if n > 4 and word.endswith(("ize", "ise")):
+        candidates.append(word[:-1] + "ation")  # standardize: standardization
+    if n > 7 and word.endswith(("ization", "isation")):
+        candidates.append(word[:-5] + "e")  # normalization: normalize
     if n > 4 and word.endswith("ly"):
         candidates += [word[:-3] + "y"] if word.endswith("ily") else [word[:-2]]
     stem = tokenize(word)

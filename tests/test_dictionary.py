@@ -82,6 +82,10 @@ def test_inflected_english_words_are_looked_up_by_their_base_form() -> None:
     assert "初始化" in d.chinese("initialized", anything)
     assert "随机数" in d.chinese("random numbers", anything)
     assert "出现" in d.chinese("appears", anything)
+    # Derived forms too: "normally distributed" is "normal distribution" (正态分布), and a
+    # word that is an entry also has the senses of its derivations (standardization 标准化).
+    assert "正态分布" in d.chinese("normally distributed", anything)
+    assert d.chinese("standardize", "标准化".__eq__) == ["标准化"]
     # A word that is itself an entry keeps its own senses ("news" is 新闻, not "new").
     assert d.chinese("news", anything)[0] == "新闻"
     # A base form is only taken when it stems like the word: "hoped" is "hope", not "hop".
