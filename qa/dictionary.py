@@ -76,8 +76,8 @@ def base_forms(word: str) -> list[str]:
         candidates.append(word[:-5] + "e")  # normalization: normalize
     if n > 4 and word.endswith("ly"):
         candidates += [word[:-3] + "y"] if word.endswith("ily") else [word[:-2]]
-    stem = tokenize(word)
-    return [c for c in dict.fromkeys(candidates) if c == word or tokenize(c) == stem]
+    stems = tokenize(word)
+    return [c for c in dict.fromkeys(candidates) if c == word or tokenize(c) == stems]
 
 
 def _phrase_forms(phrase: str) -> list[str]:
