@@ -34,11 +34,15 @@ MAX_FALSE_DECLINES = 0.04
 Row = tuple[str, str, str, bool, dict[str, float]]  # corpus, split, lang, answerable, features
 
 
-def collect() -> list[Row]:
+def collect(splits: tuple[str, ...] = ("dev", "test")) -> list[Row]:
+    """The features of every question of ``splits`` (a held-out half is not searched
+    unless asked for)."""
     rows = []
     for corpus in discover():
         s = searcher(corpus, Settings())
         for item in corpus.questions:
+            if item.split not in splits:
+                continue
             answer = s.search(item.question, 10)
             rows.append((corpus.name, item.split, item.lang, item.answerable, answer.features))
     return rows
@@ -112,7 +116,8 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="write qa/data/confidence.json")
     parser.add_argument("--report-test", action="store_true", help="also print held-out rates")
     args = parser.parse_args()
-    rows = collect()
+    wanted = ("dev", "test") if args.split == "all" or args.report_test else (args.split,)
+    rows = collect(wanted)
     train = [r for r in rows if args.split == "all" or r[1] == args.split]
     model = fit(train)
     print(json.dumps(model.to_json(), indent=1))

@@ -71,3 +71,30 @@ def test_the_parsed_dictionary_is_cached_and_a_damaged_cache_is_parsed_again(
     assert dictionary.load_dictionary() == first
     assert json.loads(cached.read_text(encoding="utf-8"))["zh_en"]  # written again
     dictionary.load_dictionary.cache_clear()
+
+
+def test_inflected_english_words_are_looked_up_by_their_base_form() -> None:
+    d = load_dictionary()
+    anything = lambda w: True  # noqa: E731
+    # CC-CEDICT lists "sort", "integer", "initialize", "random number", not their inflections.
+    assert "排序" in d.chinese("sorting", anything)
+    assert "整数" in d.chinese("integers", anything)
+    assert "初始化" in d.chinese("initialized", anything)
+    assert "随机数" in d.chinese("random numbers", anything)
+    assert "出现" in d.chinese("appears", anything)
+    # Derived forms too: "normally distributed" is "normal distribution" (正态分布), and a
+    # word that is an entry also has the senses of its derivations (standardization 标准化).
+    assert "正态分布" in d.chinese("normally distributed", anything)
+    assert d.chinese("standardize", "标准化".__eq__) == ["标准化"]
+    # A word that is itself an entry keeps its own senses ("news" is 新闻, not "new").
+    assert d.chinese("news", anything)[0] == "新闻"
+    # A base form is only taken when it stems like the word: "hoped" is "hope", not "hop".
+    assert d.chinese("hoped", anything) == d.chinese("hope", anything)
+    assert "蹦跳" not in d.chinese("hoped", anything)
+
+
+def test_an_inflected_english_question_finds_the_chinese_section(tmp_path: Path) -> None:
+    on, _ = _searchers(tmp_path)
+    # "sorting" is no CC-CEDICT entry; its base form "sort" is (排序).
+    hits = on.search("sorting", 3).hits
+    assert [h.chunk.heading for h in hits][:1] == ["稳定排序"]

@@ -18,6 +18,7 @@ from qa.retrieve.confidence import (
     topic_terms,
 )
 from qa.retrieve.fusion import fuse_rrf, fuse_weighted, get_fusion, ranks_of
+from qa.settings import Settings
 from qa.store.index import build_index
 from qa.store.lexical import LexicalIndex, build_bm25
 
@@ -108,6 +109,41 @@ def test_chinese_words_no_note_has_do_not_count_against_a_question() -> None:
     assert "适合" in words  # a Chinese word the notes have stays
     assert "quokka" in words  # an English word no note has still counts against
     assert "用" in [next(iter(t))[0] for t in terms] and "用" not in words  # this one goes
+
+
+def test_a_chinese_word_chinese_notes_never_use_counts_against_the_question(tmp_path) -> None:
+    """Notes written in Chinese that never say 护照 are not about passports; notes in
+    English would say it in English, so there the word says nothing."""
+    chinese = {
+        f"笔记{i}.md": f"# 主题{i}\n\n## 过期数据\n\n缓存里的数据过期以后需要重新加载，第{i}节。\n"
+        for i in range(3)
+    }
+    english = {
+        f"note{i}.md": f"# Topic {i}\n\n## Stale data\n\nCached data that 过期 is loaded again.\n"
+        for i in range(3)
+    }
+    bm25 = Settings(models=(), rerank="none")
+    features = {}
+    for name, notes in (("zh", chinese), ("en", english)):
+        folder = tmp_path / name
+        folder.mkdir()
+        for file, text in notes.items():
+            (folder / file).write_text(text, encoding="utf-8")
+        library = Library(folder, tmp_path / f"index-{name}", bm25)
+        library.build()
+        features[name] = library.open().search("护照过期了怎么续办", 3).features
+    # 护照 and 续办 are in no note of either folder; 过期 is in both.
+    assert features["zh"]["coverage"] == pytest.approx(1 / 3)
+    assert features["zh"]["absent"] == pytest.approx(2 / 3)
+    assert features["en"]["coverage"] == 1.0
+    assert features["en"]["absent"] == 0.0
+
+
+def test_chinese_words_no_note_has_count_when_the_notes_are_chinese() -> None:
+    question = "过拟合适合用在什么数据上 quokka"
+    terms = topic_terms(question, load_glossary().expand(question))
+    kept = informative_terms(terms, {"适合"}.__contains__, chinese_notes=True)
+    assert "用" in [next(iter(t))[0] for t in kept if len(t) == 1]
 
 
 def test_the_decline_model_is_read_from_its_data_file_and_weighs_evidence_as_it_should(

@@ -40,8 +40,61 @@ class Dictionary:
         return [g for g in self.zh_en.get(word, ()) if all(map(known, g.split()))][:MAX_FORMS]
 
     def chinese(self, phrase: str, known: Callable[[str], bool]) -> list[str]:
-        """Chinese words for an English word or phrase that the notes contain."""
-        return [w for w in self.en_zh.get(match_form(phrase), ()) if known(w)][:MAX_FORMS]
+        """Chinese words for an English word or phrase that the notes contain.
+
+        CC-CEDICT lists base forms ("sort", "integer", "random number"); a phrase is also
+        looked up by the base and derived forms of its words (``base_forms``), the
+        phrase as written first."""
+        found: list[str] = []
+        for form in _phrase_forms(match_form(phrase)):
+            found += [w for w in self.en_zh.get(form, ()) if known(w) and w not in found]
+        return found[:MAX_FORMS]
+
+
+def base_forms(word: str) -> list[str]:
+    """``word`` and the forms it may be an inflection or derivation of (plural, -ing,
+    -ed, -ly, -ize / -ization), each stemming as the word does, so "hoped" is "hope"
+    but never "hop", and "news" is never "new"."""
+    from qa.lang.text import tokenize
+
+    candidates = [word]
+    n = len(word)
+    if n > 3 and word.endswith("s") and not word.endswith("ss"):
+        candidates += [word[:-3] + "y"] if word.endswith("ies") else []
+        candidates += [word[:-1], word[:-2]] if word.endswith("es") else [word[:-1]]
+    for suffix in ("ing", "ed"):
+        if n > len(suffix) + 2 and word.endswith(suffix):
+            stem = word[: -len(suffix)]
+            candidates += [stem, stem + "e", stem + "ion", stem + "ation"]
+            if stem.endswith("i"):
+                candidates.append(stem[:-1] + "y")
+            if len(stem) > 2 and stem[-1] == stem[-2]:
+                candidates.append(stem[:-1])
+    if n > 4 and word.endswith(("ize", "ise")):
+        candidates.append(word[:-1] + "ation")  # standardize: standardization
+    if n > 7 and word.endswith(("ization", "isation")):
+        candidates.append(word[:-5] + "e")  # normalization: normalize
+    if n > 4 and word.endswith("ly"):
+        candidates += [word[:-3] + "y"] if word.endswith("ily") else [word[:-2]]
+    stems = tokenize(word)
+    return [c for c in dict.fromkeys(candidates) if c == word or tokenize(c) == stems]
+
+
+def _phrase_forms(phrase: str) -> list[str]:
+    """The phrase as written, then with its last word, then every word, in base form."""
+    words = phrase.split()
+    if not words or len(words) > MAX_GLOSS_WORDS:
+        return [phrase]
+    last = [" ".join([*words[:-1], b]) for b in base_forms(words[-1])]
+    every = [" ".join(bs) for bs in _product([base_forms(w) for w in words])]
+    return list(dict.fromkeys([phrase, *last, *every]))
+
+
+def _product(options: list[list[str]]) -> list[list[str]]:
+    out: list[list[str]] = [[]]
+    for choices in options:
+        out = [[*head, c] for head in out for c in choices]
+    return out
 
 
 def cedict_file() -> Path | None:

@@ -10,7 +10,8 @@ off-topic questions (``bench/fit_confidence.py``; figures in README.md):
   questions are about equally similar to everything.
 - ``coverage``: the share of the question's topic words (glossary terms in any language,
   other words) found in the best passage. A Chinese word outside the glossary that no
-  note contains is left out (``informative_terms``).
+  note contains is left out when the notes are mostly not Chinese (``informative_terms``).
+- ``absent``: the share of those words that no note contains at all.
 """
 
 from __future__ import annotations
@@ -151,17 +152,21 @@ def _form_tokens(form: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(tokens))
 
 
-def informative_terms(terms: list[Term], in_notes: Callable[[str], bool]) -> list[Term]:
+def informative_terms(
+    terms: list[Term], in_notes: Callable[[str], bool], chinese_notes: bool = False
+) -> list[Term]:
     """The terms whose absence from a passage says something about the question.
 
     A Chinese word outside the glossary that no note contains is left out: notes in
     English say it in English words, so not finding it says nothing. An English word that
     no note contains still counts: it is a sign that the notes do not cover the question.
+    So does a Chinese word when the notes are mostly Chinese (``chinese_notes``): notes
+    written in Chinese that never say 护照 are not about passports.
     """
     kept = []
     for term in terms:
         word = _plain_word(term)
-        if word and has_chinese(word) and not in_notes(word):
+        if word and has_chinese(word) and not in_notes(word) and not chinese_notes:
             continue
         kept.append(term)
     return kept

@@ -35,6 +35,7 @@ from qa.store.index import (
 MAX_QUESTION_CHARS = 2000
 CANDIDATES = 100  # per channel
 DICTIONARY_WEIGHT = 0.5  # a dictionary translation counts half a glossary expansion
+NOTES_LANGUAGE_SAMPLE = 2000  # sections read to tell whether the notes are Chinese
 UNANSWERED_WITHIN = 3  # an unanswered heading is shown if it ranks this high among all
 
 
@@ -173,6 +174,7 @@ class Searcher:
         self._matrices: dict[str, np.ndarray] = {}
         self._heading_tokens: dict[str, list[str]] = {}
         self._chinese_vocab: bool | None = None
+        self._chinese_notes: bool | None = None
         self._within: dict[tuple[str, ...], np.ndarray] = {}
         self._unit_vectors = EmbeddingCache()
         self._answered = np.array([c.answered for c in index.chunks], dtype=bool)
@@ -460,7 +462,9 @@ class Searcher:
             return features
         # The question's own terms, without the dictionary's translations: a Chinese
         # question about house plants must not look covered because 比较 is "compare".
-        informative = informative_terms(terms, lambda word: word in lexical.vocab)
+        informative = informative_terms(
+            terms, lambda word: word in lexical.vocab, self._notes_are_chinese()
+        )
         if not informative:
             features["coverage"] = 0.0
             return features
@@ -470,6 +474,17 @@ class Searcher:
         # that never say it) is the plainest sign the notes do not cover the question.
         features["absent"] = 1.0 - anywhere / len(informative)
         return features
+
+    def _notes_are_chinese(self) -> bool:
+        """Whether most sections are written in Chinese (read from at most
+        NOTES_LANGUAGE_SAMPLE of them, evenly spread)."""
+        if self._chinese_notes is None:
+            chunks = self.index.chunks
+            step = max(1, len(chunks) // NOTES_LANGUAGE_SAMPLE)
+            sample = chunks[::step]
+            zh = sum(detect_language(c.text) == "zh" for c in sample)
+            self._chinese_notes = bool(sample) and zh * 2 > len(sample)
+        return self._chinese_notes
 
     def _rank(
         self,
