@@ -34,8 +34,10 @@ TOOLS = {"ask", "read_section", "outline", "unanswered", "status"}
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A writable copy of the bundled notes (plus a symlink that points outside), indexed."""
+def served(tmp_path_factory: pytest.TempPathFactory, bundled_index: Path) -> tuple[Path, Path]:
+    """A writable copy of the bundled notes (plus a symlink that points outside), indexed:
+    a copy of the session's bundled index, updated for this folder, so that no section is
+    embedded again (the notes are the same)."""
     from qa.index import build_index
 
     root = tmp_path_factory.mktemp("serve")
@@ -45,7 +47,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     secret.write_text(f"# Secret\n\n{SECRET}\n", encoding="utf-8")
     (notes / "leak.md").symlink_to(secret)
     index = root / "index"
-    build_index(notes, index, Settings())
+    shutil.copytree(bundled_index, index)
+    report = build_index(notes, index, Settings())
+    assert report.embedded == {"minilm": 0, "e5": 0}  # every vector came from the copy
     return notes, index
 
 
