@@ -131,3 +131,46 @@ def test_each_model_is_loaded_once_for_builds_and_searches(tmp_path: Path) -> No
         assert len(made) == 1
     finally:
         register_encoder("counted", FakeEncoder)
+
+
+def test_preload_warms_the_pool_models_the_search_then_uses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`qa ask` loads the models while it reads the index: the search gets the very
+    encoders preload warmed up; a model that cannot load fails where the search needs it."""
+    warmed: list[FakeEncoder] = []
+
+    class Warmed(FakeEncoder):
+        def warm_up(self) -> None:
+            warmed.append(self)
+
+    class Broken(FakeEncoder):
+        def warm_up(self) -> None:
+            raise RuntimeError("cannot load the broken model")
+
+        def embed_queries(self, texts):  # type: ignore[no-untyped-def]
+            raise RuntimeError("cannot load the broken model")
+
+    notes = small_notes(tmp_path)
+    Library(notes, tmp_path / "index", FAKE).build()
+    pool = ModelPool()
+    register_encoder("fake", Warmed)
+    try:
+        lib = Library(notes, tmp_path / "index", FAKE, pool=pool)
+        threads = lib.preload()
+        assert [t.name for t in threads] == ["qa-preload-fake"]
+        for thread in threads:
+            thread.join(timeout=30)
+        assert len(warmed) == 1
+        searcher = lib.open(Policy.EXISTING)
+        assert searcher.search("dropout").hits[0].chunk.heading == "Dropout"
+        assert searcher.encoders["fake"] is warmed[0]
+        register_encoder("fake", Broken)
+        broken = Library(notes, tmp_path / "index", FAKE, pool=ModelPool())
+        for thread in broken.preload():
+            thread.join(timeout=30)  # the error is dropped here...
+        assert "Traceback" not in capsys.readouterr().err
+        with pytest.raises(RuntimeError, match="cannot load the broken model"):
+            broken.open(Policy.EXISTING).search("dropout")  # ...and raised here
+    finally:
+        register_encoder("fake", FakeEncoder)
