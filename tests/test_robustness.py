@@ -246,7 +246,7 @@ def test_queries_keep_working_while_the_index_is_rebuilt(
     for t in threads:
         t.start()
     note = notes / "mle-basics.md"
-    for i in range(6):
+    for i in range(3):  # three swaps of the generation under the two readers
         note.write_text(
             note.read_text(encoding="utf-8") + f"\n## Edit {i}\n\nmore {i}\n", encoding="utf-8"
         )
