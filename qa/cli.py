@@ -410,8 +410,6 @@ def ask(
             clean_question(question)  # an empty question fails before any loading
     with user_errors():
         scope = [resolve_within(corpus, path) for path in within] or None
-    if not no_build or lib.generation() is not None:
-        lib.preload()  # the models load while the index is read (or built)
     with user_errors():
         with progress_bar() as progress:
             searcher = lib.open(Policy.EXISTING if no_build else Policy.FRESH, progress)

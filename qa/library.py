@@ -10,8 +10,6 @@ reload never loads a second copy.
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
@@ -164,24 +162,6 @@ class Library:
         fresh._executor = searcher._executor  # keep the channel threads, not one pool per load
         return fresh
 
-    def preload(self) -> list[threading.Thread]:
-        """Start loading the models of the settings in threads of their own, so that a
-        one-shot command (``qa ask``) reads the index and the question while they load.
-
-        Each model comes from the pool and is warmed up (its first run made), the same
-        instance the search then uses. A model that cannot load fails again, with its
-        message, where the search asks for it; here the error is dropped. The threads are
-        not daemons: a process that ends early (a bad index, say) waits for them instead
-        of tearing a native library down under a thread still inside it."""
-        threads = []
-        for model in self.settings.models:
-            thread = threading.Thread(
-                target=_warm_up, args=(self.pool, model), name=f"qa-preload-{model}"
-            )
-            thread.start()
-            threads.append(thread)
-        return threads
-
     # ------------------------------------------------------------------ helpers
 
     def _why_build(self, policy: Policy) -> tuple[str, bool]:
@@ -199,11 +179,6 @@ class Library:
         if manifest.corpus != str(self.corpus.resolve()):
             return f"the index was built from {manifest.corpus}", False
         return "", False  # PRESENT: only the notes changed; the caller reports it
-
-
-def _warm_up(pool: ModelPool, model: str) -> None:
-    with contextlib.suppress(Exception):  # the search reports it where it needs the model
-        pool.get(model).warm_up()
 
 
 def _models_of_existing_index(index_dir: Path, settings: Settings) -> Settings:
