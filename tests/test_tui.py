@@ -422,8 +422,8 @@ async def test_typing_goes_to_the_question_box_whatever_has_focus(
         field = app.chat.query_one(HistoryInput)
         await pilot.press("tab")
         assert not field.has_focus
-        await pilot.press(*"how do you stop overfitting")
-        assert field.has_focus and field.value == "how do you stop overfitting"
+        await pilot.press(*"stop overfitting")
+        assert field.has_focus and field.value == "stop overfitting"
         card.focus()
         await pilot.pause()
         await pilot.press(*" oy")
@@ -438,7 +438,7 @@ async def test_typing_goes_to_the_question_box_whatever_has_focus(
         await pilot.pause()
         app.post_message(events.Paste(" p"))  # a paste too
         await pilot.pause()
-        assert field.has_focus and field.value == "how do you stop overfitting oyoy!o p"
+        assert field.has_focus and field.value == "stop overfitting oyoy!o p"
         assert app.editor_calls == [] and app.clipboard == ""
         assert not isinstance(app.screen, SectionScreen)
 

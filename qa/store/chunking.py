@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
-
-import yaml
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from qa.store.notes import normalise_newlines
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
 
 WINDOW_CHARS = 1200
 # Changes whenever the same note can be cut differently; an index records it, and one cut
@@ -47,11 +48,18 @@ _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|(?<=[。！？；：…])")
 MAX_HEADING_CHARS = 2000  # a heading's text is parsed as inline Markdown up to this long
 _INLINE_MARKUP = re.compile(r"[\\`*_\[\]<>!&~]")  # what inline Markdown starts with
 
-# Blocks only: the chunker reads the structure and the source lines, never the inline
-# markup of the whole text (inline parsing of ``[`` × 10⁶ takes seconds); a heading's
-# own text is parsed inline on its own (_plain_text).
-_parser = MarkdownIt("commonmark").enable(["table", "strikethrough"]).disable("inline")
-_inline_parser = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+
+@cache
+def _parser(inline: bool = False) -> MarkdownIt:
+    """The Markdown parser, made on first use (a question never chunks a note, and making
+    it is most of importing this module). Blocks only by default: the chunker reads the
+    structure and the source lines, never the inline markup of the whole text (inline
+    parsing of ``[`` × 10⁶ takes seconds); a heading's own text is parsed inline on its
+    own (``inline=True``, _plain_text)."""
+    from markdown_it import MarkdownIt
+
+    parser = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    return parser if inline else parser.disable("inline")
 
 
 @dataclass(frozen=True)
@@ -126,7 +134,7 @@ def chunk_note(
     for i, line in enumerate(lines):
         if _TOC_MARKER.match(line):
             lines[i] = ""
-    tokens = _parser.parse("\n".join(lines))
+    tokens = _parser().parse("\n".join(lines))
     preamble, headings = _outline(tokens)
 
     sections: list[Section] = []
@@ -168,6 +176,8 @@ def _strip_front_matter(lines: list[str]) -> str | None:
             break
     else:
         return None
+    import yaml
+
     try:
         meta = yaml.safe_load("\n".join(lines[1:end]))
     except yaml.YAMLError:
@@ -220,7 +230,7 @@ def _plain_text(inline: Token) -> str:
     source = inline.content[:MAX_HEADING_CHARS]
     if not _INLINE_MARKUP.search(source):  # nothing for the inline parser to do
         return " ".join(source.split())
-    tokens = _inline_parser.parseInline(source)
+    tokens = _parser(inline=True).parseInline(source)
     children = tokens[0].children or [] if tokens else []
     parts = [
         child.content for child in children if child.type in ("text", "code_inline", "html_inline")

@@ -22,18 +22,21 @@ import contextlib
 import hashlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-
-import pathspec
+from typing import TYPE_CHECKING, Any
 
 from qa.settings import Settings
 from qa.store.notes import CorpusError, NoteStat, Problem, find_notes
+
+if TYPE_CHECKING:
+    import pathspec
 
 QAIGNORE = ".qaignore"
 GITIGNORE = ".gitignore"
 
 
 def _spec(lines: Iterable[str], where: str) -> pathspec.GitIgnoreSpec:
+    import pathspec  # here: opening an index without building never reads the rules
+
     try:
         return pathspec.GitIgnoreSpec.from_lines(list(lines))
     except ValueError as err:  # pathspec's GitWildMatchPatternError is a ValueError
