@@ -508,10 +508,8 @@ class QAApp(App[None]):
 
     @work(thread=True, group="models", exit_on_error=False)
     def _warm_chinese(self, searcher: Searcher) -> None:
-        from qa.text import tokenize
-
         try:
-            tokenize("预热中文分词")
+            searcher.tokenizer.warm_up()
             searcher.glossary.expand("预热")
         except Exception:  # only a warm-up: the first Chinese question will load it
             self._chinese_warmed = False
@@ -614,7 +612,7 @@ class QAApp(App[None]):
             expansion = answer.expansion
             shown = answer.hits + answer.unanswered
             text = "\n".join(f"{' '.join(h.chunk.heading_path)}\n{h.chunk.text}" for h in shown)
-            pattern = highlight_pattern(highlight_terms(question, text, expansion))
+            pattern = highlight_pattern(highlight_terms(answer.query or question, text, expansion))
         except QuestionError as err:
             self.post_message(SearchFailed(turn, f"Cannot search this: {err}."))
         except Exception as err:  # shown on the card, never a traceback
