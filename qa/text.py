@@ -149,7 +149,35 @@ class BilingualTokenizer:
                 if len(self._cuts) >= _CACHE_ENTRIES:
                     self._cuts.clear()
                 self._cuts[han] = cut
+                self._cuts.update(self._pieces(han, cut))
         return cut
+
+    def _pieces(self, han: str, cut: list[str]) -> dict[str, list[str]]:
+        """The cuts of the pieces of ``han`` left when taught words are taken out of it
+        (what a question leaves once its glossary terms are matched: qa.confidence's
+        topic terms), read off ``cut`` instead of cutting them again.
+
+        jieba's cut is the best path through a word graph, computed from the end of the
+        text back, and single characters are only regrouped between words of two or
+        more; so the path through a word of two or more characters splits there into
+        the best path of the text before it and the best path of the text after it,
+        which is what cutting either alone gives."""
+        if "".join(cut) != han:
+            return {}
+        starts, ends = [(0, 0)], []  # (offset, position in cut)
+        at = 0
+        for i, word in enumerate(cut):
+            if word in self.words:
+                ends.append((at, i))
+                starts.append((at + len(word), i + 1))
+            at += len(word)
+        ends.append((len(han), len(cut)))
+        return {
+            han[a:b]: cut[i:j]
+            for a, i in starts
+            for b, j in ends
+            if a < b and (a, b) != (0, len(han)) and han[a:b] not in self._cuts
+        }
 
     def _for_search(self, cut: list[str]) -> list[str]:
         """The words of a cut with the dictionary words inside them, as jieba's

@@ -128,8 +128,28 @@ def test_a_question_is_tokenized_once_per_search_and_its_highlights(
     assert answer.query is not None
     marked = highlight_terms(answer.query, shown)
     assert analysed.count(question) == 1
-    assert cut.count("在训练和推理时有什么区别") == 1  # the question's one run of Chinese
+    run = "在训练和推理时有什么区别"  # the question's one run of Chinese: cut once, and
+    assert cut.count(run) == 1  # what is left of it once its glossary terms are matched
+    assert not [c for c in cut if c != run and c in run]  # is read off that cut
     assert answer.query.tokens == tokenizer.tokenize(question)
     assert "训练" in answer.query.words and "推理" in answer.query.words
     assert {"BN", "Training", "Inference"} <= set(marked)  # 训练 and 推理 in English notes
     assert all(hit.answer_spans is not None for hit in answer.hits[:3])
+
+
+def test_the_pieces_around_taught_words_are_cut_as_jieba_cuts_them() -> None:
+    """What a question leaves once its glossary terms are taken out is read off the
+    question's own cut; it is what cutting those pieces again would give."""
+    from qa.text import BilingualTokenizer
+
+    tokenizer = BilingualTokenizer(["批归一化", "随机梯度下降", "过拟合"])
+    engine = tokenizer._engine()
+    for run in [
+        "批归一化在训练和推理时有什么区别",
+        "为什么随机梯度下降比批量梯度下降更容易跳出局部最优",
+        "怎么防止过拟合和欠拟合以及过拟合的原因",
+    ]:
+        pieces = tokenizer._pieces(run, engine.lcut(run))
+        assert pieces  # each has a taught word inside
+        for piece, words in pieces.items():
+            assert words == (engine.lcut(piece) if len(piece) > 1 else [piece])
