@@ -46,7 +46,8 @@ from qa.store.index import Chunk  # noqa: E402
 
 SHARED = Path(os.environ.get("QA_SHARED_CORPORA", ROOT.parent / "shared" / "corpora"))
 EXTRA = ROOT / "bench" / "questions"
-INDEXES = ROOT / "index" / "bench"
+# $QA_BENCH_INDEXES: another folder of bench indexes (a copy to rebuild, say).
+INDEXES = Path(os.environ.get("QA_BENCH_INDEXES", ROOT / "index" / "bench"))
 
 PRESETS: dict[str, Settings] = {
     **BUILTIN,

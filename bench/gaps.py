@@ -194,7 +194,9 @@ def pair_features(
     for i in range(len(places)):
         for j in range(i + 1, len(places)):
             same = places[i][0] == places[j][0]
-            overlap = gaps.word_overlap(places[i][1].heading, places[j][1].heading)
+            overlap = gaps.word_overlap(
+                places[i][1].heading, places[j][1].heading, searcher.tokenizer.tokenize
+            )
             out[(i, j)] = (1.0, 1.0) if same else (float(cosine[i, j]), overlap)
     return [p for _, p in places], out
 

@@ -889,11 +889,9 @@ def quiz(
             new_per_day=new_per_day,
             generated=generated,
         )
-        from qa.lang.glossary import load_glossary
-        from qa.store.index import read_mined
         from qa.tui.quiz import QuizApp
 
-        glossary = load_glossary(corpus, read_mined(index.folder))
+        glossary = index.glossary  # as the index was built, not re-read from the folder
     QuizApp(drill, corpus, glossary, settings.follow_links).run()
 
 

@@ -102,10 +102,8 @@ class NotesService:
 
         Outside the search lock: English questions are answered meanwhile, and jieba's own
         lock makes a Chinese question wait for its dictionary."""
-        from qa.lang.text import tokenize
-
         try:
-            tokenize("预热")
+            self.current.searcher.tokenizer.warm_up()
         except Exception as err:  # warming up is only an optimisation
             log.warning("qa serve: warm-up failed: %s", err)
 
@@ -216,9 +214,8 @@ class NotesService:
 
     def unanswered(self, query: str | None = None, gen: Generation | None = None) -> dict[str, Any]:
         """Headings the notes ask without answering; ``query`` keeps those sharing a word."""
-        from qa.lang.text import tokenize
-
         gen = gen or self.current
+        tokenize = gen.searcher.tokenizer.tokenize
         words: set[str] = set()
         if query is not None:
             try:

@@ -14,6 +14,7 @@ from qa.store.index import (
     IndexCorrupt,
     IndexIncompatible,
     IndexMissing,
+    IndexOutdated,
     build_index,
     check_compatible,
     check_freshness,
@@ -180,18 +181,19 @@ def test_querying_with_another_model_says_to_rebuild(
 def test_incremental_build_tokenizes_only_changed_sections(
     notes: Path, tmp_path: Path, fake_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import qa.store.index
-    from qa.lang import text
+    from qa.lang.text import PLAIN, BilingualTokenizer
 
     idx = tmp_path / "idx"
     build_index(notes, idx, fake_settings)
     tokenized: list[str] = []
+    tokenize = BilingualTokenizer.tokenize
 
-    def counting(t: str) -> list[str]:
-        tokenized.append(t)
-        return text.tokenize(t)
+    def counting(self: BilingualTokenizer, t: str) -> list[str]:
+        if self is not PLAIN:  # the index's tokenizer, not the fake encoder's
+            tokenized.append(t)
+        return tokenize(self, t)
 
-    monkeypatch.setattr(qa.store.index, "tokenize", counting)
+    monkeypatch.setattr(BilingualTokenizer, "tokenize", counting)
     (notes / "new.md").write_text("# 梯度裁剪\n\nA fresh section about gradient clipping.\n")
     build_index(notes, idx, fake_settings)
     assert len(tokenized) == 1 and "gradient clipping" in tokenized[0]
@@ -210,32 +212,89 @@ def test_incremental_build_tokenizes_only_changed_sections(
 
 
 def test_reused_bm25_tokens_match_what_the_segmenter_now_cuts(tmp_path: Path) -> None:
-    """jieba's taught words belong to the process: a word taught after a build (another
-    notes folder's glossary, say) cuts the same text differently, so the next build must not
-    reuse the tokens recorded under the old cut (the fingerprint has to change with it)."""
+    """jieba's taught words used to belong to the process: a word taught after a build
+    (another notes folder's glossary, say) cut the same text differently under the same
+    fingerprint. Now a word taught elsewhere does not reach this index's tokenizer, and a
+    word taught to it (its folder's glossary) changes its fingerprint, so the next build
+    recuts the tokens recorded under the old cut instead of reusing them."""
     import json
     from dataclasses import replace
 
     from conftest import FAKE
 
-    from qa.lang.text import add_words, tokenize
+    from qa.lang.text import BilingualTokenizer
 
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "a.md").write_text("# 笔记\n\n## 小节\n\n这个稀罕补钉很有用。\n", encoding="utf-8")
     bm25 = replace(FAKE, models=())
     build_index(notes, tmp_path / "index", bm25)
-    add_words(["稀罕补钉"])  # taught by something else in this process
+    elsewhere = BilingualTokenizer(["稀罕补钉"])  # another folder's, in this process
+    assert "稀罕补钉" in elsewhere.tokenize("这个稀罕补钉很有用")
+
+    def recorded_and_now() -> tuple[list[list[str]], list[list[str]]]:
+        index = Index.load(tmp_path / "index")
+        recorded = [
+            json.loads(line)["tokens"]
+            for line in (index.folder / "bm25.tokens.jsonl").read_text("utf-8").splitlines()
+        ]
+        assert index.manifest.lexical is not None
+        assert index.manifest.lexical.segmenter == index.tokenizer.fingerprint
+        return recorded, [index.tokenizer.tokenize(c.lexical_text()) for c in index.chunks]
+
     (notes / "b.md").write_text("# 其他\n\n别的内容。\n", encoding="utf-8")
-    build_index(notes, tmp_path / "index", bm25)  # a.md is unchanged: its tokens may be reused
-    index = Index.load(tmp_path / "index")
-    recorded = [
-        json.loads(line)["tokens"]
-        for line in (index.folder / "bm25.tokens.jsonl").read_text(encoding="utf-8").splitlines()
-    ]
-    now = [tokenize(c.lexical_text()) for c in index.chunks]
+    build_index(notes, tmp_path / "index", bm25)  # a.md is unchanged: its tokens are reused
+    recorded, now = recorded_and_now()
+    assert recorded == now
+    assert not any("稀罕补钉" in tokens for tokens in now)
+
+    (notes / "glossary.tsv").write_text("稀罕补钉\todd patch\n", encoding="utf-8")
+    build_index(notes, tmp_path / "index", bm25)  # a.md is unchanged, but cut otherwise now
+    recorded, now = recorded_and_now()
     assert recorded == now
     assert any("稀罕补钉" in tokens for tokens in now)
+
+
+def test_the_glossary_is_the_one_the_index_was_built_with(
+    notes: Path, tmp_path: Path, fake_settings: Settings
+) -> None:
+    """The notes folder's glossary.tsv is read by the build and kept in the index; a
+    search reads it from there, not from the folder at query time."""
+    from qa.library import Library, Policy
+
+    (notes / "glossary.tsv").write_text("奇异补丁\todd patch\n", encoding="utf-8")
+    lib = Library(notes, tmp_path / "index", fake_settings)
+    lib.build()
+    (notes / "glossary.tsv").write_text("别的术语\tanother term\n", encoding="utf-8")
+    searcher = lib.open(Policy.EXISTING)
+    assert "奇异补丁" in searcher.glossary.expand("what is an odd patch").extra_terms
+    forms = {f for c in searcher.glossary.concepts for f in c.forms}
+    assert "奇异补丁" in forms and "别的术语" not in forms
+    assert "奇异补丁" in searcher.tokenizer.words and "别的术语" not in searcher.tokenizer.words
+
+
+def test_an_index_cut_by_another_segmenter_is_rebuilt_or_refused(
+    notes: Path, tmp_path: Path, fake_settings: Settings
+) -> None:
+    """The segmenter fingerprint is checked on load: tokens cut by another version of
+    the tokenizer (or of jieba) make the index stale, and a search refuses it."""
+    from qa.library import Library, Policy
+    from qa.store.index import SEGMENTER_CHANGED, check_freshness, current_generation
+
+    lib = Library(notes, tmp_path / "index", fake_settings)
+    lib.build()
+    path = current_generation(tmp_path / "index") / "manifest.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    recorded = data["channels"]["bm25"]["segmenter"]
+    data["channels"]["bm25"]["segmenter"] = "jieba+snowball+t2s-v1:0000:" + recorded.split(":")[-1]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert check_freshness(notes, tmp_path / "index", fake_settings).reason == SEGMENTER_CHANGED
+    with pytest.raises(IndexOutdated, match="another word segmenter"):
+        lib.open(Policy.EXISTING)
+    searcher = lib.open(Policy.FRESH)  # rebuilt: the tokens are cut again
+    assert searcher.index.manifest.lexical is not None
+    assert searcher.index.manifest.lexical.segmenter == recorded
+    assert lib.last_build is not None and lib.last_build.added == 0
 
 
 def test_the_manifest_round_trips_through_its_json(tmp_path: Path, fake_settings: Settings) -> None:

@@ -184,13 +184,19 @@ def shipped_concepts() -> tuple[Concept, ...]:
     return tuple(read_glossary_file(SHIPPED))
 
 
+def notes_concepts(corpus: Path) -> list[Concept]:
+    """The concepts of the notes folder's own glossary.tsv (none without one)."""
+    path = Path(corpus) / USER_FILE
+    return read_glossary_file(path, source=USER_FILE) if path.is_file() else []
+
+
 def load_glossary(corpus: Path | None = None, mined: Sequence[Concept] = ()) -> Glossary:
-    """The shipped glossary, plus the notes folder's own glossary.tsv, plus mined pairs."""
-    concepts = list(shipped_concepts())
-    if corpus is not None and (Path(corpus) / USER_FILE).is_file():
-        concepts += read_glossary_file(Path(corpus) / USER_FILE, source=USER_FILE)
-    concepts += mined
-    return Glossary(concepts)
+    """The shipped glossary, plus the notes folder's own glossary.tsv, plus mined pairs.
+
+    A search reads the folder's glossary as the index recorded it (``Index.glossary``),
+    never from the folder at query time."""
+    own = notes_concepts(corpus) if corpus is not None else []
+    return Glossary([*shipped_concepts(), *own, *mined])
 
 
 # ---------------------------------------------------------------------------- mining

@@ -6,9 +6,12 @@ words with jieba, which is loaded only when a text actually contains Chinese.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -72,79 +75,217 @@ def _simplified(text: str) -> str:
 _t2s: Any = None
 
 
-def tokenize(text: str) -> list[str]:
-    """Tokens for BM25: stemmed English words and segmented Chinese words, no stopwords."""
-    tokens: list[str] = []
-    stem = _stemmer().stemWord
-    for han, word in _RUNS.findall(normalise(text)):
-        if han:
-            tokens.extend(t for t in _segment(han) if t not in CHINESE_STOPWORDS)
-        elif word not in ENGLISH_STOPWORDS:
-            tokens.append(stem(word))
-    return tokens
+class BilingualTokenizer:
+    """Tokens for BM25 and the question's words, in English and Chinese alike.
+
+    English words are lower-cased and stemmed (Snowball); Chinese runs are cut into words
+    by this tokenizer's own ``jieba.Tokenizer``, taught the ``words`` it was made with (the
+    glossary's Chinese terms, so that they stay one token) and nothing else: two
+    tokenizers in one process never share taught words. jieba is loaded only when a text
+    actually contains Chinese. ``fingerprint`` changes whenever the tokens can (another
+    tokenizer version, other library versions, other taught words); the index records
+    it and a searcher checks it on load.
+    """
+
+    def __init__(self, words: Iterable[str] = ()) -> None:
+        self.words: frozenset[str] = frozenset(_teachable(words))
+        self.fingerprint = segmenter_fingerprint(self.words)
+        self._jieba: Any = None
+        self._lock = threading.Lock()
+        self._cuts: dict[str, list[str]] = {}  # a short Han run -> its words
+        self._short: dict[str, list[str]] = {}  # a short text -> its tokens
+
+    def tokenize(self, text: str) -> list[str]:
+        """Tokens for BM25: stemmed English words and segmented Chinese words (with their
+        sub-words, as jieba's search mode cuts them), no stopwords."""
+        short = len(text) <= _CACHED_CHARS
+        if short and text in self._short:
+            return list(self._short[text])
+        tokens = self.analyse(text).tokens
+        if short:
+            if len(self._short) >= _CACHE_ENTRIES:
+                self._short.clear()
+            self._short[text] = tokens
+        return list(tokens)
+
+    def analyse(self, text: str) -> Analysis:
+        """``text``'s BM25 tokens and its Chinese words as written, from one cut."""
+        folded = unicodedata.normalize("NFKC", text).lower()
+        normal = _simplified(folded) if has_chinese(folded) else folded
+        # Traditional characters fold one to one; the words keep the user's characters.
+        written = folded if len(folded) == len(normal) else normal
+        stem = _stemmer().stemWord
+        tokens: list[str] = []
+        words: list[str] = []
+        for match in _RUNS.finditer(normal):
+            han, word = match.groups()
+            if han:
+                cut = self._cut(han)
+                at = match.start()
+                for piece in cut:
+                    words.append(written[at : at + len(piece)])
+                    at += len(piece)
+                tokens.extend(t for t in self._for_search(cut) if t not in CHINESE_STOPWORDS)
+            elif word not in ENGLISH_STOPWORDS:
+                tokens.append(stem(word))
+        return Analysis(tokens, [w for w in words if w.strip()])
+
+    def segment(self, han: str) -> list[str]:
+        """Chinese text cut into words (no overlapping sub-words)."""
+        return [t for t in self._engine().lcut(han) if t.strip()]
+
+    def warm_up(self) -> None:
+        """Load the Chinese segmenter now (about a second), not on the first Chinese text."""
+        self._engine()
+
+    def _cut(self, han: str) -> list[str]:
+        """One run of Chinese characters cut into words (jieba's precise mode)."""
+        if len(han) == 1:
+            return [han]
+        cut = self._cuts.get(han)
+        if cut is None:
+            cut = [t for t in self._engine().lcut(han) if t.strip()]
+            if len(han) <= _CACHED_CHARS:
+                if len(self._cuts) >= _CACHE_ENTRIES:
+                    self._cuts.clear()
+                self._cuts[han] = cut
+                self._cuts.update(self._pieces(han, cut))
+        return cut
+
+    def _pieces(self, han: str, cut: list[str]) -> dict[str, list[str]]:
+        """The cuts of the pieces of ``han`` left when taught words are taken out of it
+        (what a question leaves once its glossary terms are matched: qa.retrieve.confidence's
+        topic terms), read off ``cut`` instead of cutting them again.
+
+        jieba's cut is the best path through a word graph, computed from the end of the
+        text back, and single characters are only regrouped between words of two or
+        more; so the path through a word of two or more characters splits there into
+        the best path of the text before it and the best path of the text after it,
+        which is what cutting either alone gives."""
+        if "".join(cut) != han:
+            return {}
+        starts, ends = [(0, 0)], []  # (offset, position in cut)
+        at = 0
+        for i, word in enumerate(cut):
+            if word in self.words:
+                ends.append((at, i))
+                starts.append((at + len(word), i + 1))
+            at += len(word)
+        ends.append((len(han), len(cut)))
+        return {
+            han[a:b]: cut[i:j]
+            for a, i in starts
+            for b, j in ends
+            if a < b and (a, b) != (0, len(han)) and han[a:b] not in self._cuts
+        }
+
+    def _for_search(self, cut: list[str]) -> list[str]:
+        """The words of a cut with the dictionary words inside them, as jieba's
+        ``cut_for_search`` gives them (its code, on a cut already made)."""
+        if len(cut) == 1 and len(cut[0]) <= 2:
+            return cut
+        freq = self._engine().FREQ
+        out: list[str] = []
+        for w in cut:
+            if len(w) > 2:
+                out += [w[i : i + 2] for i in range(len(w) - 1) if freq.get(w[i : i + 2])]
+            if len(w) > 3:
+                out += [w[i : i + 3] for i in range(len(w) - 2) if freq.get(w[i : i + 3])]
+            out.append(w)
+        return out
+
+    def _engine(self) -> Any:
+        """This tokenizer's jieba: the process's base dictionary, copied and taught
+        ``words`` when there are any (loading the dictionary once per process)."""
+        if self._jieba is None:
+            with self._lock:
+                if self._jieba is None:
+                    base = _base_jieba()
+                    if not self.words:
+                        self._jieba = base
+                    else:
+                        import jieba
+
+                        engine = jieba.Tokenizer()
+                        engine.FREQ, engine.total = dict(base.FREQ), base.total
+                        engine.initialized = True
+                        for word in sorted(self.words):
+                            engine.add_word(word, freq=_WORD_FREQ)
+                        self._jieba = engine
+        return self._jieba
 
 
-def _segment(han: str) -> list[str]:
-    if len(han) == 1:
-        return [han]
-    return [t for t in _jieba().lcut_for_search(han) if t.strip()]
+@dataclass(frozen=True)
+class Analysis:
+    """What one cut of a text gives: its BM25 tokens, and its Chinese words as written
+    (jieba's precise mode, for marking them in a passage)."""
+
+    tokens: list[str]
+    words: list[str]
 
 
-def segment(han: str) -> list[str]:
-    """Chinese text cut into words (no overlapping sub-words)."""
-    return [t for t in _jieba().lcut(han) if t.strip()]
+_CACHED_CHARS = 64  # texts and runs up to this long are remembered (questions, terms)
+_CACHE_ENTRIES = 8192
 
-
-_user_words: set[str] = set()
-_jieba_module: Any = None
+# Bump when the way text becomes tokens changes (the index records it).
 TOKENIZER = "jieba+snowball+t2s-v2"
 
 
 def segmenter_fingerprint(words: Iterable[str]) -> str:
-    """Changes whenever ``tokenize`` could cut the same text differently: another
-    tokenizer version, or other words taught to jieba — the glossary ``words`` and every
-    word taught earlier in this process (jieba's dictionary is the process's, see
-    add_words), so tokens recorded under another cut are never reused."""
-    import hashlib
+    """Changes whenever the same text could be cut into other tokens: another tokenizer
+    version (``TOKENIZER``), another version of jieba, PyStemmer or OpenCC, or other
+    taught words. ``TOKENIZER:libraries:words``, so that a check needing only the first
+    two (``tokens_of_this_version``) can read them without the words."""
+    taught = "\n".join(sorted(_teachable(words))).encode()
+    return f"{library_fingerprint()}:{hashlib.sha1(taught).hexdigest()[:16]}"
 
-    taught = "\n".join(sorted(_teachable(words) | _user_words)).encode()
-    return f"{TOKENIZER}:{hashlib.sha1(taught).hexdigest()[:16]}"
+
+@lru_cache(maxsize=1)
+def library_fingerprint() -> str:
+    """``TOKENIZER`` and a digest of the versions of the libraries that cut the text."""
+    from importlib import metadata
+
+    versions = []
+    for dist in ("jieba", "PyStemmer", "OpenCC"):
+        try:
+            versions.append(f"{dist}={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{dist}=?")
+    digest = hashlib.sha1(" ".join(versions).encode()).hexdigest()[:8]
+    return f"{TOKENIZER}:{digest}"
+
+
+def tokens_of_this_version(fingerprint: str) -> bool:
+    """Whether a recorded segmenter fingerprint is of this tokenizer and these library
+    versions (whatever words it was taught)."""
+    return fingerprint.rpartition(":")[0] == library_fingerprint()
 
 
 def _teachable(words: Iterable[str]) -> set[str]:
     return {w for w in words if _HAN_ONLY.fullmatch(w) and len(w) > 1}
 
 
-def add_words(words: Iterable[str]) -> None:
-    """Teach the Chinese segmenter whole terms (from the glossary) so they stay one token.
-
-    Words are remembered and given to jieba when it first loads, so a process that never
-    sees Chinese never pays for loading it.
-    """
-    new = _teachable(words) - _user_words
-    _user_words.update(new)
-    if _jieba_module is not None:
-        for word in new:
-            _jieba_module.add_word(word, freq=_WORD_FREQ)
-
-
 _HAN_ONLY = re.compile(f"[{HAN}]+")
 _WORD_FREQ = 50000
+_base: Any = None
+_base_lock = threading.Lock()
 
 
-def _jieba() -> Any:
-    global _jieba_module
-    if _jieba_module is None:
-        import logging
+def _base_jieba() -> Any:
+    """jieba's dictionary, loaded once per process and never taught a word."""
+    global _base
+    if _base is None:
+        with _base_lock:
+            if _base is None:
+                import logging
 
-        import jieba
+                import jieba
 
-        jieba.setLogLevel(logging.WARNING)
-        jieba.initialize()
-        for word in _user_words:
-            jieba.add_word(word, freq=_WORD_FREQ)
-        _jieba_module = jieba
-    return _jieba_module
+                jieba.setLogLevel(logging.WARNING)
+                engine = jieba.Tokenizer()
+                engine.initialize()
+                _base = engine
+    return _base
 
 
 @lru_cache(maxsize=1)
@@ -152,3 +293,18 @@ def _stemmer() -> Any:
     import Stemmer
 
     return Stemmer.Stemmer("english")
+
+
+# The tokenizer taught no words, for text that belongs to no index (quiz cards, tests).
+PLAIN = BilingualTokenizer()
+
+
+def tokenize(text: str) -> list[str]:
+    """Tokens for BM25 from ``PLAIN``, the tokenizer taught no words (an index's own
+    tokenizer is ``Index.tokenizer``)."""
+    return PLAIN.tokenize(text)
+
+
+def segment(han: str) -> list[str]:
+    """Chinese text cut into words by ``PLAIN`` (no overlapping sub-words)."""
+    return PLAIN.segment(han)

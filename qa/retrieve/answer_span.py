@@ -300,10 +300,15 @@ DEFAULT_WEIGHTS = SpanWeights(
 
 
 def unit_features(
-    units: Sequence[Unit], question: str, terms: Sequence[Term], similarity: np.ndarray | None
+    units: Sequence[Unit],
+    question: str,
+    terms: Sequence[Term],
+    similarity: np.ndarray | None,
+    tokenize: Callable[[str], list[str]] = tokenize,
 ) -> np.ndarray:
     """One row of FEATURES per unit. ``similarity``: each unit's cosine similarity to the
-    question (None when no dense channel is loaded: the dense features are 0)."""
+    question (None when no dense channel is loaded: the dense features are 0);
+    ``tokenize``: the index's (``BilingualTokenizer.tokenize``)."""
     asked = intents(question)
     compare = "compare" in asked
     polarity = {name for name, p in _POLARITY.items() if p.search(question)}
@@ -435,6 +440,7 @@ class SpanContext:
     terms: list[Term]
     views: dict[str, DenseView]
     weights: SpanWeights = DEFAULT_WEIGHTS
+    tokenize: Callable[[str], list[str]] = tokenize  # the index's tokenizer
 
     def units(self, text: str, dense: bool = True) -> list[Unit]:
         """The answering units of ``text``, best first (none when every unit is weak).
@@ -442,7 +448,7 @@ class SpanContext:
         The units are scored without the dense channels first; only the best
         DENSE_CANDIDATES of them are embedded and scored in full (the time budget)."""
         units = [u for u in split_units(text) if u.markable]
-        lexical = unit_features(units, self.question, self.terms, None)
+        lexical = unit_features(units, self.question, self.terms, None, self.tokenize)
         keep = candidates(lexical, self.weights)
         sims = similarities(self.views, [units[i].text for i in keep], self.lang) if dense else None
         if sims is None:
@@ -450,7 +456,7 @@ class SpanContext:
         else:
             every = np.full(len(units), float(sims.min()))
             every[keep] = sims
-            full = unit_features(units, self.question, self.terms, every)
+            full = unit_features(units, self.question, self.terms, every, self.tokenize)
         return [units[i] for i in pick(lexical, full, self.weights)]
 
     def spans(self, text: str, dense: bool = True) -> list[tuple[int, int]]:
@@ -461,9 +467,13 @@ class SpanContext:
         """The markable units of ``text``, their FEATURES rows without the dense channels,
         and with them (every unit embedded: for fitting and evaluation)."""
         units = [u for u in split_units(text) if u.markable]
-        lexical = unit_features(units, self.question, self.terms, None)
+        lexical = unit_features(units, self.question, self.terms, None, self.tokenize)
         sims = similarities(self.views, [u.text for u in units], self.lang) if dense else None
-        full = lexical if sims is None else unit_features(units, self.question, self.terms, sims)
+        full = (
+            lexical
+            if sims is None
+            else unit_features(units, self.question, self.terms, sims, self.tokenize)
+        )
         return units, lexical, full
 
 

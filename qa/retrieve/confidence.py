@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from qa.retrieve.search import Answer
 from qa.lang.text import has_chinese, tokenize
 
+Tokenize = Callable[[str], list[str]]
 FEATURES = ("minilm_gap", "e5_gap", "coverage", "absent")
 
 
@@ -123,11 +124,13 @@ def confidence_cue(answer: Answer) -> Cue:
 Term = set[tuple[str, ...]]
 
 
-def topic_terms(question: str, expansion: Expansion | None) -> list[Term]:
+def topic_terms(
+    question: str, expansion: Expansion | None, tokenize: Tokenize = tokenize
+) -> list[Term]:
     """The question's topic words, each with the forms it may take in a passage.
 
     Glossary question words (为什么, how) are not topics; words outside the glossary
-    count one by one.
+    count one by one. ``tokenize``: the index's (``BilingualTokenizer.tokenize``).
     """
     terms: list[Term] = []
     text = match_form(question)
@@ -138,7 +141,7 @@ def topic_terms(question: str, expansion: Expansion | None) -> list[Term]:
             if all(c.kind == "question" for c in m.concepts):
                 continue
             forms = {f for c in m.concepts for f in c.forms}
-            term = {_form_tokens(f) for f in forms} - {()}
+            term = {_form_tokens(f, tokenize) for f in forms} - {()}
             if term:
                 terms.append(term)
     for token in tokenize(leftover):
@@ -146,7 +149,7 @@ def topic_terms(question: str, expansion: Expansion | None) -> list[Term]:
     return terms
 
 
-def _form_tokens(form: str) -> tuple[str, ...]:
+def _form_tokens(form: str, tokenize: Tokenize) -> tuple[str, ...]:
     """A form's tokens, all of which a passage needs to contain the form."""
     tokens = [match_form(form)] if has_chinese(form) else tokenize(form)
     return tuple(dict.fromkeys(tokens))

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from qa.lang.glossary import Expansion
-from qa.lang.text import CHINESE_STOPWORDS, HAN_RUN, has_chinese, segment, tokenize
+from qa.lang.text import CHINESE_STOPWORDS, HAN_RUN, PLAIN, has_chinese
+
+if TYPE_CHECKING:
+    from qa.retrieve.query import Query
 
 _FENCE = re.compile(r"^(\s{0,3})(`{3,}|~{3,})")
 _CODE_SPAN = re.compile(r"(`+)(?:.+?)(?<!`)\1(?!`)")
@@ -106,14 +110,26 @@ def _math_to_code(text: str) -> str:
     return "".join(p if p.startswith("`") else _INLINE_MATH.sub(code, p) for p in parts)
 
 
-def highlight_terms(question: str, passage: str, expansion: Expansion | None = None) -> list[str]:
+def highlight_terms(
+    question: str | Query, passage: str, expansion: Expansion | None = None
+) -> list[str]:
     """The words of ``passage`` that the question asked about, as they appear in it.
 
+    ``question``: the ``Query`` the search analysed (its Chinese words as the index's
+    tokenizer cut them, its glossary expansion), or a plain question (cut by the
+    tokenizer taught no words; ``expansion`` then gives the glossary's forms).
     English words match by stem (``normalise`` marks ``normalization``); the glossary's
     other-language forms of the question's terms count too (``BN`` marks ``Batch Norm``
     and ``批归一化``). Stop words and question words such as "what are" are never marked.
     Longest first, each once (case-insensitively).
     """
+    if isinstance(question, str):
+        text, tokenizer = question, PLAIN
+        words = [w for run in _HAN_RUN.findall(question) for w in tokenizer.segment(run)]
+    else:
+        text, tokenizer, words = question.text, question.tokenizer, question.words
+        expansion = question.expansion
+    tokenize = tokenizer.tokenize
     stems: set[str] = set()
     phrases: set[str] = set()
 
@@ -133,11 +149,10 @@ def highlight_terms(question: str, passage: str, expansion: Expansion | None = N
         else:
             phrases.add(form.lower())
 
-    for word in _LATIN_WORD.findall(question):
+    for word in _LATIN_WORD.findall(text):
         add_form(word)
-    for run in _HAN_RUN.findall(question):
-        for word in segment(run):
-            add_form(word)
+    for word in words:
+        add_form(word)
     if expansion is not None:
         for match in expansion.matches:
             for concept in match.concepts:
@@ -147,7 +162,7 @@ def highlight_terms(question: str, passage: str, expansion: Expansion | None = N
     found: dict[str, str] = {}
     for word in _LATIN_WORD.findall(passage):
         key = word.lower()
-        if key not in found and tokenize(word) and tokenize(word)[0] in stems:
+        if key not in found and (tokens := tokenize(word)) and tokens[0] in stems:
             found[key] = word
     lowered = " ".join(passage.lower().replace("-", " ").split())
     for phrase in phrases:

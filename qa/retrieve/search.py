@@ -8,28 +8,28 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qa.lang.glossary import Expansion, load_glossary, match_form
-from qa.lang.text import add_words, detect_language, has_chinese, normalise, tokenize
+from qa.lang.glossary import Expansion, match_form
+from qa.lang.text import detect_language, has_chinese, normalise
 from qa.models.encoders import Encoder
 from qa.models.pool import POOL, ModelPool
 from qa.retrieve.answer_span import DENSE_HITS, SPAN_HITS, DenseView, EmbeddingCache, SpanContext
 from qa.retrieve.confidence import DEFAULT_MODEL, Term, coverage, informative_terms, topic_terms
 from qa.retrieve.fusion import get_fusion, ranks_of
+from qa.retrieve.query import Query
 from qa.retrieve.rerank import DEPTH, Candidate, Reranker, load_reranker
 from qa.settings import LEXICAL, Settings
 from qa.store.index import (
     Chunk,
     Index,
+    IndexOutdated,
     check_compatible,
-    read_mined,
 )
 
 MAX_QUESTION_CHARS = 2000
@@ -102,7 +102,7 @@ class Answer:
     hits: list[Hit]  # passages that answer, best first
     unanswered: list[Hit]  # headings in the notes that ask this but have no text yet
     channels: tuple[str, ...]  # the channels that took part
-    query_terms: list[str] = field(default_factory=list)  # words to highlight
+    query: Query | None = None  # the question as analysed (its tokens, words, terms)
     confidence: float = 0.0  # estimated probability that hits[0] answers the question
     declined: bool = True  # the notes do not seem to answer this; hits are only the nearest
     features: dict[str, float] = field(default_factory=dict)
@@ -183,10 +183,15 @@ class Searcher:
             for name, info in index.manifest.dense.items()
             if info.centroid
         }
-        mined = read_mined(index.folder) if index.mined is None else index.mined
-        self.glossary = load_glossary(Path(index.manifest.corpus), mined)
-        if settings.glossary:
-            add_words(self.glossary.chinese_forms())
+        # The glossary and the tokenizer are the index's, as it was built.
+        self.glossary = index.glossary
+        self.tokenizer = index.tokenizer
+        lexical = index.manifest.lexical
+        if lexical is not None and lexical.segmenter != self.tokenizer.fingerprint:
+            raise IndexOutdated(
+                f"the index at {index.folder.parent} was cut into words by another word "
+                "segmenter than its glossary gives; run `qa build`"
+            )
 
     @property
     def encoders(self) -> dict[str, Encoder]:
@@ -206,14 +211,15 @@ class Searcher:
 
     def search(
         self,
-        question: str,
+        question: str | Query,
         top_k: int = 5,
         channels: Sequence[str] | None = None,
         within: Sequence[str] | None = None,
         leave_out: Sequence[int] = (),
         spans: bool = True,
     ) -> Answer:
-        """Rank the notes for ``question``; ``channels`` restricts which channels take part.
+        """Rank the notes for ``question`` (a string, or a ``Query`` from ``analyse``);
+        ``channels`` restricts which channels take part.
 
         ``within``: note paths (files or folders, relative to the notes folder, as the
         index records them; qa.retrieve.scope resolves what a user types) that hits must lie in.
@@ -223,24 +229,17 @@ class Searcher:
         ``spans``: also mark the answering sentences of the best hits (off for callers
         that only rank, such as retrieval scoring and qa gaps: it is most of a warm
         question's time)."""
-        text = clean_question(question)
+        query = question if isinstance(question, Query) else self.analyse(question)
+        text, lang, expansion, terms = query.text, query.lang, query.expansion, query.terms
         use = tuple(c for c in (channels or self.settings.channels) if c in self.settings.channels)
         if not use:
             raise ValueError("no retrieval channel selected")
-        lang = detect_language(text)
-        query_terms = tokenize(text)
-        expansion = self.glossary.expand(text) if self.settings.glossary else None
-        own_terms = topic_terms(text, expansion)
-        terms, bridged = self._bridge(text, own_terms)
-        weighted = self.lexical_terms(query_terms, expansion)
-        for token in bridged:
-            weighted.setdefault(token, self.settings.expansion_weight * DICTIONARY_WEIGHT)
         allowed = self._rows_within(tuple(within)) if within else None
-        raw = self._all_candidates(use, text, weighted, expansion, allowed)
+        raw = self._all_candidates(use, text, query.weighted, expansion, allowed)
 
         candidates = np.array(sorted({int(i) for r in raw.values() for i in r.ids}), dtype=np.int64)
         if not len(candidates):
-            return Answer(text, lang, [], [], use, query_terms, expansion=expansion)
+            return Answer(text, lang, [], [], use, query, expansion=expansion)
         per_channel = {
             name: self._scores_of(name, result, candidates) for name, result in raw.items()
         }
@@ -270,17 +269,21 @@ class Searcher:
         # A heading with no answer is shown only when it is among the best matches of all
         # and shares a topic word with the question: dense models find short headings in
         # the question's language "similar" to almost any question.
-        unanswered = [h for h in everything if not h.answered and _shares_term(h, terms)]
+        unanswered = [
+            h
+            for h in everything
+            if not h.answered and _shares_term(h, terms, self.tokenizer.tokenize)
+        ]
         for n, hit in enumerate(unanswered, start=len(hits) + 1):
             hit.rank = n
         if within:
             for hit in hits + unanswered:
                 hit.chunk = self._placed_within(hit.chunk, tuple(within))
-        answer = Answer(text, lang, hits, unanswered, use, query_terms, expansion=expansion)
+        answer = Answer(text, lang, hits, unanswered, use, query, expansion=expansion)
         if spans:
             answer.span_context = self.span_context(text, lang, terms, raw)
         if hits:
-            answer.features = self._evidence(own_terms, raw, hits[0], may_answer)
+            answer.features = self._evidence(query.own_terms, raw, hits[0], may_answer)
             answer.confidence = DEFAULT_MODEL.probability(answer.features, lang)
             answer.declined = answer.confidence < DEFAULT_MODEL.threshold
             context = answer.span_context
@@ -288,6 +291,23 @@ class Searcher:
                 for n, hit in enumerate(hits[:SPAN_HITS]):
                     hit.answer_spans = context.spans(hit.chunk.text, n < DENSE_HITS)
         return answer
+
+    def analyse(self, question: str) -> Query:
+        """``question`` analysed once, by the index's tokenizer: what ``search``, the
+        answering sentences and the highlighter read of it. Raises ``QuestionError`` for
+        a question that cannot be searched."""
+        text = clean_question(question)
+        cut = self.tokenizer.analyse(text)
+        expansion = self.glossary.expand(text) if self.settings.glossary else None
+        own_terms = topic_terms(text, expansion, self.tokenizer.tokenize)
+        terms, bridged = self._bridge(text, own_terms)
+        weighted = self.lexical_terms(cut.tokens, expansion)
+        for token in bridged:
+            weighted.setdefault(token, self.settings.expansion_weight * DICTIONARY_WEIGHT)
+        lang = detect_language(text)
+        return Query(
+            text, lang, cut.tokens, cut.words, expansion, own_terms, terms, weighted, self.tokenizer
+        )
 
     def forget_unit_vectors(self) -> None:
         """Drop the cached sentence vectors (bench/sentences.py times the worst case)."""
@@ -314,7 +334,7 @@ class Searcher:
                 partial(self._unit_vectors.embed, encoder.model_id, embed),
                 encoder.multilingual,
             )
-        return SpanContext(text, lang, terms, views)
+        return SpanContext(text, lang, terms, views, tokenize=self.tokenizer.tokenize)
 
     def _bridge(self, text: str, own: list[Term]) -> tuple[list[Term], list[str]]:
         """The question's topic terms (``own``, left as they are) with the dictionary's
@@ -341,14 +361,14 @@ class Searcher:
         added: list[str] = []
 
         def known_english(word: str) -> bool:
-            return all(t in vocab for t in tokenize(word))
+            return all(t in vocab for t in self.tokenizer.tokenize(word))
 
         def known_chinese(word: str) -> bool:
             return normalise(word) in vocab
 
         for term, word in chinese:
             for gloss in dictionary.english(word, known_english):
-                form = tuple(dict.fromkeys(tokenize(gloss)))
+                form = tuple(dict.fromkeys(self.tokenizer.tokenize(gloss)))
                 if form:
                     term.add(form)
                     added += form
@@ -356,7 +376,7 @@ class Searcher:
             words = re.findall(r"[a-z][a-z0-9'\-]*", match_form(text))
             by_stem: dict[str, str] = {}
             for w in words:
-                stems = tokenize(w)
+                stems = self.tokenizer.tokenize(w)
                 if len(stems) == 1:
                     by_stem.setdefault(stems[0], w)
             for term, stem in english:
@@ -379,7 +399,8 @@ class Searcher:
 
     def describe(self, answer: Answer) -> list[Candidate]:
         """What the reranker reads of each of the answer's hits (bench/fit_reranker.py)."""
-        terms, _ = self._bridge(answer.question, topic_terms(answer.question, answer.expansion))
+        query = answer.query if answer.query is not None else self.analyse(answer.question)
+        terms = query.terms
         lexical = self.index.lexical
         counted = lexical.terms_in(terms, np.zeros(0, dtype=np.int64))[1] if lexical else 0
         return self._describe(answer.hits, terms, counted)
@@ -391,9 +412,9 @@ class Searcher:
             if hit.terms_found is not None:
                 share = hit.terms_found / counted if counted else 0.0
             else:
-                share = coverage(terms, tokenize(chunk.lexical_text()))
+                share = coverage(terms, self.tokenizer.tokenize(chunk.lexical_text()))
             if chunk.id not in self._heading_tokens:
-                self._heading_tokens[chunk.id] = tokenize(chunk.heading)
+                self._heading_tokens[chunk.id] = self.tokenizer.tokenize(chunk.heading)
             out.append(
                 Candidate(
                     fused=hit.score,
@@ -458,7 +479,9 @@ class Searcher:
             features[f"{name}_gap"] = best - float(result.vector @ centroid)
         lexical = self.index.lexical
         if lexical is None or top.row < 0:
-            features["coverage"] = coverage(terms, tokenize(top.chunk.lexical_text()))
+            features["coverage"] = coverage(
+                terms, self.tokenizer.tokenize(top.chunk.lexical_text())
+            )
             return features
         # The question's own terms, without the dictionary's translations: a Chinese
         # question about house plants must not look covered because 比较 is "compare".
@@ -552,7 +575,7 @@ class Searcher:
         extra: list[str] = []
         for form in expansion.extra_terms:
             # A Chinese glossary form is one token in the index (jieba knows it).
-            extra += [normalise(form)] if has_chinese(form) else tokenize(form)
+            extra += [normalise(form)] if has_chinese(form) else self.tokenizer.tokenize(form)
         for token in extra:
             weighted.setdefault(token, self.settings.expansion_weight)
         return weighted
@@ -662,7 +685,7 @@ class Searcher:
         )
 
 
-def _shares_term(hit: Hit, terms: list[Term]) -> bool:
+def _shares_term(hit: Hit, terms: list[Term], tokenize: Callable[[str], list[str]]) -> bool:
     """Whether the hit's chunk has any of the question's topic terms (read from the BM25
     postings when the index has them; an index without BM25 tokenizes the chunk)."""
     if hit.terms_found is not None:

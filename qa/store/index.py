@@ -28,13 +28,21 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qa.lang.glossary import Concept, Glossary, load_glossary, mine_pairs
-from qa.lang.text import TOKENIZER, add_words, segmenter_fingerprint, tokenize
+from qa.lang.glossary import (
+    Concept,
+    Glossary,
+    load_glossary,
+    mine_pairs,
+    notes_concepts,
+    shipped_concepts,
+)
+from qa.lang.text import TOKENIZER, BilingualTokenizer, tokens_of_this_version
 from qa.models.encoders import Encoder
 from qa.models.pool import POOL, ModelPool
 from qa.settings import LEXICAL, Settings
@@ -65,6 +73,8 @@ MANIFEST = "manifest.json"
 SECTIONS = "sections.jsonl"
 OUTLINE = "outline.jsonl"  # headings that only hold sub-headings, for navigation
 MINED_GLOSSARY = "glossary.mined.jsonl"
+NOTES_GLOSSARY = "glossary.notes.jsonl"  # the notes folder's glossary.tsv, as built
+SEGMENTER_CHANGED = "the word segmenter changed since the index was built"
 # What one chunk may cost an encoder: windows are far shorter (window_chars), this only
 # bounds an index built with a huge window or text that could not be cut.
 MAX_EMBED_CHARS = 4000
@@ -251,6 +261,26 @@ class Index:
     lexical: LexicalIndex | None
     vectors: dict[str, Any]  # channel -> faiss index
     mined: list[Concept] | None = None  # term pairs mined at build time, read with the rest
+    # The notes folder's glossary.tsv as the build read it (None: an index older than that)
+    notes_glossary: list[Concept] | None = None
+
+    @cached_property
+    def glossary(self) -> Glossary:
+        """The glossary this index was built with: the shipped one, the notes folder's
+        glossary.tsv as the build read it, and the pairs mined from the notes. (An index
+        older than the recorded glossary.tsv reads the folder's, as the build did.)"""
+        own = self.notes_glossary
+        if own is None:
+            own = notes_concepts(Path(self.manifest.corpus))
+        mined = read_mined(self.folder) if self.mined is None else self.mined
+        return Glossary([*shipped_concepts(), *own, *mined])
+
+    @cached_property
+    def tokenizer(self) -> BilingualTokenizer:
+        """The tokenizer that cut this index's BM25 tokens: taught the glossary's Chinese
+        terms when the index was built with the glossary, nothing otherwise."""
+        taught = self.manifest.index_settings.get("glossary") is not None
+        return BilingualTokenizer(self.glossary.chinese_forms() if taught else ())
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -317,7 +347,8 @@ class Index:
             if channels is not None and name not in channels:
                 continue
             vectors[name] = _read_faiss(folder / dense.file, len(chunks), dense.dim)
-        return cls(folder, manifest, chunks, lexical, vectors, read_mined(folder))
+        own = read_mined(folder, NOTES_GLOSSARY) if (folder / NOTES_GLOSSARY).exists() else None
+        return cls(folder, manifest, chunks, lexical, vectors, read_mined(folder), own)
 
 
 def _inside(folder: Path, name: str, what: str) -> Path:
@@ -533,6 +564,9 @@ def check_freshness(
     built, wanted = manifest.index_settings, index_settings(settings, corpus)
     if not (_covers(built, wanted) if covering else built == wanted):
         return Freshness(False, "settings changed since the index was built")
+    lexical = manifest.lexical
+    if lexical is not None and not tokens_of_this_version(lexical.segmenter):
+        return Freshness(False, SEGMENTER_CHANGED)
     stats, _, _ = select_notes(corpus, settings)
     recorded = manifest.notes
     # Notes the build could not use (binary, not UTF-8, too large, unreadable) count as
@@ -614,19 +648,22 @@ def read_outline(index: Index) -> list[Holder]:
     return holders
 
 
-def read_mined(folder: Path) -> list[Concept]:
-    """Term pairs mined from the notes at build time."""
-    path = folder / MINED_GLOSSARY
+def read_mined(folder: Path, name: str = MINED_GLOSSARY) -> list[Concept]:
+    """Term pairs mined from the notes at build time (``name``: or the notes folder's
+    glossary as the build read it, ``NOTES_GLOSSARY``)."""
+    path = folder / name
     if not path.exists():
         return []
     concepts = []
     try:
         for line in path.read_text(encoding="utf-8").splitlines():
             data = json.loads(line)
-            forms, source = data["forms"], data["source"]
+            forms, source, kind = data["forms"], data["source"], data.get("kind", "term")
             if not (strings_ok(forms) and forms and isinstance(source, str)):
                 raise ValueError("a term pair must have a list of forms and a source")
-            concepts.append(Concept(tuple(forms), source))
+            if kind not in ("term", "question"):
+                raise ValueError("a term's kind must be 'term' or 'question'")
+            concepts.append(Concept(tuple(forms), source, kind))
     except (ValueError, KeyError, TypeError) as err:
         raise IndexCorrupt(f"{path} is damaged ({str(err)[:80]}); run `qa build --full`") from None
     return concepts
@@ -744,18 +781,18 @@ def build_index(
         tmp = index_dir / f".{gen}.tmp"
         tmp.mkdir(parents=True)
         try:
-            glossary = load_glossary(corpus, mined) if settings.glossary else None
-            taught = glossary.chinese_forms() if glossary else []
-            add_words(taught)
+            own_terms = notes_concepts(corpus) if settings.glossary else []
+            glossary = (
+                Glossary([*shipped_concepts(), *own_terms, *mined]) if settings.glossary else None
+            )
+            tokenizer = BilingualTokenizer(glossary.chinese_forms() if glossary else ())
             if settings.glossary:
-                with open(tmp / MINED_GLOSSARY, "w", encoding="utf-8") as f:
-                    for concept in mined:
-                        record = {"forms": list(concept.forms), "source": concept.source}
-                        f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                _write_concepts(tmp / MINED_GLOSSARY, mined)
+                _write_concepts(tmp / NOTES_GLOSSARY, own_terms)
             channels: dict[str, LexicalChannel | DenseChannel] = {}
             if settings.lexical:
-                segmenter = segmenter_fingerprint(taught)
-                tokens = _bm25_tokens(chunks, previous, segmenter, tmp / BM25_TOKENS)
+                segmenter = tokenizer.fingerprint
+                tokens = _bm25_tokens(chunks, previous, tokenizer, tmp / BM25_TOKENS)
                 build_bm25(tokens, tmp / BM25_DIR)
                 channels[LEXICAL] = LexicalChannel(BM25_DIR, TOKENIZER, segmenter, BM25_TOKENS)
             for model, name in zip(settings.models, settings.dense_channels, strict=True):
@@ -814,15 +851,24 @@ def _previous(index_dir: Path) -> Index | None:
         return None
 
 
+def _write_concepts(path: Path, concepts: list[Concept]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for concept in concepts:
+            record = {"forms": list(concept.forms), "source": concept.source}
+            if concept.kind != "term":
+                record["kind"] = concept.kind
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
 def _bm25_tokens(
-    chunks: list[Chunk], previous: Index | None, segmenter: str, out: Path
+    chunks: list[Chunk], previous: Index | None, tokenizer: BilingualTokenizer, out: Path
 ) -> list[list[str]]:
     """BM25 tokens of every chunk, written to ``out``. Unchanged chunks keep the tokens
-    the previous generation recorded, when the segmenter has the same words: segmenting
-    Chinese means loading jieba (~0.6 s), which a small edit should not pay."""
+    the previous generation recorded, when its tokenizer had the same fingerprint:
+    segmenting Chinese means loading jieba (~0.6 s), which a small edit should not pay."""
     known: dict[str, list[str]] = {}
     recorded = previous.manifest.lexical if previous else None
-    if previous and recorded is not None and recorded.segmenter == segmenter:
+    if previous and recorded is not None and recorded.segmenter == tokenizer.fingerprint:
         with (
             contextlib.suppress(OSError, ValueError, KeyError, TypeError),
             open(previous.folder / recorded.tokens_file, encoding="utf-8") as f,
@@ -830,7 +876,8 @@ def _bm25_tokens(
             known = {r["hash"]: r["tokens"] for r in map(json.loads, f)}
     texts = [c.lexical_text() for c in chunks]
     hashes = [vector_hash(t) for t in texts]
-    tokens = [known[h] if h in known else tokenize(t) for h, t in zip(hashes, texts, strict=True)]
+    cut = tokenizer.tokenize
+    tokens = [known[h] if h in known else cut(t) for h, t in zip(hashes, texts, strict=True)]
     with open(out, "w", encoding="utf-8") as f:
         for h, toks in zip(hashes, tokens, strict=True):
             f.write(json.dumps({"hash": h, "tokens": toks}, ensure_ascii=False) + "\n")

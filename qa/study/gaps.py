@@ -279,9 +279,9 @@ def heading_vectors(searcher: Searcher, headings: Sequence[str]) -> list[np.ndar
     return out
 
 
-def word_overlap(a: str, b: str) -> float:
+def word_overlap(a: str, b: str, tokenize: Callable[[str], list[str]] = tokenize) -> float:
     """Jaccard overlap of two headings' words (stemmed, without stop words), numbers
-    and TODO marks left out."""
+    and TODO marks left out; ``tokenize``: the index's (``Searcher.tokenizer``)."""
     ta, tb = set(tokenize(clean_heading(a))), set(tokenize(clean_heading(b)))
     if not ta or not tb:
         return 0.0
@@ -303,13 +303,14 @@ def duplicate_pairs(
         return {}
     vectors = heading_vectors(searcher, [clean_heading(p.heading) for _, p in places])
     cosine = sum(v @ v.T for v in vectors) / len(vectors) if vectors else np.zeros((n, n))
+    cut = searcher.tokenizer.tokenize
     scores = {}
     for i in range(n):
         for j in range(i + 1, n):
             if places[i][0] == places[j][0]:
                 scores[(i, j)] = 1.0
                 continue
-            overlap = word_overlap(places[i][1].heading, places[j][1].heading)
+            overlap = word_overlap(places[i][1].heading, places[j][1].heading, cut)
             scores[(i, j)] = duplicate_score(
                 float(cosine[i, j]), overlap, DUPLICATE_DENSE if vectors else 0.0
             )

@@ -302,7 +302,7 @@ class ChatScreen(Screen[None]):
             expansion = answer.expansion
             shown = answer.hits + answer.unanswered
             text = "\n".join(f"{' '.join(h.chunk.heading_path)}\n{h.chunk.text}" for h in shown)
-            pattern = highlight_pattern(highlight_terms(question, text, expansion))
+            pattern = highlight_pattern(highlight_terms(answer.query or question, text, expansion))
         except QuestionError as err:
             self.post_message(SearchFailed(turn, f"Cannot search this: {err}."))
         except Exception as err:  # shown on the card, never a traceback

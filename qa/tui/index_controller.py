@@ -196,10 +196,8 @@ class IndexController(Widget):
 
     @work(thread=True, group="models", exit_on_error=False)
     def _warm_chinese(self, searcher: Searcher) -> None:
-        from qa.lang.text import tokenize
-
         try:
-            tokenize("预热中文分词")
+            searcher.tokenizer.warm_up()
             searcher.glossary.expand("预热")
         except Exception:  # only a warm-up: the first Chinese question will load it
             self._chinese_warmed = False
