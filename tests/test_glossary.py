@@ -57,3 +57,21 @@ def test_mining_term_pairs_from_notes() -> None:
     assert pairs[("梯度提升决策树", "Gradient Boosting Decision Tree", "GBDT")] == "n.md:1"
     assert ("集成学习", "Ensemble Learning") in pairs
     assert pairs[("肘部法则", "Elbow method")] == "n.md:3"
+
+
+def test_a_long_hyphenated_link_is_mined_like_any_other_line() -> None:
+    """A hyphen joins words and never separates them: a 90-part URL anchor (as a table of
+    contents links to its questions) used to backtrack for minutes here. Hyphenated and
+    multi-word terms before a parenthesis still pair with their Chinese (cut to the term by
+    _english_term, as before)."""
+    anchor = "-".join(["q3", *(["you-are-using-a-deep-neural-network"] * 12)])
+    text = (
+        f"* [Q3: a question](https://example.org/notes.md#{anchor})\n"
+        "LSTM is a long short-term memory (长短期记忆) network.\n"
+        "Use t-SNE (t分布随机邻域嵌入) or a self-attention (自注意力) layer.\n"
+    )
+    pairs = {c.forms: c.source for c in mine_pairs(text, "n.md")}
+    assert pairs == {
+        ("长短期记忆", "short-term memory"): "n.md:2",
+        ("自注意力", "self-attention"): "n.md:3",
+    }
