@@ -139,7 +139,7 @@ def test_a_difference_question_prefers_the_unit_with_both_terms() -> None:
 
 def test_the_dense_channel_decides_between_equal_sentences() -> None:
     """Two sentences with the same terms: the one nearer the question in the dense
-    channel wins; the channel embeds only the candidates."""
+    channel wins; the channel is asked for the stored vectors of the units."""
     text = "Momentum speeds training up. Momentum averages past gradients."
     target = np.array([1.0, 0.0], dtype=np.float32)
     seen: list[str] = []
@@ -231,7 +231,8 @@ def test_human_output_bolds_the_answer_on_a_terminal(
 def test_the_bundled_notes_with_the_real_models(bundled_searcher) -> None:
     answer = bundled_searcher.search("what are gamma and beta in batch norm", 3)
     top = answer.hits[0]
-    assert top.answer_text == "Two learnable parameters called beta and gamma."
+    a, b = top.answer_spans[0]  # the best unit (a neighbour within reach is marked too)
+    assert top.chunk.text[a:b] == "Two learnable parameters called beta and gamma."
     assert all(h.answer_spans is not None for h in answer.hits[:3])
     # An off-topic question: the nearest passage has no sentence to mark.
     off = bundled_searcher.search("how to bake sourdough bread", 3)

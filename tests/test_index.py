@@ -77,7 +77,9 @@ def test_incremental_build_embeds_only_changed_sections(
     second = build_index(notes, idx, fake_settings)
 
     assert second.embedded["fake"] == 2
-    assert len(FakeEncoder.embedded) == 2
+    # Two sections, and of their sentence units only the two new ones (qa.store.unit_vectors).
+    assert second.sentences["fake"] == 2
+    assert len(FakeEncoder.embedded) == 4
     assert any("one variable moves with another" in t for t in FakeEncoder.embedded)
     assert any("gradient clipping" in t for t in FakeEncoder.embedded)
     assert (second.added, second.changed, second.removed) == (1, 1, 0)
@@ -87,6 +89,7 @@ def test_incremental_build_embeds_only_changed_sections(
     (notes / "new.md").unlink()
     third = build_index(notes, idx, fake_settings)
     assert (third.added, third.changed, third.removed, third.embedded["fake"]) == (0, 0, 1, 0)
+    assert third.sentences["fake"] == 0
 
 
 def test_freshness_notices_edits_and_ignores_touches(

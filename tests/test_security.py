@@ -589,6 +589,16 @@ TAMPERING: dict[str, Callable[[Path], None]] = {
     "model_id a list": channel_key("fake", "model_id", []),
     "vector file absolute": channel_key("fake", "file", "/etc/hostname"),
     "hashes file outside": channel_key("fake", "hashes_file", "../../etc/passwd"),
+    "unit vectors outside": channel_key("fake", "units_file", "../../etc/passwd"),
+    "unit keys a number": channel_key("fake", "units_keys_file", 5),
+    "unit vectors without keys": channel_key("fake", "units_keys_file", ""),
+    "unit vectors truncated": lambda gen: write(
+        gen, "units.fake.npy", (gen / "units.fake.npy").read_bytes()[:200]
+    ),
+    "unit vectors float64": lambda gen: np.save(
+        gen / "units.fake.npy", np.zeros((2, 64)), allow_pickle=False
+    ),
+    "unit keys missing": lambda gen: (gen / "units.fake.keys").unlink(),
     "bm25 dir absolute": channel_key("bm25", "dir", "/etc"),
     "tokens file absolute": channel_key("bm25", "tokens_file", "/etc/passwd"),
     "sections not JSON": lambda gen: write(gen, "sections.jsonl", b"{nope\n"),

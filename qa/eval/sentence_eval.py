@@ -106,8 +106,7 @@ def marked(passage: Passage, method: str, weights: SpanWeights) -> list[Unit]:
         return [passage.units[0]]
     if method == "most_terms":
         return [passage.units[int(np.argmax(passage.features[:, _COVERAGE]))]]
-    # What qa ask does: the dense features only for the best few units without them.
-    return [passage.units[i] for i in pick(passage.lexical, passage.features, weights)]
+    return [passage.units[i] for i in pick(passage.features, weights)]
 
 
 def score(

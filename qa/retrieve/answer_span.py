@@ -1,22 +1,22 @@
 """The sentences of a passage that answer the question, found without a language model.
 
-A passage is cut into *units* (``split_units``): English sentences, Chinese sentences
-(ending at 。！？；), list items, table rows, a whole fenced code block, a whole ``$$``
-math block; inline math and code spans are never cut. Each unit keeps its character
-offsets into the passage text, so ``text[start:end]`` is the unit.
+A passage is cut into *units* (qa.lang.units.split_units: sentences in both languages,
+list items, table rows, whole code blocks and math).
 
 Each unit is scored against the question (``SpanContext``) by a linear score over
 FEATURES: the share of the question's topic terms it contains (glossary and dictionary
-forms included), whether it says what the question's intent asks for (a "why" question
-prefers "because / 因为 / 由于 / so that"; a "difference" question a unit with both
-terms), whether it comes under a lead-in that matches ("**Cons:**" for 缺点), penalties
-for lead-ins, questions, link-only and very short units, and its similarity to the
-question in the dense channels that are loaded (MiniLM for English, e5 for Chinese and
-cross-lingual). Embedding costs ~2-8 ms a unit, so only the best DENSE_CANDIDATES units
-by the other features are embedded, and only for the top DENSE_HITS passages. The best
-unit is marked (with its neighbour when it scores within ``second_within``); nothing is
-marked when no unit has a single term of the question. The weights are fitted on the dev
-halves of the labelled sentence sets (``bench/sentences.py --fit``).
+forms included) and of its Chinese character bigrams, whether it says what the
+question's intent asks for (a "why" question prefers "because / 因为 / 由于 / so that";
+a "difference" question a unit with both terms), whether it comes under a lead-in that
+matches ("**Cons:**" for 缺点), its place in the passage, whether it is a list item,
+penalties for lead-ins, questions, link-only and very short units, and its similarity
+to the question in the dense channels (MiniLM for English, e5 for Chinese and
+cross-lingual). The units' vectors are embedded once at build time (qa.store.unit_vectors),
+so a question costs only dot products; a unit with no stored vector is scored without
+the dense features. The best unit is marked (with its neighbour when it scores within
+``second_within``); nothing is marked when no unit has a single term of the question.
+The weights are fitted on the dev halves of the labelled sentence sets
+(``bench/sentences.py --fit``).
 """
 
 from __future__ import annotations
@@ -28,161 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.lang.text import has_chinese, tokenize
+from qa.lang.units import MAX_UNIT_CHARS, Unit, split_units
 from qa.retrieve.confidence import Term
 from qa.retrieve.rerank import intents
-
-# ---------------------------------------------------------------------------- units
-
-_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
-_LIST_ITEM = re.compile(r"^(\s*)(?:[-*+]|\d{1,3}[.)、]|[（(]?\d{1,3}[）)])\s+(?:\[[ xX]\]\s+)?")
-_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
-_HEADING = re.compile(r"^\s{0,3}#{1,6}(?:\s|$)")
-_QUOTE = re.compile(r"^\s{0,3}>\s?")
-_HTML_COMMENT = re.compile(r"^\s*<!--.*-->\s*$")
-# What a sentence end never falls inside: code spans, inline math, links.
-_PROTECTED = re.compile(
-    r"(`+)[^`]*?\1|\$\$.+?\$\$|(?<![\\$\w])\$(?=[^\s$])[^$\n]*?[^\s\\$]\$(?![\w$])"
-    r"|!?\[[^\]\n]*\]\([^)\n]*\)|https?://\S+"
-)
-# A sentence ends after . ! ? (and closing quotes or brackets) followed by a space, or
-# after 。！？；(and ！？ written half-width right after Chinese).
-_SENTENCE_END = re.compile(r"[.!?][\"'”’)\]*_]*(?=\s)|[。！？；][\"'”’）)\]*_]*")
-_ABBREVIATIONS = re.compile(
-    r"(?:\b(?:e\.g|i\.e|etc|vs|cf|al|approx|fig|eq|no|mr|mrs|dr|st)|\b[A-Za-z])\.$", re.I
-)
-
-
-@dataclass(frozen=True)
-class Unit:
-    """One sentence-like piece of a passage: ``text == passage[start:end]``."""
-
-    start: int
-    end: int
-    text: str
-    kind: str  # "sentence", "item", "row", "code", "math", "heading"
-
-    @property
-    def markable(self) -> bool:
-        """Whether this unit can be an answer (a heading only says what follows)."""
-        return self.kind != "heading"
-
-
-def split_units(text: str) -> list[Unit]:
-    """``text`` cut into units, in order, each with its offsets into ``text``."""
-    units: list[Unit] = []
-    lines = _lines(text)
-    i = 0
-    paragraph: list[tuple[int, int]] = []  # (start, end) of the lines of a paragraph
-    item: tuple[int, int] | None = None  # a list item being read (its content span)
-
-    def flush() -> None:
-        nonlocal paragraph, item
-        if item is not None:
-            units.extend(_sentences(text, item[0], item[1], "item"))
-            item = None
-        if paragraph:
-            units.extend(_sentences(text, paragraph[0][0], paragraph[-1][1], "sentence"))
-            paragraph = []
-
-    while i < len(lines):
-        start, end = lines[i]
-        line = text[start:end]
-        stripped = line.strip()
-        fence = _FENCE.match(line)
-        if fence:
-            flush()
-            mark = fence.group(1)
-            j = i + 1
-            while j < len(lines):
-                s = text[lines[j][0] : lines[j][1]].strip()
-                if s.startswith(mark[0] * len(mark)) and not s.strip(mark[0]):
-                    break
-                j += 1
-            last = min(j, len(lines) - 1)
-            units.append(_unit(text, start, lines[last][1], "code"))
-            i = last + 1
-            continue
-        if stripped.startswith("$$") and not (len(stripped) > 4 and stripped.endswith("$$")):
-            # A display-math block over several lines: one unit up to the closing $$.
-            j = i + 1
-            while j < len(lines) and "$$" not in text[lines[j][0] : lines[j][1]]:
-                j += 1
-            if j < len(lines):
-                flush()
-                units.append(_unit(text, start, lines[j][1], "math"))
-                i = j + 1
-                continue
-        if not stripped or _HTML_COMMENT.match(line):
-            flush()
-        elif _HEADING.match(line):
-            flush()
-            units.append(_unit(text, start, end, "heading"))
-        elif stripped.startswith("$$") and stripped.endswith("$$"):
-            flush()
-            units.append(_unit(text, start, end, "math"))
-        elif stripped.startswith("|") or (stripped.count("|") >= 2 and _in_table(text, lines, i)):
-            flush()
-            if not _TABLE_RULE.match(line):
-                units.append(_unit(text, start, end, "row"))
-        elif m := _LIST_ITEM.match(line):
-            flush()
-            item = (start + m.end(), end)
-        elif item is not None and (line[:1].isspace() or not paragraph):
-            item = (item[0], end)  # a continuation line of the list item
-        else:
-            quote = _QUOTE.match(line)
-            paragraph.append((start + (quote.end() if quote else 0), end))
-        i += 1
-    flush()
-    return [u for u in units if u.text]
-
-
-def _lines(text: str) -> list[tuple[int, int]]:
-    out = []
-    pos = 0
-    for line in text.split("\n"):
-        out.append((pos, pos + len(line)))
-        pos += len(line) + 1
-    return out
-
-
-def _in_table(text: str, lines: list[tuple[int, int]], i: int) -> bool:
-    """A line with pipes is a table row when a rule line (---|---) is next to it."""
-    for j in (i - 1, i + 1, i - 2):
-        if 0 <= j < len(lines) and _TABLE_RULE.match(text[lines[j][0] : lines[j][1]]):
-            return True
-    return False
-
-
-def _unit(text: str, start: int, end: int, kind: str) -> Unit:
-    """A unit over ``text[start:end]`` without the whitespace around it."""
-    piece = text[start:end]
-    lead = len(piece) - len(piece.lstrip())
-    trail = len(piece) - len(piece.rstrip())
-    start, end = start + lead, end - trail
-    return Unit(start, end, text[start:end], kind)
-
-
-def _sentences(text: str, start: int, end: int, kind: str) -> list[Unit]:
-    """``text[start:end]`` cut after each sentence end outside protected spans."""
-    block = text[start:end]
-    protected = [(m.start(), m.end()) for m in _PROTECTED.finditer(block)]
-    cuts = []
-    for m in _SENTENCE_END.finditer(block):
-        at = m.end()
-        if any(a < at <= b for a, b in protected):
-            continue
-        if block[m.start()] == "." and _ABBREVIATIONS.search(block[max(0, m.start() - 8) : at]):
-            continue
-        cuts.append(at)
-    out = []
-    pos = 0
-    for cut in [*cuts, len(block)]:
-        if block[pos:cut].strip():
-            out.append(_unit(text, start + pos, start + cut, kind))
-        pos = cut
-    return out
-
 
 # ---------------------------------------------------------------------------- scoring
 
@@ -209,9 +57,10 @@ CUES: dict[str, tuple[str, str]] = {
         r"优点|缺点|优势|劣势|好处|不足|局限|缺陷|更快|更慢|代价",
     ),
     "what": (
-        r"\bis an?\b|\bis the\b|\bare\b|\brefers? to\b|\bmeans?\b|\bdefined as\b|\bis when\b"
-        r"|\bis used\b|\bdescribes?\b",
-        r"是|指|称为|定义|表示|即",
+        # Not a bare "are" / 是: nearly every sentence has one.
+        r"\bis an?\b|\bis the\b|\bare (?:an?|the)\b|\brefers? to\b|\bmeans?\b"
+        r"|\bdefined as\b|\bis when\b|\bis used\b|\bdescribes?\b|\bcalled\b",
+        r"是指|指的是|称为|叫做|定义|表示|即|就是|是一种|是一个|是一类",
     ),
     "when": (
         r"\bwhen\b|\bif\b|\bshould\b|\bprefer|\bsuitable\b|\bworks? (?:well|best)\b|\bbetter\b",
@@ -246,10 +95,49 @@ FEATURES = (
     "asks",  # a question itself ("is a larger n always better?")
     "links",  # mostly a link or an image
     "label",  # comes under a lead-in ("**Cons:**") that says what the question asks
+    "bigrams",  # share of the question's Chinese character bigrams the unit contains
+    "position",  # where in the passage: 0 for the first unit, 1 for the last
+    "item",  # a list item
+    "title",  # a short line with no sentence end: a title in a list, not a statement
+    "dense_z",  # the similarity in standard deviations above the passage's mean
+    "most_terms",  # has as many of the question's terms as the best unit of the passage
+    "polar_label",  # under a lead-in that names what is asked ("Cons:" for 缺点)
+    "other_label",  # under a lead-in that names the opposite ("Pros:" for 缺点)
+    "continues",  # opens with "It / This / So / 它 / 这 / 所以": the previous unit's coverage
+)
+_ANAPHOR = re.compile(
+    r"^\W*(?:it|its|this|these|that|those|they|so|thus|hence|therefore|here|such)\b"
+    r"|^\W*(?:它|这|其|所以|因此|因而|于是|故|该)",
+    re.IGNORECASE,
 )
 SHORT = 20
-DENSE_CANDIDATES = 3  # units per passage embedded for the dense features (time budget)
-MAX_UNIT_CHARS = 300  # what of a unit the dense channels read
+# Words of a Chinese question that ask rather than say what it is about.
+_ASKING = re.compile(
+    r"为什么|为何|是什么|什么是|什么|怎么样|怎么|怎样|如何|哪些|哪个|区别|不同|差异|有何|"
+    r"有哪些|是否|能否|吗|呢|请|简述|介绍|一下|的|了|和|与|及"
+)
+_HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
+
+
+_ENDS_SENTENCE = re.compile(r"[.!?。！？；;:：)）]\W*$")
+
+
+def _is_title(text: str) -> bool:
+    """A short line that ends no sentence ("Try Different Algorithms", "Order of
+    placement of Batch Norm layer"): it names what follows."""
+    plain = text.strip("*_ ")
+    short = len(plain.split()) <= 8 if not has_chinese(plain) else len(plain) <= 16
+    return short and "\n" not in plain and not _ENDS_SENTENCE.search(plain)
+
+
+def question_bigrams(question: str) -> frozenset[str]:
+    """The Chinese character bigrams of what a question is about (its asking words out)."""
+    out: set[str] = set()
+    for run in _HAN_RUN.findall(_ASKING.sub(" ", question)):
+        out.update(run[i : i + 2] for i in range(len(run) - 1))
+    return frozenset(out)
+
+
 # A question about drawbacks wants what comes under "Cons:", not under "Pros:".
 _POLARITY = {
     "cons": re.compile(
@@ -280,22 +168,31 @@ class SpanWeights:
 # Fitted on the dev halves of the labelled sentence sets (bench/sentences.py --fit).
 DEFAULT_WEIGHTS = SpanWeights(
     {
-        "dense": 0.971,
-        "dense_rank": 1.293,
-        "coverage": 1.011,
-        "intent": 1.06,
-        "both_terms": 0.039,
-        "first": -0.305,
-        "first_what": 0.252,
-        "short": -0.509,
+        "dense": 0.049,
+        "dense_rank": 0.112,
+        "coverage": 0.205,
+        "intent": 0.951,
+        "both_terms": -0.067,
+        "first": -0.404,
+        "first_what": -0.178,
+        "short": -0.265,
         "block": 0.0,
-        "lead_in": -1.231,
-        "asks": -0.558,
-        "links": -1.113,
-        "label": 0.409,
+        "lead_in": -0.864,
+        "asks": -0.291,
+        "links": -0.598,
+        "label": 0.419,
+        "bigrams": -0.118,
+        "position": -0.135,
+        "item": 0.3,
+        "title": -0.541,
+        "dense_z": 0.774,
+        "most_terms": 0.222,
+        "polar_label": 0.292,
+        "other_label": -0.117,
+        "continues": 0.678,
     },
     floor=-9.0,
-    second_within=0.0,
+    second_within=0.3,
 )
 
 
@@ -311,14 +208,21 @@ def unit_features(
     ``tokenize``: the index's (``BilingualTokenizer.tokenize``)."""
     asked = intents(question)
     compare = "compare" in asked
+    bigrams = question_bigrams(question)
+    last = max(1, len(units) - 1)
     polarity = {name for name, p in _POLARITY.items() if p.search(question)}
     if similarity is not None and len(similarity):
         low, high = float(np.min(similarity)), float(np.max(similarity))
+        mean, spread = float(np.mean(similarity)), float(np.std(similarity))
+    found = [
+        sum(1 for t in terms if any(set(tokenize(u.text)).issuperset(f) for f in t)) for u in units
+    ]
+    most = max(found, default=0)
     rows = []
     label_matches = False  # the latest lead-in says what the question asks
+    polar = other = False  # ... and names the asked polarity, or the opposite one
     for n, unit in enumerate(units):
-        tokens = set(tokenize(unit.text))
-        have = sum(1 for t in terms if any(tokens.issuperset(f) for f in t))
+        have = found[n]
         sim = float(similarity[n]) if similarity is not None else 0.0
         linked = sum(len(m.group(0)) for m in _LINKS.finditer(unit.text))
         lead_in = bool(
@@ -339,11 +243,21 @@ def unit_features(
                 float(unit.text.rstrip("*_ ").endswith(("?", "？"))),
                 float(linked > 0.6 * len(unit.text)),
                 float(label_matches and not lead_in),
+                sum(1 for b in bigrams if b in unit.text) / len(bigrams) if bigrams else 0.0,
+                n / last,
+                float(unit.kind == "item"),
+                float(_is_title(unit.text)),
+                (sim - mean) / spread if similarity is not None and spread > 0 else 0.0,
+                float(most > 0 and have == most),
+                float(polar and not lead_in),
+                float(other and not lead_in),
+                (found[n - 1] / len(terms) if n and terms and _ANAPHOR.search(unit.text) else 0.0),
             ]
         )
         if lead_in:
             said = {name for name, p in _POLARITY.items() if p.search(unit.text)}
             label_matches = bool(polarity & said) if said else have > 0
+            polar, other = bool(polarity & said), bool(polarity and said - polarity)
     return np.asarray(rows, dtype=np.float64).reshape(len(units), len(FEATURES))
 
 
@@ -364,41 +278,29 @@ def choose(scores: np.ndarray, weights: SpanWeights = DEFAULT_WEIGHTS) -> list[i
     return chosen
 
 
-def candidates(lexical: np.ndarray, weights: SpanWeights = DEFAULT_WEIGHTS) -> list[int]:
-    """The units worth embedding: the best DENSE_CANDIDATES by their score without the
-    dense features (in their order in the passage)."""
-    scores = lexical @ weights.vector()
-    return sorted(int(i) for i in np.argsort(-scores, kind="stable")[:DENSE_CANDIDATES])
-
-
 _COVERAGE = FEATURES.index("coverage")
 
 
-def pick(
-    lexical: np.ndarray, full: np.ndarray, weights: SpanWeights = DEFAULT_WEIGHTS
-) -> list[int]:
-    """The answering units among the candidates, by their full score (see ``choose``);
-    none when no candidate contains a single term of the question (all are weak)."""
-    keep = candidates(lexical, weights)
-    if not keep or not full[keep, _COVERAGE].any():
+def pick(features: np.ndarray, weights: SpanWeights = DEFAULT_WEIGHTS) -> list[int]:
+    """The answering units by their score (see ``choose``); none when no unit contains
+    a single term of the question (all are weak)."""
+    if not len(features) or not features[:, _COVERAGE].any():
         return []  # no unit has any of the question's terms: nothing here answers
-    scores = np.full(len(lexical), -np.inf)
-    scores[keep] = (full @ weights.vector())[keep]
-    return choose(scores, weights)
+    return choose(features @ weights.vector(), weights)
 
 
 # ---------------------------------------------------------------------------- embedding
 
-Embed = Callable[[Sequence[str]], np.ndarray]
+Vectors = Callable[[Sequence[str]], np.ndarray]
 
 
 @dataclass(frozen=True)
 class DenseView:
-    """How to embed units for one dense channel: the question's vector, and a function
-    embedding passages (Chinese rendered in English first for an English-only model)."""
+    """One dense channel as the spans see it: the question's vector, and a function
+    giving the stored vectors of units (a NaN row for a unit it has none for)."""
 
     query: np.ndarray
-    embed: Embed
+    vectors: Vectors
     multilingual: bool
 
 
@@ -407,33 +309,35 @@ def similarities(
 ) -> np.ndarray | None:
     """Each text's cosine similarity to the question, from one channel per text: an
     English-only model (MiniLM) for an English text asked in English, a multilingual one
-    (e5) for the rest, or whichever is loaded. None when no dense channel is loaded."""
+    (e5) for the rest, or whichever has the text's vector. NaN for a text no channel has
+    a vector for; None when none has any."""
     if not views or not texts:
         return None
     english = [v for v in views.values() if not v.multilingual]
     multilingual = [v for v in views.values() if v.multilingual]
-    groups: dict[int, tuple[DenseView, list[int]]] = {}
+    clipped = [t[:MAX_UNIT_CHARS] for t in texts]
+    found = {id(v): v.vectors(clipped) @ v.query for v in views.values()}
+    out = np.full(len(texts), np.nan, dtype=np.float64)
     for i, text in enumerate(texts):
         plain = lang == "en" and not has_chinese(text)
-        chosen = ((english if plain else multilingual) or multilingual or english)[0]
-        groups.setdefault(id(chosen), (chosen, []))[1].append(i)
-    out = np.zeros(len(texts), dtype=np.float64)
-    for view, rows in groups.values():
-        out[rows] = view.embed([texts[i][:MAX_UNIT_CHARS] for i in rows]) @ view.query
-    return out
+        for view in (english + multilingual) if plain else (multilingual + english):
+            value = found[id(view)][i]
+            if not np.isnan(value):
+                out[i] = value
+                break
+    return None if np.isnan(out).all() else out
 
 
 # ---------------------------------------------------------------------------- one question
 
 SPAN_HITS = 3  # answer spans are found for this many of the best hits (the time budget)
-DENSE_HITS = 1  # ... and the dense channels read the units of this many of them
-_CACHE_SIZE = 4096
 
 
 @dataclass
 class SpanContext:
     """What scoring units against one question needs: its topic terms (glossary and
-    dictionary forms included) and, per loaded dense channel, its vector."""
+    dictionary forms included) and, per dense channel with stored unit vectors, the
+    question's vector."""
 
     question: str
     lang: str
@@ -443,21 +347,9 @@ class SpanContext:
     tokenize: Callable[[str], list[str]] = tokenize  # the index's tokenizer
 
     def units(self, text: str, dense: bool = True) -> list[Unit]:
-        """The answering units of ``text``, best first (none when every unit is weak).
-
-        The units are scored without the dense channels first; only the best
-        DENSE_CANDIDATES of them are embedded and scored in full (the time budget)."""
-        units = [u for u in split_units(text) if u.markable]
-        lexical = unit_features(units, self.question, self.terms, None, self.tokenize)
-        keep = candidates(lexical, self.weights)
-        sims = similarities(self.views, [units[i].text for i in keep], self.lang) if dense else None
-        if sims is None:
-            full = lexical
-        else:
-            every = np.full(len(units), float(sims.min()))
-            every[keep] = sims
-            full = unit_features(units, self.question, self.terms, every, self.tokenize)
-        return [units[i] for i in pick(lexical, full, self.weights)]
+        """The answering units of ``text``, best first (none when every unit is weak)."""
+        units, _, full = self.features(text, dense)
+        return [units[i] for i in pick(full, self.weights)]
 
     def spans(self, text: str, dense: bool = True) -> list[tuple[int, int]]:
         """The answering units of ``text`` as (start, end) offsets, best first."""
@@ -465,36 +357,14 @@ class SpanContext:
 
     def features(self, text: str, dense: bool = True) -> tuple[list[Unit], np.ndarray, np.ndarray]:
         """The markable units of ``text``, their FEATURES rows without the dense channels,
-        and with them (every unit embedded: for fitting and evaluation)."""
+        and with them (a unit with no stored vector gets the passage's lowest similarity)."""
         units = [u for u in split_units(text) if u.markable]
         lexical = unit_features(units, self.question, self.terms, None, self.tokenize)
         sims = similarities(self.views, [u.text for u in units], self.lang) if dense else None
-        full = (
-            lexical
-            if sims is None
-            else unit_features(units, self.question, self.terms, sims, self.tokenize)
-        )
-        return units, lexical, full
-
-
-class EmbeddingCache:
-    """Unit vectors by (model, text), so a passage shown again is not embedded again."""
-
-    def __init__(self, size: int = _CACHE_SIZE) -> None:
-        self.size = size
-        self._vectors: dict[tuple[str, str], np.ndarray] = {}
-
-    def embed(self, model_id: str, embed: Embed, texts: Sequence[str]) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if (model_id, t) not in self._vectors))
-        if missing:
-            if len(self._vectors) + len(missing) > self.size:
-                self._vectors.clear()
-            for t, v in zip(missing, embed(missing), strict=True):
-                self._vectors[(model_id, t)] = v
-        return np.vstack([self._vectors[(model_id, t)] for t in texts])
-
-    def clear(self) -> None:
-        self._vectors.clear()
+        if sims is None:
+            return units, lexical, lexical
+        sims = np.where(np.isnan(sims), np.nanmin(sims), sims)
+        return units, lexical, unit_features(units, self.question, self.terms, sims, self.tokenize)
 
 
 # ---------------------------------------------------------------------------- gold sentences

@@ -19,7 +19,7 @@ from qa.lang.glossary import Expansion, match_form
 from qa.lang.text import detect_language, has_chinese, normalise
 from qa.models.encoders import Encoder
 from qa.models.pool import POOL, ModelPool
-from qa.retrieve.answer_span import DENSE_HITS, SPAN_HITS, DenseView, EmbeddingCache, SpanContext
+from qa.retrieve.answer_span import SPAN_HITS, DenseView, SpanContext
 from qa.retrieve.confidence import DEFAULT_MODEL, Term, coverage, informative_terms, topic_terms
 from qa.retrieve.fusion import get_fusion, ranks_of
 from qa.retrieve.query import Query
@@ -176,7 +176,6 @@ class Searcher:
         self._chinese_vocab: bool | None = None
         self._chinese_notes: bool | None = None
         self._within: dict[tuple[str, ...], np.ndarray] = {}
-        self._unit_vectors = EmbeddingCache()
         self._answered = np.array([c.answered for c in index.chunks], dtype=bool)
         self._centroids = {
             name: np.asarray(info.centroid, dtype=np.float32)
@@ -288,8 +287,8 @@ class Searcher:
             answer.declined = answer.confidence < DEFAULT_MODEL.threshold
             context = answer.span_context
             if context is not None:
-                for n, hit in enumerate(hits[:SPAN_HITS]):
-                    hit.answer_spans = context.spans(hit.chunk.text, n < DENSE_HITS)
+                for hit in hits[:SPAN_HITS]:
+                    hit.answer_spans = context.spans(hit.chunk.text)
         return answer
 
     def analyse(self, question: str) -> Query:
@@ -309,31 +308,18 @@ class Searcher:
             text, lang, cut.tokens, cut.words, expansion, own_terms, terms, weighted, self.tokenizer
         )
 
-    def forget_unit_vectors(self) -> None:
-        """Drop the cached sentence vectors (bench/sentences.py times the worst case)."""
-        self._unit_vectors.clear()
-
     def span_context(
         self, text: str, lang: str, terms: list[Term], raw: dict[str, ChannelResult]
     ) -> SpanContext:
-        """What scoring a passage's sentences against this question needs: its terms and
-        the question's vector in each dense channel that took part (qa.retrieve.answer_span)."""
+        """What scoring a passage's sentences against this question needs: its terms and,
+        for each dense channel that took part and whose unit vectors the index stores
+        (qa.store.unit_vectors), the question's vector (qa.retrieve.answer_span)."""
         views = {}
         for name, result in raw.items():
-            if result.vector is None or name not in self._encoders:
+            store = self.index.unit_vectors.get(name)
+            if result.vector is None or store is None:
                 continue
-            encoder = self._encoders[name]
-            english_only = self.settings.glossary and not encoder.multilingual
-
-            def embed(texts: Sequence[str], enc: Encoder = encoder, render: bool = english_only):
-                shown = [self.glossary.render_english(t) for t in texts] if render else texts
-                return enc.embed_passages(shown)
-
-            views[name] = DenseView(
-                result.vector,
-                partial(self._unit_vectors.embed, encoder.model_id, embed),
-                encoder.multilingual,
-            )
+            views[name] = DenseView(result.vector, store.lookup, self.encoder(name).multilingual)
         return SpanContext(text, lang, terms, views, tokenize=self.tokenizer.tokenize)
 
     def _bridge(self, text: str, own: list[Term]) -> tuple[list[Term], list[str]]:

@@ -8,6 +8,8 @@ Layout of an index folder::
         manifest.json       format version, settings, models, note hashes, counts
         sections.jsonl      one chunk per line, with every place it appears
         vectors.<channel>.faiss
+        units.<channel>.npy     sentence-unit vectors, float16 (qa.store.unit_vectors), and
+        units.<channel>.keys    the key of each row
         bm25/               bm25s arrays (.npy, allow_pickle=False) and JSON
 
 A build writes a new generation beside the current one and only then points CURRENT
@@ -67,6 +69,7 @@ from qa.store.notes import (
     read_note,
 )
 from qa.store.selection import select_notes, selection_fingerprint
+from qa.store.unit_vectors import UnitStore, embed_units, read_store, write_store
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
@@ -264,6 +267,9 @@ class Index:
     # The notes folder's glossary.tsv as the build read it (None: an index older than that)
     notes_glossary: list[Concept] | None = None
 
+    # channel -> its sentence-unit vectors (qa.store.unit_vectors), for the channels that have them
+    unit_vectors: dict[str, UnitStore] = field(default_factory=dict)
+
     @cached_property
     def glossary(self) -> Glossary:
         """The glossary this index was built with: the shipped one, the notes folder's
@@ -348,7 +354,32 @@ class Index:
                 continue
             vectors[name] = _read_faiss(folder / dense.file, len(chunks), dense.dim)
         own = read_mined(folder, NOTES_GLOSSARY) if (folder / NOTES_GLOSSARY).exists() else None
-        return cls(folder, manifest, chunks, lexical, vectors, read_mined(folder), own)
+        units = {name: _read_units(folder, name, d) for name, d in manifest.dense.items()}
+        return cls(
+            folder,
+            manifest,
+            chunks,
+            lexical,
+            vectors,
+            read_mined(folder),
+            own,
+            {name: store for name, store in units.items() if store is not None},
+        )
+
+
+def _read_units(folder: Path, name: str, dense: DenseChannel) -> UnitStore | None:
+    """A channel's sentence-unit vectors, or None when the index has none."""
+    if not dense.units_file:
+        return None
+    try:
+        return read_store(folder, dense.units_file, dense.units_keys_file, dense.dim)
+    except FileNotFoundError:
+        raise
+    except (ValueError, OSError) as err:
+        raise IndexCorrupt(
+            f"unit vectors of the {name} channel in {folder} are damaged ({str(err)[:120]}); "
+            "run `qa build --full`"
+        ) from None
 
 
 def _inside(folder: Path, name: str, what: str) -> Path:
@@ -691,6 +722,7 @@ class BuildReport:
     unchanged: int = 0
     embedded: dict[str, int] = field(default_factory=dict)  # texts new to each channel
     reused: dict[str, int] = field(default_factory=dict)
+    sentences: dict[str, int] = field(default_factory=dict)  # sentence units new to each channel
     problems: list[Problem] = field(default_factory=list)
     ignored: int = 0  # notes left out by .qaignore, .gitignore, --include/--exclude
     seconds: float = 0.0
@@ -795,9 +827,13 @@ def build_index(
                 tokens = _bm25_tokens(chunks, previous, tokenizer, tmp / BM25_TOKENS)
                 build_bm25(tokens, tmp / BM25_DIR)
                 channels[LEXICAL] = LexicalChannel(BM25_DIR, TOKENIZER, segmenter, BM25_TOKENS)
-            for model, name in zip(settings.models, settings.dense_channels, strict=True):
+            encoders = [pool.get(model) for model in settings.models]
+            english = any(not e.multilingual for e in encoders)  # qa.store.unit_vectors
+            for model, name, encoder in zip(
+                settings.models, settings.dense_channels, encoders, strict=True
+            ):
                 channels[name] = _embed_channel(
-                    pool.get(model), name, model, chunks, glossary, previous, tmp, report, progress
+                    encoder, name, model, chunks, glossary, previous, tmp, report, progress, english
                 )
             with open(tmp / SECTIONS, "w", encoding="utf-8") as f:
                 for chunk in chunks:
@@ -910,6 +946,7 @@ def _embed_channel(
     tmp: Path,
     report: BuildReport,
     progress: BuildProgress | None,
+    beside_english: bool = False,
 ) -> DenseChannel:
     import faiss
 
@@ -963,6 +1000,22 @@ def _embed_channel(
     report.reused[name] = len(chunks) - len(todo)
     answered = np.array([c.answered for c in chunks], dtype=bool)
     centroid = matrix[answered].mean(axis=0) if answered.any() else np.zeros(dim)
+    # The sentence units of the answered chunks, embedded once (qa.store.unit_vectors).
+    reuse: dict[str, np.ndarray] = {}
+    if previous is not None and previous.model_id(name) == encoder.model_id:
+        old_units = previous.unit_vectors.get(name)
+        reuse = old_units.known() if old_units is not None else {}
+
+    def sentences(done: int, total: int) -> None:
+        if progress:
+            progress(f"embedding sentences ({name})", done, total)
+
+    answered_texts = [c.text for c in chunks if c.answered]
+    keys, unit_matrix, fresh_units = embed_units(
+        encoder, answered_texts, glossary, reuse, beside_english, sentences
+    )
+    units_file, units_keys = write_store(tmp, name, keys, unit_matrix)
+    report.sentences[name] = fresh_units
     return DenseChannel(
         model,
         encoder.model_id,
@@ -971,6 +1024,9 @@ def _embed_channel(
         hashes_file,
         count=len(chunks),
         centroid=tuple(round(float(x), 6) for x in centroid),
+        units_file=units_file,
+        units_keys_file=units_keys,
+        units=len(keys),
     )
 
 

@@ -69,6 +69,11 @@ class DenseChannel:
     count: int = 0
     # The average answered passage: confidence compares a question's best match to it.
     centroid: tuple[float, ...] = ()
+    # Sentence-unit vectors (qa.store.unit_vectors): float16 .npy rows and their keys; empty
+    # in an index built without them.
+    units_file: str = ""
+    units_keys_file: str = ""
+    units: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,11 +85,15 @@ class DenseChannel:
             "metric": self.metric,
             "count": self.count,
             "centroid": [round(float(x), 6) for x in self.centroid],
+            "units_file": self.units_file,
+            "units_keys_file": self.units_keys_file,
+            "units": self.units,
         }
 
     @property
     def files(self) -> tuple[str, ...]:
-        return (self.file, self.hashes_file) if self.hashes_file else (self.file,)
+        named = (self.file, self.hashes_file, self.units_file, self.units_keys_file)
+        return tuple(f for f in named if f)
 
 
 Channel = LexicalChannel | DenseChannel
@@ -154,6 +163,9 @@ class Manifest:
                 str(info.get("metric", "inner_product")),
                 _int(info.get("count"), data["chunks"]),
                 tuple(float(x) for x in info.get("centroid", ())),
+                str(info.get("units_file", "")),
+                str(info.get("units_keys_file", "")),
+                _int(info.get("units"), 0),
             )
 
         def record(info: dict[str, Any]) -> NoteRecord:
@@ -238,6 +250,9 @@ def manifest_problem(manifest: dict[str, Any]) -> str | None:
             return f"channel {name!r:.40} has no valid dim"
         if not strings([info.get("file"), info.get("hashes_file", ""), info.get("model_id")]):
             return f"channel {name!r:.40} must name its file and model_id"
+        units = [info.get("units_file", ""), info.get("units_keys_file", "")]
+        if not strings(units) or bool(units[0]) != bool(units[1]):
+            return f"channel {name!r:.40} must name both unit vector files or neither"
         centroid = info.get("centroid", [0.0] * dim)
         if not (
             isinstance(centroid, list)
