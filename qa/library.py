@@ -10,6 +10,7 @@ reload never loads a second copy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
@@ -93,6 +94,12 @@ class Library:
         """The manifest of the generation in use, or None when there is no usable one."""
         return current_manifest(self.index_dir)
 
+    def filling(self) -> tuple[str, ...]:
+        """Channels the generation in use lacks while its build embeds them (see
+        ``build_index``'s phases); () when it has them all."""
+        manifest = self.manifest()
+        return manifest.filling if manifest is not None else ()
+
     def generation(self) -> Path | None:
         """The folder of the generation in use, or None while there is none."""
         try:
@@ -103,11 +110,24 @@ class Library:
     # ------------------------------------------------------------------ work
 
     def build(
-        self, full: bool = False, progress: BuildProgress | None = None, wait: bool = True
+        self,
+        full: bool = False,
+        progress: BuildProgress | None = None,
+        wait: bool = True,
+        published: Callable[[str], None] | None = None,
     ) -> BuildReport:
-        """Build or update the index (only changed sections are re-embedded)."""
+        """Build or update the index (only changed sections are re-embedded); a large
+        build publishes BM25 and the first model first and calls ``published`` then
+        (see ``build_index``)."""
         return build_index(
-            self.corpus, self.index_dir, self.settings, progress, full, wait, self.pool
+            self.corpus,
+            self.index_dir,
+            self.settings,
+            progress,
+            full,
+            wait,
+            self.pool,
+            published=published,
         )
 
     def open(

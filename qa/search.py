@@ -185,6 +185,12 @@ class Searcher:
             add_words(self.glossary.chinese_forms())
 
     @property
+    def filling(self) -> tuple[str, ...]:
+        """Channels the settings name that this generation lacks because its build adds
+        them in the next one; search uses the others meanwhile."""
+        return tuple(c for c in self.index.manifest.filling if c in self.settings.channels)
+
+    @property
     def encoders(self) -> dict[str, Encoder]:
         """The models loaded so far, by channel."""
         return dict(self._encoders)
@@ -220,9 +226,13 @@ class Searcher:
         that only rank, such as retrieval scoring and qa gaps: it is most of a warm
         question's time)."""
         text = clean_question(question)
-        use = tuple(c for c in (channels or self.settings.channels) if c in self.settings.channels)
+        asked = tuple(
+            c for c in (channels or self.settings.channels) if c in self.settings.channels
+        )
+        use = tuple(c for c in asked if c not in self.filling)
         if not use:
-            raise ValueError("no retrieval channel selected")
+            filling = f" (the {', '.join(asked)} vectors are being filled in)" if asked else ""
+            raise ValueError(f"no retrieval channel selected{filling}")
         lang = detect_language(text)
         query_terms = tokenize(text)
         expansion = self.glossary.expand(text) if self.settings.glossary else None
