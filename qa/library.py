@@ -135,9 +135,11 @@ class Library:
         policy: Policy = Policy.FRESH,
         progress: BuildProgress | None = None,
         on_build: Any = None,
+        published: Callable[[str], None] | None = None,
     ) -> Searcher:
         """A searcher on the index, built first as ``policy`` says (see ``load``)."""
-        return Searcher(self.load(policy, progress, on_build), self.settings, pool=self.pool)
+        index = self.load(policy, progress, on_build, published=published)
+        return Searcher(index, self.settings, pool=self.pool)
 
     def load(
         self,
@@ -145,13 +147,16 @@ class Library:
         progress: BuildProgress | None = None,
         on_build: Any = None,
         channels: tuple[str, ...] | None = None,
+        published: Callable[[str], None] | None = None,
     ) -> Index:
         """The index, built first as ``policy`` says; ``channels`` limits which vector
         files are read (``()``: chunks and BM25 only, as the quiz needs).
 
         An index built with other models is never rebuilt silently (that is the user's
         call): ``IndexIncompatible`` says what to run. ``on_build(reason)`` is called
-        before a build starts; ``last_build`` keeps the report of a build done here."""
+        before a build starts; ``last_build`` keeps the report of a build done here;
+        ``published(generation)`` when a phased build has published its first phase
+        (see ``build``): a front end can answer from it while the rest is embedded."""
         self.last_build = None
         wanted = self.settings.channels if channels is None else channels
         if policy is Policy.EXISTING:
@@ -167,7 +172,7 @@ class Library:
                 reason, full = str(err).split("; run")[0], True
         if on_build is not None:
             on_build(reason)
-        self.last_build = self.build(full=full, progress=progress)
+        self.last_build = self.build(full=full, progress=progress, published=published)
         return Index.load(self.index_dir, wanted)
 
     def reopen(self, searcher: Searcher) -> Searcher | None:

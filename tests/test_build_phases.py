@@ -6,16 +6,23 @@ Two fake models stand for MiniLM and e5 (the phases are plumbing, not quality)."
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from conftest import FakeEncoder
+from textual.pilot import Pilot
 
 from qa.encoders import register_encoder
 from qa.index import Index, build_index, current_generation
@@ -167,3 +174,65 @@ def test_a_build_killed_between_the_phases_leaves_an_index_that_answers(
     assert searcher.filling == () and set(searcher.index.vectors) == {"fake", "slowfake"}
     assert lib.freshness().fresh
     assert len(FakeEncoder.embedded) == len(searcher.index.chunks)
+
+
+# ------------------------------------------------------------------ the chat app
+
+
+class GatedFake(SlowFake):
+    """The later model, whose passages wait until the test lets them through."""
+
+    name = "gatedfake"
+    model_id = "fake:hashing-64-gated"
+    gate = threading.Event()
+
+    def embed_passages(self, texts: Sequence[str], progress: Any = None) -> np.ndarray:
+        assert GatedFake.gate.wait(60), "the test never opened the gate"
+        return super().embed_passages(texts, progress)
+
+
+register_encoder("gatedfake", GatedFake)
+
+
+async def _until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the app did not get there in time"
+        await pilot.pause(0.02)
+
+
+def test_the_chat_answers_and_says_so_while_the_later_model_fills_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qa.tui.app import QAApp
+    from qa.tui.widgets import AnswerCard
+
+    notes = tmp_path / "notes"
+    shutil.copytree(TESTS / "fixtures" / "small", notes, ignore=shutil.ignore_patterns("*.jsonl"))
+    monkeypatch.setattr("qa.index.PHASE_MIN_TEXTS", 1)  # the fixture has 5 sections
+    GatedFake.gate.clear()
+    settings = Settings(models=("fake", "gatedfake"))
+    app = QAApp(notes, tmp_path / "idx", settings, freshness_seconds=0)
+
+    async def run() -> None:
+        async with app.run_test(size=(110, 36)) as pilot:
+            await _until(pilot, lambda: app.searcher is not None and not app.loading_channels)
+            assert app.building and app.searcher is not None
+            assert app.searcher.filling == ("gatedfake",)
+            status = app.status_content().plain
+            assert "bm25 ✓ fake ✓ gatedfake filling in …" in status, status
+            await pilot.press(*"置信区间是什么意思", "enter")
+            await _until(pilot, lambda: any(c.answer for c in app.chat.query(AnswerCard)))
+            card = app.chat.query(AnswerCard).first()
+            assert card.heading == "置信区间（Confidence Interval）"
+            assert card.answer is not None and card.answer.channels == ("bm25", "fake")
+            GatedFake.gate.set()
+            await _until(pilot, lambda: not app.building)
+            assert app.searcher.filling == ()
+            await _until(pilot, lambda: not app.loading_channels)
+            assert "bm25 ✓ fake ✓ gatedfake ✓" in app.status_content().plain
+
+    try:
+        asyncio.run(run())
+    finally:
+        GatedFake.gate.set()

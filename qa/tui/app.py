@@ -358,6 +358,7 @@ class QAApp(App[None]):
                 Policy.PRESENT,
                 self._progress,
                 on_build=lambda reason: self.post_message(BuildStarted(reason)),
+                published=lambda _: self._reopen(None),  # answer while e5 fills in
             )
             outline, freshness = self._survey(searcher)
         except (CorpusError, IndexError_, OSError, RuntimeError, ValueError) as err:
@@ -392,7 +393,9 @@ class QAApp(App[None]):
     def _build(self, reason: str, full: bool) -> BuildReport:
         """Build the index (in a worker thread), reporting progress to the UI."""
         self.post_message(BuildStarted(reason))
-        return self.lib.build(full=full, progress=self._progress)
+        return self.lib.build(
+            full=full, progress=self._progress, published=lambda _: self._reopen(None)
+        )
 
     def on_build_started(self, message: BuildStarted) -> None:
         self.building = True
@@ -938,6 +941,8 @@ class QAApp(App[None]):
             parts.append("  ·  ")
             for n, channel in enumerate(self.settings.channels):
                 state = self.channels.get(channel, "loading")
+                if self.searcher is not None and channel in self.searcher.filling:
+                    state, channel = "filling", f"{channel} filling in"
                 mark, style = {
                     "ready": ("✓", "$success"),
                     "failed": ("✗", "$error"),
