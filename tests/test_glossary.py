@@ -57,3 +57,14 @@ def test_mining_term_pairs_from_notes() -> None:
     assert pairs[("梯度提升决策树", "Gradient Boosting Decision Tree", "GBDT")] == "n.md:1"
     assert ("集成学习", "Ensemble Learning") in pairs
     assert pairs[("肘部法则", "Elbow method")] == "n.md:3"
+
+
+def test_mining_reads_hyphenated_words_and_links() -> None:
+    link = "https://github.com/someone/Data-Science-Interview-Questions-Answers/blob/main"
+    text = (
+        f"* [Q11: Why is Tanh not preferred in the hidden layers?]({link}/Deep-Learning.md)\n"
+        "A state-of-the-art model (最先进模型) and one-hot encoding (独热编码).\n"
+    )
+    pairs = {c.forms for c in mine_pairs(text * 3, "n.md")}
+    assert ("最先进模型", "state-of-the-art model") in pairs
+    assert ("独热编码", "one-hot encoding") in pairs
