@@ -42,7 +42,7 @@ from qa.library import Library  # noqa: E402
 from qa.presets import BUILTIN  # noqa: E402
 from qa.retrieve.search import Searcher  # noqa: E402
 from qa.settings import Settings  # noqa: E402
-from qa.store.index import Chunk  # noqa: E402
+from qa.store.index import Chunk, IndexIncompatible, check_compatible  # noqa: E402
 
 SHARED = Path(os.environ.get("QA_SHARED_CORPORA", ROOT.parent / "shared" / "corpora"))
 EXTRA = ROOT / "bench" / "questions"
@@ -128,7 +128,7 @@ def searcher(corpus: Corpus, settings: Settings) -> Searcher:
     """A searcher for ``settings`` on the corpus's index (a variant index when the main
     one lacks what the settings need, as qa eval does), with cached question embeddings."""
     lib = Library(corpus.folder, corpus.index_dir, Settings())
-    if not lib.freshness().fresh:
+    if not lib.freshness().fresh or not _same_models(lib):
         print(f"  building {corpus.name}…", file=sys.stderr, flush=True)
         lib.build()
     found = searcher_for(lib, settings)
@@ -139,6 +139,17 @@ def searcher(corpus: Corpus, settings: Settings) -> Searcher:
             _ENCODERS[channel] = CachedEncoder(enc, _CACHE)
         found._encoders[channel] = _ENCODERS[channel]  # type: ignore[assignment]
     return found
+
+
+def _same_models(lib: Library) -> bool:
+    """Whether the index was embedded by the models this qa runs (a new engine's
+    model_id means building it again)."""
+    manifest = lib.manifest()
+    try:
+        check_compatible(manifest, lib.settings, lib.pool) if manifest else None
+    except IndexIncompatible:
+        return False
+    return True
 
 
 def notes_language(item: Labelled, chunks: Sequence[Chunk]) -> str | None:

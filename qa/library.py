@@ -10,6 +10,7 @@ reload never loads a second copy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
@@ -93,6 +94,12 @@ class Library:
         """The manifest of the generation in use, or None when there is no usable one."""
         return current_manifest(self.index_dir)
 
+    def filling(self) -> tuple[str, ...]:
+        """Channels the generation in use lacks while its build embeds them (see
+        ``build_index``'s phases); () when it has them all."""
+        manifest = self.manifest()
+        return manifest.filling if manifest is not None else ()
+
     def generation(self) -> Path | None:
         """The folder of the generation in use, or None while there is none."""
         try:
@@ -103,11 +110,24 @@ class Library:
     # ------------------------------------------------------------------ work
 
     def build(
-        self, full: bool = False, progress: BuildProgress | None = None, wait: bool = True
+        self,
+        full: bool = False,
+        progress: BuildProgress | None = None,
+        wait: bool = True,
+        published: Callable[[str], None] | None = None,
     ) -> BuildReport:
-        """Build or update the index (only changed sections are re-embedded)."""
+        """Build or update the index (only changed sections are re-embedded); a large
+        build publishes BM25 and the first model first and calls ``published`` then
+        (see ``build_index``)."""
         return build_index(
-            self.corpus, self.index_dir, self.settings, progress, full, wait, self.pool
+            self.corpus,
+            self.index_dir,
+            self.settings,
+            progress,
+            full,
+            wait,
+            self.pool,
+            published=published,
         )
 
     def open(
@@ -115,9 +135,11 @@ class Library:
         policy: Policy = Policy.FRESH,
         progress: BuildProgress | None = None,
         on_build: Any = None,
+        published: Callable[[str], None] | None = None,
     ) -> Searcher:
         """A searcher on the index, built first as ``policy`` says (see ``load``)."""
-        return Searcher(self.load(policy, progress, on_build), self.settings, pool=self.pool)
+        index = self.load(policy, progress, on_build, published=published)
+        return Searcher(index, self.settings, pool=self.pool)
 
     def load(
         self,
@@ -125,13 +147,16 @@ class Library:
         progress: BuildProgress | None = None,
         on_build: Any = None,
         channels: tuple[str, ...] | None = None,
+        published: Callable[[str], None] | None = None,
     ) -> Index:
         """The index, built first as ``policy`` says; ``channels`` limits which vector
         files are read (``()``: chunks and BM25 only, as the quiz needs).
 
         An index built with other models is never rebuilt silently (that is the user's
         call): ``IndexIncompatible`` says what to run. ``on_build(reason)`` is called
-        before a build starts; ``last_build`` keeps the report of a build done here."""
+        before a build starts; ``last_build`` keeps the report of a build done here;
+        ``published(generation)`` when a phased build has published its first phase
+        (see ``build``): a front end can answer from it while the rest is embedded."""
         self.last_build = None
         wanted = self.settings.channels if channels is None else channels
         if policy is Policy.EXISTING:
@@ -147,7 +172,7 @@ class Library:
                 reason, full = str(err).split("; run")[0], True
         if on_build is not None:
             on_build(reason)
-        self.last_build = self.build(full=full, progress=progress)
+        self.last_build = self.build(full=full, progress=progress, published=published)
         return Index.load(self.index_dir, wanted)
 
     def reopen(self, searcher: Searcher) -> Searcher | None:

@@ -75,3 +75,14 @@ def test_a_long_hyphenated_link_is_mined_like_any_other_line() -> None:
         ("长短期记忆", "short-term memory"): "n.md:2",
         ("自注意力", "self-attention"): "n.md:3",
     }
+
+
+def test_mining_reads_hyphenated_words_and_links() -> None:
+    link = "https://github.com/someone/Data-Science-Interview-Questions-Answers/blob/main"
+    text = (
+        f"* [Q11: Why is Tanh not preferred in the hidden layers?]({link}/Deep-Learning.md)\n"
+        "A state-of-the-art model (最先进模型) and one-hot encoding (独热编码).\n"
+    )
+    pairs = {c.forms for c in mine_pairs(text * 3, "n.md")}
+    assert ("最先进模型", "state-of-the-art model") in pairs
+    assert ("独热编码", "one-hot encoding") in pairs

@@ -193,6 +193,12 @@ class Searcher:
             )
 
     @property
+    def filling(self) -> tuple[str, ...]:
+        """Channels the settings name that this generation lacks because its build adds
+        them in the next one; search uses the others meanwhile."""
+        return tuple(c for c in self.index.manifest.filling if c in self.settings.channels)
+
+    @property
     def encoders(self) -> dict[str, Encoder]:
         """The models loaded so far, by channel."""
         return dict(self._encoders)
@@ -230,9 +236,13 @@ class Searcher:
         question's time)."""
         query = question if isinstance(question, Query) else self.analyse(question)
         text, lang, expansion, terms = query.text, query.lang, query.expansion, query.terms
-        use = tuple(c for c in (channels or self.settings.channels) if c in self.settings.channels)
+        asked = tuple(
+            c for c in (channels or self.settings.channels) if c in self.settings.channels
+        )
+        use = tuple(c for c in asked if c not in self.filling)
         if not use:
-            raise ValueError("no retrieval channel selected")
+            filling = f" (the {', '.join(asked)} vectors are being filled in)" if asked else ""
+            raise ValueError(f"no retrieval channel selected{filling}")
         allowed = self._rows_within(tuple(within)) if within else None
         raw = self._all_candidates(use, text, query.weighted, expansion, allowed)
 

@@ -83,6 +83,10 @@ SEGMENTER_CHANGED = "the word segmenter changed since the index was built"
 MAX_EMBED_CHARS = 4000
 
 BuildProgress = Callable[[str, int, int], None]  # (stage, done, total)
+# A build publishes BM25 and the first dense model first when the others have this many
+# texts to embed (a few seconds of e5): a first build of 1,800 chunks answers after
+# ~10-25 s instead of after the whole build.
+PHASE_MIN_TEXTS = 100
 
 
 class IndexError_(Exception):
@@ -548,6 +552,8 @@ def check_compatible(manifest: Manifest, settings: Settings, pool: ModelPool = P
     dense = manifest.dense
     for model, channel in zip(settings.models, settings.dense_channels, strict=True):
         info = dense.get(channel)
+        if info is None and channel in manifest.filling:
+            continue  # a phased build adds it in its next generation
         if info is None:
             built = ", ".join(sorted(dense)) or "none"
             raise IndexIncompatible(
@@ -592,6 +598,9 @@ def check_freshness(
         return Freshness(False, str(err))
     if manifest.corpus != str(Path(corpus).resolve()):
         return Freshness(False, f"the index was built from {manifest.corpus}")
+    if manifest.filling and not build_running(index_dir):
+        missing = ", ".join(manifest.filling)
+        return Freshness(False, f"the {missing} vectors were never filled in (a build stopped)")
     built, wanted = manifest.index_settings, index_settings(settings, corpus)
     if not (_covers(built, wanted) if covering else built == wanted):
         return Freshness(False, "settings changed since the index was built")
@@ -727,6 +736,7 @@ class BuildReport:
     ignored: int = 0  # notes left out by .qaignore, .gitignore, --include/--exclude
     seconds: float = 0.0
     generation: str = ""
+    first_generation: str = ""  # of a phased build: the one published without the later models
 
 
 @contextlib.contextmanager
@@ -748,6 +758,15 @@ def build_lock(index_dir: Path, wait: bool = True) -> Iterator[None]:
         lock.release()
 
 
+def build_running(index_dir: Path) -> bool:
+    """Whether a build (of this process or another) holds ``index_dir``'s lock now."""
+    try:
+        with build_lock(index_dir, wait=False):
+            return False
+    except IndexBusy:
+        return True
+
+
 def build_index(
     corpus: Path,
     index_dir: Path,
@@ -756,11 +775,20 @@ def build_index(
     full: bool = False,
     wait: bool = True,
     pool: ModelPool = POOL,
+    phased: bool | None = None,
+    published: Callable[[str], None] | None = None,
 ) -> BuildReport:
     """Build or update the index of ``corpus`` in ``index_dir``.
 
     Unchanged chunks keep their vectors (matched by content hash); only new or edited
     text is embedded. ``full`` ignores the previous index. Models come from ``pool``.
+
+    ``phased`` (default: when the dense models after the first have at least
+    ``PHASE_MIN_TEXTS`` texts to embed): publish a generation with BM25 and the first
+    model first, its manifest naming the other channels as ``filling``, and call
+    ``published(generation)``; then embed the others and publish a second generation
+    with everything. A build killed between the two leaves the first in use, and the
+    next build fills in what it lacks (``check_freshness`` reports it as stale).
     """
     started = time.perf_counter()
     corpus = Path(corpus)
@@ -809,7 +837,7 @@ def build_index(
         previous = None if full else _previous(index_dir)
         _count_changes(report, chunks, previous)
 
-        gen = f"gen-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}-{os.getpid()}"
+        gen = _generation_name()
         tmp = index_dir / f".{gen}.tmp"
         tmp.mkdir(parents=True)
         try:
@@ -827,39 +855,57 @@ def build_index(
                 tokens = _bm25_tokens(chunks, previous, tokenizer, tmp / BM25_TOKENS)
                 build_bm25(tokens, tmp / BM25_DIR)
                 channels[LEXICAL] = LexicalChannel(BM25_DIR, TOKENIZER, segmenter, BM25_TOKENS)
+            # What each dense channel can reuse is read now: publishing the first phase
+            # removes the previous generation.
             encoders = [pool.get(model) for model in settings.models]
             english = any(not e.multilingual for e in encoders)  # qa.store.unit_vectors
-            for model, name, encoder in zip(
-                settings.models, settings.dense_channels, encoders, strict=True
-            ):
-                channels[name] = _embed_channel(
-                    encoder, name, model, chunks, glossary, previous, tmp, report, progress, english
+            plans = [
+                _plan(encoder, name, model, chunks, glossary, previous, english)
+                for model, name, encoder in zip(
+                    settings.models, settings.dense_channels, encoders, strict=True
                 )
+            ]
+            first, later = plans[:1], plans[1:]
+            if phased is None:
+                phased = sum(len(plan.todo) for plan in later) >= PHASE_MIN_TEXTS
+            for plan in first if phased else plans:
+                channels[plan.name] = _embed_channel(plan, chunks, tmp, report, progress)
             with open(tmp / SECTIONS, "w", encoding="utf-8") as f:
                 for chunk in chunks:
                     f.write(json.dumps(chunk.to_json(), ensure_ascii=False) + "\n")
             with open(tmp / OUTLINE, "w", encoding="utf-8") as f:
                 for holder in holders:
                     f.write(json.dumps(holder.to_json(), ensure_ascii=False) + "\n")
-            manifest = Manifest(
-                corpus=str(corpus.resolve()),
-                index_settings=index_settings(settings, corpus),
-                chunks=len(chunks),
-                channels=channels,
-                notes=notes_meta,
-                skipped=skipped,
-                created=datetime.now(UTC).isoformat(timespec="seconds"),
-                problems=tuple(str(p) for p in problems),
-            )
-            _write_json(tmp / MANIFEST, manifest.to_json())
-            _fsync_tree(tmp)
-            os.rename(tmp, index_dir / gen)
-            _write_atomic(index_dir / CURRENT, gen + "\n")
+
+            def manifest(filling: tuple[str, ...] = ()) -> Manifest:
+                return Manifest(
+                    corpus=str(corpus.resolve()),
+                    index_settings=index_settings(settings, corpus),
+                    chunks=len(chunks),
+                    channels=dict(channels),
+                    notes=notes_meta,
+                    skipped=skipped,
+                    created=datetime.now(UTC).isoformat(timespec="seconds"),
+                    problems=tuple(str(p) for p in problems),
+                    filling=filling,
+                )
+
+            if phased and later:
+                # The first generation answers with BM25 and the first model while the
+                # others are embedded; the second is the first's files plus theirs.
+                report.first_generation = gen
+                _publish(index_dir, tmp, gen, manifest(tuple(plan.name for plan in later)))
+                if published is not None:
+                    published(gen)
+                gen = _generation_name()
+                tmp = index_dir / f".{gen}.tmp"
+                _link_files(index_dir / report.first_generation, tmp)
+                for plan in later:
+                    channels[plan.name] = _embed_channel(plan, chunks, tmp, report, progress)
+            _publish(index_dir, tmp, gen, manifest())
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        # The previous generation goes too, unless a reader still holds it (qa.store.leases).
-        _collect_garbage(index_dir, keep={gen} | held_generations(index_dir))
 
     report.notes = len(notes_meta)
     report.chunks = len(chunks)
@@ -868,6 +914,36 @@ def build_index(
     report.generation = gen
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _generation_name() -> str:
+    return f"gen-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}-{os.getpid()}"
+
+
+def _publish(index_dir: Path, tmp: Path, gen: str, manifest: Manifest) -> None:
+    """Write the manifest, make ``tmp`` the generation ``gen`` and point CURRENT at it;
+    then older generations go, unless a reader still holds one (qa.store.leases)."""
+    _write_json(tmp / MANIFEST, manifest.to_json())
+    _fsync_tree(tmp)
+    os.rename(tmp, index_dir / gen)
+    _write_atomic(index_dir / CURRENT, gen + "\n")
+    _collect_garbage(index_dir, keep={gen} | held_generations(index_dir))
+
+
+def _link_files(source: Path, target: Path) -> None:
+    """A new generation folder holding ``source``'s files (hard links where the file
+    system allows, copies elsewhere) but not its manifest, which is written anew.
+    Published generations are never written to, so sharing their files is safe."""
+    for path in source.rglob("*"):
+        rel = path.relative_to(source)
+        if path.is_dir():
+            (target / rel).mkdir(parents=True, exist_ok=True)
+        elif rel != Path(MANIFEST):
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(path, target / rel)
+            except OSError:
+                shutil.copy2(path, target / rel)
 
 
 def _note_meta(stat: NoteStat, digest: str) -> NoteRecord:
@@ -936,23 +1012,35 @@ def _count_changes(report: BuildReport, chunks: list[Chunk], previous: Index | N
     report.removed = sum(1 for key in old if key not in new)
 
 
-def _embed_channel(
+@dataclass
+class _Plan:
+    """What embedding one dense channel takes: every chunk's text and its hash, the
+    vectors the previous index has for those hashes, and the rows to embed."""
+
+    encoder: Encoder
+    name: str
+    model: str
+    texts: list[str]
+    hashes: list[str]
+    known: dict[str, np.ndarray]
+    todo: list[int]
+    # The sentence units: the glossary their English rendering needs, the previous
+    # index's unit vectors by key, and whether an English-only model is built beside
+    # this one (then a multilingual one embeds only the Chinese units).
+    glossary: Glossary | None = None
+    known_units: dict[str, np.ndarray] = field(default_factory=dict)
+    beside_english: bool = False
+
+
+def _plan(
     encoder: Encoder,
     name: str,
     model: str,
     chunks: list[Chunk],
     glossary: Glossary | None,
     previous: Index | None,
-    tmp: Path,
-    report: BuildReport,
-    progress: BuildProgress | None,
     beside_english: bool = False,
-) -> DenseChannel:
-    import faiss
-
-    from qa.threads import configure_faiss
-
-    configure_faiss()
+) -> _Plan:
     texts = [embed_text(c, encoder, glossary) for c in chunks]
     hashes = [vector_hash(t) for t in texts]
     known: dict[str, np.ndarray] = {}
@@ -968,6 +1056,36 @@ def _embed_channel(
             if len(recorded) == len(matrix):
                 known.update(zip(recorded, matrix, strict=True))
     todo = sorted({h: i for i, h in enumerate(hashes) if h not in known}.values())
+    known_units: dict[str, np.ndarray] = {}
+    if previous is not None and previous.model_id(name) == encoder.model_id:
+        old_units = previous.unit_vectors.get(name)
+        known_units = old_units.known() if old_units is not None else {}
+    return _Plan(
+        encoder, name, model, texts, hashes, known, todo, glossary, known_units, beside_english
+    )
+
+
+def _embed_channel(
+    plan: _Plan,
+    chunks: list[Chunk],
+    tmp: Path,
+    report: BuildReport,
+    progress: BuildProgress | None,
+) -> DenseChannel:
+    import faiss
+
+    from qa.threads import configure_faiss
+
+    configure_faiss()
+    encoder, name, model, texts, hashes, known, todo = (
+        plan.encoder,
+        plan.name,
+        plan.model,
+        plan.texts,
+        plan.hashes,
+        plan.known,
+        plan.todo,
+    )
     stage = f"embedding ({name})"
     done = 0
 
@@ -1000,19 +1118,15 @@ def _embed_channel(
     report.reused[name] = len(chunks) - len(todo)
     answered = np.array([c.answered for c in chunks], dtype=bool)
     centroid = matrix[answered].mean(axis=0) if answered.any() else np.zeros(dim)
-    # The sentence units of the answered chunks, embedded once (qa.store.unit_vectors).
-    reuse: dict[str, np.ndarray] = {}
-    if previous is not None and previous.model_id(name) == encoder.model_id:
-        old_units = previous.unit_vectors.get(name)
-        reuse = old_units.known() if old_units is not None else {}
 
+    # The sentence units of the answered chunks, embedded once (qa.store.unit_vectors).
     def sentences(done: int, total: int) -> None:
         if progress:
             progress(f"embedding sentences ({name})", done, total)
 
     answered_texts = [c.text for c in chunks if c.answered]
     keys, unit_matrix, fresh_units = embed_units(
-        encoder, answered_texts, glossary, reuse, beside_english, sentences
+        encoder, answered_texts, plan.glossary, plan.known_units, plan.beside_english, sentences
     )
     units_file, units_keys = write_store(tmp, name, keys, unit_matrix)
     report.sentences[name] = fresh_units

@@ -109,6 +109,9 @@ class Manifest:
     skipped: dict[str, NoteRecord] = field(default_factory=dict)
     created: str = ""
     problems: tuple[str, ...] = ()
+    # Channels the settings name that a later generation of the same build adds: the
+    # build published this one first so that it answers meanwhile (qa.store.index.build_index).
+    filling: tuple[str, ...] = ()
 
     @property
     def lexical(self) -> LexicalChannel | None:
@@ -140,6 +143,7 @@ class Manifest:
             "notes": {path: n.to_json() for path, n in self.notes.items()},
             "skipped": {path: n.to_json() for path, n in self.skipped.items()},
             "problems": list(self.problems),
+            **({"filling": list(self.filling)} if self.filling else {}),
         }
 
     @classmethod
@@ -186,6 +190,7 @@ class Manifest:
             skipped={path: record(info) for path, info in data.get("skipped", {}).items()},
             created=str(data.get("created", "")),
             problems=tuple(str(p) for p in problems) if isinstance(problems, list) else (),
+            filling=tuple(data.get("filling", ())),
         )
 
 
@@ -234,6 +239,8 @@ def manifest_problem(manifest: dict[str, Any]) -> str | None:
         return "notes must map note paths to their sha256, size and mtime_ns"
     if not note_records(manifest.get("skipped", {}), digest=False):
         return "skipped must map note paths to their size and mtime_ns"
+    if not strings(manifest.get("filling", [])):
+        return "filling must be a list of channel names"
     channels = manifest.get("channels")
     if not isinstance(channels, dict) or not channels:
         return "channels must be an object naming at least one channel"

@@ -440,6 +440,8 @@ class ChatScreen(Screen[None]):
             parts.append("  ·  ")
             for n, channel in enumerate(index.settings.channels):
                 state = index.channels.get(channel, "loading")
+                if index.searcher is not None and channel in index.searcher.filling:
+                    state, channel = "filling", f"{channel} filling in"
                 mark, style = {
                     "ready": ("✓", "$success"),
                     "failed": ("✗", "$error"),

@@ -152,6 +152,7 @@ class IndexController(Widget):
                 Policy.PRESENT,
                 self._progress,
                 on_build=lambda reason: self.post_message(BuildStarted(reason)),
+                published=lambda _: self._reopen(None),  # answer while e5 fills in
             )
             outline, freshness = self._survey(searcher)
         except (CorpusError, IndexError_, OSError, RuntimeError, ValueError) as err:
@@ -167,7 +168,9 @@ class IndexController(Widget):
 
         self.post_message(BuildStarted("re-reading every note" if full else "re-reading the notes"))
         try:
-            report = self.lib.build(full=full, progress=self._progress)
+            report = self.lib.build(
+                full=full, progress=self._progress, published=lambda _: self._reopen(None)
+            )
         except (CorpusError, IndexError_, OSError, RuntimeError, ValueError) as err:
             self.post_message(IndexFailed(one_line(err)))
             return
