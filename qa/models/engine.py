@@ -63,7 +63,10 @@ def package_version(distribution: str, module: str) -> str:
     spec = importlib.util.find_spec(module)
     if spec is not None and spec.origin is not None:
         name = re.sub(r"[-_.]+", "_", distribution).lower()  # as wheels name the folder
-        found = list(Path(spec.origin).parent.parent.glob(f"{name}-*.dist-info"))
+        home = Path(spec.origin).parent  # a single-file module's folder, or the package's
+        if spec.submodule_search_locations is not None:
+            home = home.parent
+        found = list(home.glob(f"{name}-*.dist-info"))
         if len(found) == 1:
             return found[0].name[len(name) + 1 : -len(".dist-info")]
     from importlib.metadata import version
