@@ -38,7 +38,7 @@ start = time.perf_counter()
 def cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
-from qa.store.index import build_index
+from qa.store.build import build_index
 from qa.library import Library
 lib = Library.configure(Path(sys.argv[1]), Path(sys.argv[2]))
 corpus, index, settings = lib.corpus, lib.index_dir, lib.settings
@@ -75,7 +75,8 @@ def token_counts(index: Path) -> dict[str, int]:
     """Tokens each dense model read for the texts of the index just built."""
     from qa.lang.glossary import load_glossary
     from qa.models.encoders import get_encoder
-    from qa.store.index import Index, embed_text, read_mined
+    from qa.store.build import embed_text
+    from qa.store.index import Index, read_mined
 
     built = Index.load(index)
     glossary = load_glossary(Path(built.manifest.corpus), read_mined(built.folder))

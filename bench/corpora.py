@@ -42,7 +42,8 @@ from qa.library import Library  # noqa: E402
 from qa.presets import BUILTIN  # noqa: E402
 from qa.retrieve.search import Searcher  # noqa: E402
 from qa.settings import Settings  # noqa: E402
-from qa.store.index import Chunk, IndexIncompatible, check_compatible  # noqa: E402
+from qa.store.chunks import Chunk  # noqa: E402
+from qa.store.index import IndexIncompatible, check_compatible  # noqa: E402
 
 SHARED = Path(os.environ.get("QA_SHARED_CORPORA", ROOT.parent / "shared" / "corpora"))
 EXTRA = ROOT / "bench" / "questions"

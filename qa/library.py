@@ -19,15 +19,14 @@ from typing import Any
 from qa.models.pool import POOL, ModelPool
 from qa.retrieve.search import Searcher
 from qa.settings import Settings, default_corpus, default_index
+from qa.store.build import BuildReport, build_index
 from qa.store.index import (
     BuildProgress,
-    BuildReport,
     Freshness,
     Index,
     IndexCorrupt,
     IndexMissing,
     IndexOutdated,
-    build_index,
     check_compatible,
     check_freshness,
     current_generation,

@@ -96,7 +96,7 @@ def notes(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def bundled_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled notes indexed with the real default models (built once per test run)."""
-    from qa.store.index import build_index
+    from qa.store.build import build_index
 
     folder = tmp_path_factory.mktemp("bundled-index")
     build_index(BUNDLED, folder, Settings())
@@ -114,7 +114,8 @@ def bundled_searcher(bundled_index: Path):
 @pytest.fixture(scope="session")
 def mixed_searcher(tmp_path_factory: pytest.TempPathFactory):
     from qa.retrieve.search import Searcher
-    from qa.store.index import Index, build_index
+    from qa.store.build import build_index
+    from qa.store.index import Index
 
     folder = tmp_path_factory.mktemp("mixed-index")
     build_index(MIXED, folder, Settings())

@@ -262,7 +262,7 @@ def test_the_card_marks_the_answer_and_ctrl_n_shows_it_alone(tmp_path: Path, fak
     from textual.content import Content
     from textual.widgets.markdown import MarkdownBlock
 
-    from qa.store.index import build_index
+    from qa.store.build import build_index
     from qa.tui.app import QAApp
     from qa.tui.widgets import AnswerCard, HighlightedMarkdown
 

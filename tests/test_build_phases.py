@@ -29,7 +29,8 @@ from qa.library import Library, Policy
 from qa.models.encoders import register_encoder
 from qa.models.pool import POOL
 from qa.settings import Settings
-from qa.store.index import Index, build_index, current_generation, embed_text
+from qa.store.build import build_index, embed_text
+from qa.store.index import Index, current_generation
 
 TESTS = Path(__file__).resolve().parent
 
@@ -140,7 +141,7 @@ import os, signal, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
 import test_build_phases
-from qa.store.index import build_index
+from qa.store.build import build_index
 def published(generation):
     print(generation, flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
@@ -221,7 +222,7 @@ def test_the_chat_answers_and_says_so_while_the_later_model_fills_in(
 
     notes = tmp_path / "notes"
     shutil.copytree(TESTS / "fixtures" / "small", notes, ignore=shutil.ignore_patterns("*.jsonl"))
-    monkeypatch.setattr("qa.store.index.PHASE_MIN_TEXTS", 1)  # the fixture has 5 sections
+    monkeypatch.setattr("qa.store.build.PHASE_MIN_TEXTS", 1)  # the fixture has 5 sections
     GatedFake.gate.clear()
     settings = Settings(models=("fake", "gatedfake"))
     app = QAApp(notes, tmp_path / "idx", settings, freshness_seconds=0)

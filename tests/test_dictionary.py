@@ -9,7 +9,8 @@ from conftest import FAKE
 
 from qa.lang.dictionary import load_dictionary
 from qa.retrieve.search import Searcher
-from qa.store.index import Index, build_index
+from qa.store.build import build_index
+from qa.store.index import Index
 
 NOTES = {
     "算法.md": "# 算法\n\n## 背包问题\n\n用动态规划求解，容量从大到小遍历。\n\n"

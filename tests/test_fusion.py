@@ -19,7 +19,7 @@ from qa.retrieve.confidence import (
 )
 from qa.retrieve.fusion import fuse_rrf, fuse_weighted, get_fusion, ranks_of
 from qa.settings import Settings
-from qa.store.index import build_index
+from qa.store.build import build_index
 from qa.store.lexical import LexicalIndex, build_bm25
 
 NAN = float("nan")

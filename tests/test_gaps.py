@@ -22,7 +22,8 @@ from qa import places
 from qa.cli import main
 from qa.retrieve.search import Searcher
 from qa.settings import Settings
-from qa.store.index import Index, build_index
+from qa.store.build import build_index
+from qa.store.index import Index
 from qa.study import gaps, history
 from qa.tui.gaps import GapsScreen, Row
 from qa.tui.section import SectionScreen

@@ -8,6 +8,7 @@ import pytest
 from conftest import FakeEncoder
 
 from qa.settings import Settings
+from qa.store.build import build_index
 from qa.store.index import (
     CURRENT,
     Index,
@@ -15,7 +16,6 @@ from qa.store.index import (
     IndexIncompatible,
     IndexMissing,
     IndexOutdated,
-    build_index,
     check_compatible,
     check_freshness,
     current_generation,
@@ -117,7 +117,7 @@ def test_failed_build_leaves_the_previous_index_in_use(
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("qa.store.index.build_bm25", explode)
+    monkeypatch.setattr("qa.store.build.build_bm25", explode)
     with pytest.raises(RuntimeError, match="disk full"):
         build_index(notes, idx, fake_settings)
     assert (idx / CURRENT).read_text() == before

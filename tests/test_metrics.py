@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from qa.eval.evaluate import LabelError, Target, load_labelled, question_metrics
-from qa.store.index import Location
+from qa.store.chunks import Location
 
 
 def test_metrics_on_a_hand_computed_case() -> None:

@@ -8,7 +8,8 @@ from qa.library import Library
 from qa.retrieve.navigate import Outline
 from qa.settings import Settings
 from qa.store.chunking import chunk_markdown, chunk_note
-from qa.store.index import OUTLINE, chunks_from_sections, read_outline
+from qa.store.chunks import chunks_from_sections
+from qa.store.index import OUTLINE, read_outline
 
 NOTE = """\
 # Deep learning

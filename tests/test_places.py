@@ -17,7 +17,8 @@ from conftest import ROOT
 from qa.cli import main
 from qa.places import folder_key
 from qa.settings import Settings, bundled_corpus, default_index
-from qa.store.index import Index, build_index, current_generation
+from qa.store.build import build_index
+from qa.store.index import Index, current_generation
 from qa.store.leases import held_generations, reader_lease
 
 SMALL = Path(__file__).parent / "fixtures" / "small"

@@ -22,7 +22,8 @@ from test_tui import SMALL, pilot_test, until
 
 from qa.cli import main
 from qa.lang.glossary import load_glossary
-from qa.store.index import Index, build_index
+from qa.store.build import build_index
+from qa.store.index import Index
 from qa.study.quiz import (
     answer_coverage,
     answering_sentences,

@@ -7,7 +7,8 @@ import pytest
 
 from qa.retrieve.rerank import FEATURES, Reranker, TextShape, intents, load_reranker
 from qa.retrieve.search import Searcher
-from qa.store.index import Index, build_index
+from qa.store.build import build_index
+from qa.store.index import Index
 
 HARD = Path(__file__).parent / "fixtures" / "hard"
 

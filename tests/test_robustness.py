@@ -15,15 +15,9 @@ from hypothesis import strategies as st
 from qa.library import Library
 from qa.retrieve.search import QuestionError, Searcher
 from qa.settings import Settings
+from qa.store.build import build_index
 from qa.store.chunking import chunk_markdown
-from qa.store.index import (
-    CURRENT,
-    Index,
-    IndexBusy,
-    build_index,
-    build_lock,
-    current_generation,
-)
+from qa.store.index import CURRENT, Index, IndexBusy, build_lock, current_generation
 
 TESTS = Path(__file__).parent
 

@@ -26,15 +26,9 @@ from click.testing import CliRunner
 from qa.cli import main
 from qa.library import Library
 from qa.presets import load_presets
+from qa.store.build import build_index
 from qa.store.chunking import chunk_markdown
-from qa.store.index import (
-    CURRENT,
-    Index,
-    IndexCorrupt,
-    build_index,
-    check_freshness,
-    current_generation,
-)
+from qa.store.index import CURRENT, Index, IndexCorrupt, check_freshness, current_generation
 from qa.store.notes import MAX_NOTE_BYTES, NoteStat, decode_note, find_notes, read_note
 
 TESTS = Path(__file__).parent
@@ -269,7 +263,7 @@ def test_3_a_manifest_path_outside_the_generation_is_damage(built, absolute: boo
 
 
 def test_3_the_editor_is_never_opened_outside_the_notes_folder(built, tmp_path: Path) -> None:
-    from qa.store.index import Chunk, Location
+    from qa.store.chunks import Chunk, Location
     from qa.tui.app import QAApp
 
     notes, index = built
@@ -359,7 +353,8 @@ def test_5_a_long_code_fence_is_cut_between_lines_and_stays_fenced() -> None:
 
 
 def test_5_what_an_encoder_reads_and_the_cli_prints_is_capped(tmp_path: Path) -> None:
-    from qa.store.index import MAX_EMBED_CHARS, Chunk, embed_text
+    from qa.store.build import MAX_EMBED_CHARS, embed_text
+    from qa.store.chunks import Chunk
 
     chunk = Chunk("x", ("H",), "word " * 100_000, True)
     assert len(embed_text(chunk, FAKE_ENCODER, None)) <= MAX_EMBED_CHARS
@@ -713,15 +708,15 @@ def test_11_stale_temporaries_are_removed_under_the_lock_at_the_next_build(
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise Boom
 
-    import qa.store.index
+    import qa.store.build
 
-    real = qa.store.index.build_bm25
-    qa.store.index.build_bm25 = fail  # type: ignore[assignment]
+    real = qa.store.build.build_bm25
+    qa.store.build.build_bm25 = fail  # type: ignore[assignment]
     try:
         with pytest.raises(Boom):
             build_index(notes, index, settings_of(notes), progress=progress)
     finally:
-        qa.store.index.build_bm25 = real  # type: ignore[assignment]
+        qa.store.build.build_bm25 = real  # type: ignore[assignment]
     assert seen and not any(seen)
     assert not stale.exists()
     assert not [p for p in index.iterdir() if p.name.endswith(".tmp")]

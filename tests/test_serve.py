@@ -38,7 +38,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, bundled_index: Path) -> tup
     """A writable copy of the bundled notes (plus a symlink that points outside), indexed:
     a copy of the session's bundled index, updated for this folder, so that no section is
     embedded again (the notes are the same)."""
-    from qa.store.index import build_index
+    from qa.store.build import build_index
 
     root = tmp_path_factory.mktemp("serve")
     notes = root / "notes"

@@ -17,7 +17,8 @@ from qa import places
 from qa.cli import main
 from qa.retrieve.scope import ScopeError, resolve_within
 from qa.retrieve.search import CANDIDATES, Searcher
-from qa.store.index import Index, build_index
+from qa.store.build import build_index
+from qa.store.index import Index
 from qa.study import history
 
 SMALL = Path(__file__).parent / "fixtures" / "small"

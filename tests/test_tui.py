@@ -30,7 +30,7 @@ from textual.widgets.markdown import MarkdownBlock, MarkdownFence
 from qa.library import Library
 from qa.models.encoders import register_encoder
 from qa.settings import Settings
-from qa.store.index import build_index
+from qa.store.build import build_index
 from qa.tui.app import QAApp
 from qa.tui.chat import ChatScreen
 from qa.tui.index_controller import IndexController

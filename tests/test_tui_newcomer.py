@@ -21,7 +21,7 @@ from test_tui import (  # helpers and fixtures, not tests
 )
 from textual.pilot import Pilot
 
-from qa.store.index import build_index
+from qa.store.build import build_index
 from qa.study import history
 from qa.tui.present import middle_cut
 from qa.tui.widgets import AnswerCard, HistoryInput, ResultsList, ResultsPanel, StatusLine

@@ -14,7 +14,8 @@ from qa.library import Library
 from qa.retrieve.answer_span import SpanContext, question_bigrams, split_units
 from qa.retrieve.confidence import topic_terms
 from qa.settings import Settings
-from qa.store.index import Index, IndexCorrupt, build_index, current_generation
+from qa.store.build import build_index
+from qa.store.index import Index, IndexCorrupt, current_generation
 from qa.store.unit_vectors import unit_key
 
 DROPOUT = """# Deep learning

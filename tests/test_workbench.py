@@ -24,7 +24,8 @@ from qa.eval.workbench import (
 )
 from qa.models.encoders import UnknownNameError
 from qa.presets import PresetError, get_preset, load_presets
-from qa.store.index import Chunk, Location, current_generation, read_manifest
+from qa.store.chunks import Chunk, Location
+from qa.store.index import current_generation, read_manifest
 
 SMALL = Path(__file__).parent / "fixtures" / "small"
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qa.lang.text import detect_language
-from qa.store.index import Chunk, Location
+from qa.store.chunks import Chunk, Location
 
 if TYPE_CHECKING:
     from qa.retrieve.search import Answer

@@ -27,7 +27,7 @@ from qa.retrieve.answer_span import FEATURES, SpanWeights, Unit, inside, locate,
 
 if TYPE_CHECKING:
     from qa.retrieve.search import Searcher
-    from qa.store.index import Chunk
+    from qa.store.chunks import Chunk
 
 METHODS = ("qa", "first", "most_terms")
 _COVERAGE = FEATURES.index("coverage")

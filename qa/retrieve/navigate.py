@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from qa.store.chunking import Holder
-from qa.store.index import Chunk, Index, Location, read_outline
+from qa.store.chunks import Chunk, Location
+from qa.store.index import Index, read_outline
 
 
 @dataclass(eq=False)

@@ -25,12 +25,8 @@ from qa.retrieve.fusion import get_fusion, ranks_of
 from qa.retrieve.query import Query
 from qa.retrieve.rerank import DEPTH, Candidate, Reranker, load_reranker
 from qa.settings import LEXICAL, Settings
-from qa.store.index import (
-    Chunk,
-    Index,
-    IndexOutdated,
-    check_compatible,
-)
+from qa.store.chunks import Chunk
+from qa.store.index import Index, IndexOutdated, check_compatible
 
 MAX_QUESTION_CHARS = 2000
 CANDIDATES = 100  # per channel

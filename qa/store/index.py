@@ -1,4 +1,5 @@
-"""The index on disk: chunks, their vectors per channel, BM25, and a manifest.
+"""The index on disk: chunks, their vectors per channel, BM25, and a manifest; reading a
+generation, its freshness and compatibility. Building one is qa.store.build.
 
 Layout of an index folder::
 
@@ -25,11 +26,8 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -40,36 +38,25 @@ from qa.lang.glossary import (
     Concept,
     Glossary,
     load_glossary,
-    mine_pairs,
     notes_concepts,
     shipped_concepts,
 )
 from qa.lang.text import TOKENIZER, BilingualTokenizer, tokens_of_this_version
-from qa.models.encoders import Encoder
 from qa.models.pool import POOL, ModelPool
 from qa.settings import LEXICAL, Settings
-from qa.store.chunking import CHUNKER, Holder, Section, chunk_note
-from qa.store.leases import held_generations, reader_lease
-from qa.store.lexical import BM25_DIR, LexicalIndex, build_bm25
+from qa.store.chunking import CHUNKER, Holder
+from qa.store.chunks import Chunk
+from qa.store.leases import reader_lease
+from qa.store.lexical import LexicalIndex
 from qa.store.manifest import (
-    BM25_TOKENS,
     FORMAT,
     FORMAT_VERSION,
     DenseChannel,
-    LexicalChannel,
     Manifest,
-    NoteRecord,
     manifest_problem,
 )
-from qa.store.notes import (
-    CorpusError,
-    NoteStat,
-    Problem,
-    is_relative_note_path,
-    read_note,
-)
 from qa.store.selection import select_notes, selection_fingerprint
-from qa.store.unit_vectors import UnitStore, embed_units, read_store, write_store
+from qa.store.unit_vectors import UnitStore, read_store
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
@@ -78,15 +65,7 @@ OUTLINE = "outline.jsonl"  # headings that only hold sub-headings, for navigatio
 MINED_GLOSSARY = "glossary.mined.jsonl"
 NOTES_GLOSSARY = "glossary.notes.jsonl"  # the notes folder's glossary.tsv, as built
 SEGMENTER_CHANGED = "the word segmenter changed since the index was built"
-# What one chunk may cost an encoder: windows are far shorter (window_chars), this only
-# bounds an index built with a huge window or text that could not be cut.
-MAX_EMBED_CHARS = 4000
-
 BuildProgress = Callable[[str, int, int], None]  # (stage, done, total)
-# A build publishes BM25 and the first dense model first when the others have this many
-# texts to embed (a few seconds of e5): a first build of 1,800 chunks answers after
-# ~10-25 s instead of after the whole build.
-PHASE_MIN_TEXTS = 100
 
 
 class IndexError_(Exception):
@@ -111,151 +90,6 @@ class IndexOutdated(IndexIncompatible):
 
 class IndexBusy(IndexError_):
     pass
-
-
-@dataclass(frozen=True)
-class Location:
-    """One place a chunk appears: file, 1-based line range, heading path there."""
-
-    file: str
-    start_line: int
-    end_line: int
-    heading_path: tuple[str, ...]
-    section_line: int = 0  # where the whole section starts; windows of a section share it
-
-
-@dataclass
-class Chunk:
-    """What is searched: a section (or a window of one), stored once however often it appears."""
-
-    id: str
-    heading_path: tuple[str, ...]
-    text: str
-    answered: bool
-    part: int = 1
-    parts: int = 1
-    locations: list[Location] = field(default_factory=list)
-
-    @property
-    def heading(self) -> str:
-        return self.heading_path[-1]
-
-    @property
-    def location(self) -> Location:
-        return self.locations[0]
-
-    @property
-    def section_key(self) -> tuple[str, int]:
-        """Windows of one section share this key."""
-        return (self.location.file, self.location.section_line)
-
-    def embed_text(self) -> str:
-        """Text given to dense encoders: the heading path gives a window its context."""
-        path = " > ".join(self.heading_path)
-        return f"{path}\n\n{self.text}" if self.text else path
-
-    def lexical_text(self) -> str:
-        """Text given to BM25: the own heading counts twice, it says what the section is about."""
-        return f"{' '.join(self.heading_path)} {self.heading}\n{self.text}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "heading_path": list(self.heading_path),
-            "text": self.text,
-            "answered": self.answered,
-            "part": self.part,
-            "parts": self.parts,
-            "locations": [
-                {
-                    "file": loc.file,
-                    "start_line": loc.start_line,
-                    "end_line": loc.end_line,
-                    "heading_path": list(loc.heading_path),
-                    "section_line": loc.section_line,
-                }
-                for loc in self.locations
-            ],
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Chunk:
-        """A chunk from its line in ``sections.jsonl``; ValueError names what is wrong."""
-        if not isinstance(data, dict):
-            raise ValueError(f"a chunk must be an object, not {type(data).__name__}")
-        chunk = cls(
-            id=_typed(data, "id", str),
-            heading_path=_heading_path(data.get("heading_path")),
-            text=_typed(data, "text", str),
-            answered=_typed(data, "answered", bool),
-            part=_whole(data.get("part", 1), "part", 1),
-            parts=_whole(data.get("parts", 1), "parts", 1),
-            locations=[_location(loc) for loc in _typed(data, "locations", list)],
-        )
-        if not chunk.locations:
-            raise ValueError(f"chunk {chunk.id} has no locations")
-        if chunk.part > chunk.parts:
-            raise ValueError(f"chunk {chunk.id} is part {chunk.part} of {chunk.parts}")
-        return chunk
-
-
-def _typed(data: dict[str, Any], key: str, kind: type) -> Any:
-    value = data.get(key)
-    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        raise ValueError(f"{key} must be a {kind.__name__}, not {value!r:.40}")
-    return value
-
-
-def _whole(value: Any, key: str, low: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{key} must be a whole number >= {low}, not {value!r:.40}")
-    return value
-
-
-def _heading_path(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not value or not all(isinstance(h, str) for h in value):
-        raise ValueError("heading_path must be a non-empty list of strings")
-    return tuple(value)
-
-
-def _location(loc: Any) -> Location:
-    if not isinstance(loc, dict):
-        raise ValueError("a location must be an object")
-    file = _typed(loc, "file", str)
-    if not is_relative_note_path(file):
-        raise ValueError(f"location {file!r:.80} is not a path inside the notes folder")
-    return Location(
-        file,
-        _whole(loc.get("start_line"), "start_line", 1),
-        _whole(loc.get("end_line"), "end_line", 0),
-        _heading_path(loc.get("heading_path")),
-        _whole(loc.get("section_line", 0), "section_line", 0),
-    )
-
-
-def chunk_id(heading: str, text: str) -> str:
-    """Identical heading and text in several files make one chunk."""
-    return hashlib.sha1(f"{heading}\x00{text}".encode()).hexdigest()[:20]
-
-
-def chunks_from_sections(sections: list[Section]) -> list[Chunk]:
-    """Merge identical sections into one chunk with several locations, in first-seen order."""
-    chunks: dict[str, Chunk] = {}
-    for s in sections:
-        cid = chunk_id(s.heading, s.body)
-        loc = Location(s.file, s.start_line, s.end_line, s.heading_path, s.section_line)
-        if cid in chunks:
-            chunks[cid].locations.append(loc)
-        else:
-            chunks[cid] = Chunk(cid, s.heading_path, s.body, s.answered, s.part, s.parts, [loc])
-    return list(chunks.values())
-
-
-def vector_hash(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()
-
-
-# ---------------------------------------------------------------------------- reading
 
 
 @dataclass
@@ -716,29 +550,6 @@ def strings_ok(value: Any) -> bool:
 # ---------------------------------------------------------------------------- building
 
 
-@dataclass
-class BuildReport:
-    """What a build did."""
-
-    notes: int = 0
-    chunks: int = 0  # sections (and windows) indexed, each once however often it appears
-    places: int = 0  # where they appear: a section in two notes is one chunk, two places
-    unanswered: int = 0
-    # Since the previous index, by place (file, heading path, window):
-    added: int = 0
-    changed: int = 0
-    removed: int = 0
-    unchanged: int = 0
-    embedded: dict[str, int] = field(default_factory=dict)  # texts new to each channel
-    reused: dict[str, int] = field(default_factory=dict)
-    sentences: dict[str, int] = field(default_factory=dict)  # sentence units new to each channel
-    problems: list[Problem] = field(default_factory=list)
-    ignored: int = 0  # notes left out by .qaignore, .gitignore, --include/--exclude
-    seconds: float = 0.0
-    generation: str = ""
-    first_generation: str = ""  # of a phased build: the one published without the later models
-
-
 @contextlib.contextmanager
 def build_lock(index_dir: Path, wait: bool = True) -> Iterator[None]:
     """One build at a time per index folder: an advisory lock (filelock: flock on Unix,
@@ -765,395 +576,6 @@ def build_running(index_dir: Path) -> bool:
             return False
     except IndexBusy:
         return True
-
-
-def build_index(
-    corpus: Path,
-    index_dir: Path,
-    settings: Settings,
-    progress: BuildProgress | None = None,
-    full: bool = False,
-    wait: bool = True,
-    pool: ModelPool = POOL,
-    phased: bool | None = None,
-    published: Callable[[str], None] | None = None,
-) -> BuildReport:
-    """Build or update the index of ``corpus`` in ``index_dir``.
-
-    Unchanged chunks keep their vectors (matched by content hash); only new or edited
-    text is embedded. ``full`` ignores the previous index. Models come from ``pool``.
-
-    ``phased`` (default: when the dense models after the first have at least
-    ``PHASE_MIN_TEXTS`` texts to embed): publish a generation with BM25 and the first
-    model first, its manifest naming the other channels as ``filling``, and call
-    ``published(generation)``; then embed the others and publish a second generation
-    with everything. A build killed between the two leaves the first in use, and the
-    next build fills in what it lacks (``check_freshness`` reports it as stale).
-    """
-    started = time.perf_counter()
-    corpus = Path(corpus)
-    index_dir = Path(index_dir)
-    report = BuildReport()
-    stats, problems, report.ignored = select_notes(corpus, settings)
-    if not stats:
-        left_out = f" ({report.ignored} left out by ignore rules)" if report.ignored else ""
-        raise CorpusError(f"no Markdown notes (*.md) found in {corpus}{left_out}")
-    with build_lock(index_dir, wait=wait):
-        _remove_stale_temporaries(index_dir)
-        sections: list[Section] = []
-        holders: list[Holder] = []
-        mined: list[Concept] = []
-        notes_meta: dict[str, NoteRecord] = {}
-        skipped: dict[str, NoteRecord] = {}
-        for stat in stats:
-            note, problem = read_note(corpus, stat)
-            if problem:
-                problems.append(problem)
-            if note is None:
-                skipped[stat.path] = _skipped_meta(stat, problem)
-                continue
-            try:
-                own, held = chunk_note(note.text, note.path, settings.window_chars)
-                sections += own
-                holders += held
-                if settings.glossary:
-                    mined += mine_pairs(note.text, note.path)
-            except Exception as err:  # one odd note must not stop the others
-                problems.append(
-                    Problem(
-                        note.path,
-                        f"cannot be read as Markdown ({type(err).__name__}: {err}); skipped",
-                    )
-                )
-                skipped[note.path] = _skipped_meta(stat, problems[-1])
-                continue
-            notes_meta[note.path] = _note_meta(stat, note.digest)
-            if progress:
-                progress("reading notes", len(notes_meta), len(stats))
-        report.problems = problems
-        if not notes_meta:
-            raise CorpusError(f"none of the {len(stats)} notes in {corpus} could be read")
-        chunks = chunks_from_sections(sections)
-        previous = None if full else _previous(index_dir)
-        _count_changes(report, chunks, previous)
-
-        gen = _generation_name()
-        tmp = index_dir / f".{gen}.tmp"
-        tmp.mkdir(parents=True)
-        try:
-            own_terms = notes_concepts(corpus) if settings.glossary else []
-            glossary = (
-                Glossary([*shipped_concepts(), *own_terms, *mined]) if settings.glossary else None
-            )
-            tokenizer = BilingualTokenizer(glossary.chinese_forms() if glossary else ())
-            if settings.glossary:
-                _write_concepts(tmp / MINED_GLOSSARY, mined)
-                _write_concepts(tmp / NOTES_GLOSSARY, own_terms)
-            channels: dict[str, LexicalChannel | DenseChannel] = {}
-            if settings.lexical:
-                segmenter = tokenizer.fingerprint
-                tokens = _bm25_tokens(chunks, previous, tokenizer, tmp / BM25_TOKENS)
-                build_bm25(tokens, tmp / BM25_DIR)
-                channels[LEXICAL] = LexicalChannel(BM25_DIR, TOKENIZER, segmenter, BM25_TOKENS)
-            # What each dense channel can reuse is read now: publishing the first phase
-            # removes the previous generation.
-            encoders = [pool.get(model) for model in settings.models]
-            english = any(not e.multilingual for e in encoders)  # qa.store.unit_vectors
-            plans = [
-                _plan(encoder, name, model, chunks, glossary, previous, english)
-                for model, name, encoder in zip(
-                    settings.models, settings.dense_channels, encoders, strict=True
-                )
-            ]
-            first, later = plans[:1], plans[1:]
-            if phased is None:
-                phased = sum(len(plan.todo) for plan in later) >= PHASE_MIN_TEXTS
-            for plan in first if phased else plans:
-                channels[plan.name] = _embed_channel(plan, chunks, tmp, report, progress)
-            with open(tmp / SECTIONS, "w", encoding="utf-8") as f:
-                for chunk in chunks:
-                    f.write(json.dumps(chunk.to_json(), ensure_ascii=False) + "\n")
-            with open(tmp / OUTLINE, "w", encoding="utf-8") as f:
-                for holder in holders:
-                    f.write(json.dumps(holder.to_json(), ensure_ascii=False) + "\n")
-
-            def manifest(filling: tuple[str, ...] = ()) -> Manifest:
-                return Manifest(
-                    corpus=str(corpus.resolve()),
-                    index_settings=index_settings(settings, corpus),
-                    chunks=len(chunks),
-                    channels=dict(channels),
-                    notes=notes_meta,
-                    skipped=skipped,
-                    created=datetime.now(UTC).isoformat(timespec="seconds"),
-                    problems=tuple(str(p) for p in problems),
-                    filling=filling,
-                )
-
-            if phased and later:
-                # The first generation answers with BM25 and the first model while the
-                # others are embedded; the second is the first's files plus theirs.
-                report.first_generation = gen
-                _publish(index_dir, tmp, gen, manifest(tuple(plan.name for plan in later)))
-                if published is not None:
-                    published(gen)
-                gen = _generation_name()
-                tmp = index_dir / f".{gen}.tmp"
-                _link_files(index_dir / report.first_generation, tmp)
-                for plan in later:
-                    channels[plan.name] = _embed_channel(plan, chunks, tmp, report, progress)
-            _publish(index_dir, tmp, gen, manifest())
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-
-    report.notes = len(notes_meta)
-    report.chunks = len(chunks)
-    report.places = sum(len(c.locations) for c in chunks)
-    report.unanswered = sum(not c.answered for c in chunks)
-    report.generation = gen
-    report.seconds = time.perf_counter() - started
-    return report
-
-
-def _generation_name() -> str:
-    return f"gen-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}-{os.getpid()}"
-
-
-def _publish(index_dir: Path, tmp: Path, gen: str, manifest: Manifest) -> None:
-    """Write the manifest, make ``tmp`` the generation ``gen`` and point CURRENT at it;
-    then older generations go, unless a reader still holds one (qa.store.leases)."""
-    _write_json(tmp / MANIFEST, manifest.to_json())
-    _fsync_tree(tmp)
-    os.rename(tmp, index_dir / gen)
-    _write_atomic(index_dir / CURRENT, gen + "\n")
-    _collect_garbage(index_dir, keep={gen} | held_generations(index_dir))
-
-
-def _link_files(source: Path, target: Path) -> None:
-    """A new generation folder holding ``source``'s files (hard links where the file
-    system allows, copies elsewhere) but not its manifest, which is written anew.
-    Published generations are never written to, so sharing their files is safe."""
-    for path in source.rglob("*"):
-        rel = path.relative_to(source)
-        if path.is_dir():
-            (target / rel).mkdir(parents=True, exist_ok=True)
-        elif rel != Path(MANIFEST):
-            (target / rel).parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(path, target / rel)
-            except OSError:
-                shutil.copy2(path, target / rel)
-
-
-def _note_meta(stat: NoteStat, digest: str) -> NoteRecord:
-    return NoteRecord(stat.size, stat.mtime_ns, sha256=digest)
-
-
-def _skipped_meta(stat: NoteStat, problem: Problem | None) -> NoteRecord:
-    reason = problem.message if problem else "skipped"
-    return NoteRecord(stat.size, stat.mtime_ns, problem=reason)
-
-
-def _previous(index_dir: Path) -> Index | None:
-    """The current index, if it can be read; a damaged one is simply not reused."""
-    try:
-        return Index.load(index_dir)
-    except (IndexError_, OSError, ValueError, KeyError):
-        return None
-
-
-def _write_concepts(path: Path, concepts: list[Concept]) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for concept in concepts:
-            record = {"forms": list(concept.forms), "source": concept.source}
-            if concept.kind != "term":
-                record["kind"] = concept.kind
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
-def _bm25_tokens(
-    chunks: list[Chunk], previous: Index | None, tokenizer: BilingualTokenizer, out: Path
-) -> list[list[str]]:
-    """BM25 tokens of every chunk, written to ``out``. Unchanged chunks keep the tokens
-    the previous generation recorded, when its tokenizer had the same fingerprint:
-    segmenting Chinese means loading jieba (~0.6 s), which a small edit should not pay."""
-    known: dict[str, list[str]] = {}
-    recorded = previous.manifest.lexical if previous else None
-    if previous and recorded is not None and recorded.segmenter == tokenizer.fingerprint:
-        with (
-            contextlib.suppress(OSError, ValueError, KeyError, TypeError),
-            open(previous.folder / recorded.tokens_file, encoding="utf-8") as f,
-        ):
-            known = {r["hash"]: r["tokens"] for r in map(json.loads, f)}
-    texts = [c.lexical_text() for c in chunks]
-    hashes = [vector_hash(t) for t in texts]
-    cut = tokenizer.tokenize
-    tokens = [known[h] if h in known else cut(t) for h, t in zip(hashes, texts, strict=True)]
-    with open(out, "w", encoding="utf-8") as f:
-        for h, toks in zip(hashes, tokens, strict=True):
-            f.write(json.dumps({"hash": h, "tokens": toks}, ensure_ascii=False) + "\n")
-    return tokens
-
-
-def _count_changes(report: BuildReport, chunks: list[Chunk], previous: Index | None) -> None:
-    def keyed(items: list[Chunk]) -> dict[tuple[str, tuple[str, ...], int], str]:
-        return {(loc.file, loc.heading_path, c.part): c.id for c in items for loc in c.locations}
-
-    new = keyed(chunks)
-    old = keyed(previous.chunks) if previous else {}
-    for key, cid in new.items():
-        if key not in old:
-            report.added += 1
-        elif old[key] != cid:
-            report.changed += 1
-        else:
-            report.unchanged += 1
-    report.removed = sum(1 for key in old if key not in new)
-
-
-@dataclass
-class _Plan:
-    """What embedding one dense channel takes: every chunk's text and its hash, the
-    vectors the previous index has for those hashes, and the rows to embed."""
-
-    encoder: Encoder
-    name: str
-    model: str
-    texts: list[str]
-    hashes: list[str]
-    known: dict[str, np.ndarray]
-    todo: list[int]
-    # The sentence units: the glossary their English rendering needs, the previous
-    # index's unit vectors by key, and whether an English-only model is built beside
-    # this one (then a multilingual one embeds only the Chinese units).
-    glossary: Glossary | None = None
-    known_units: dict[str, np.ndarray] = field(default_factory=dict)
-    beside_english: bool = False
-
-
-def _plan(
-    encoder: Encoder,
-    name: str,
-    model: str,
-    chunks: list[Chunk],
-    glossary: Glossary | None,
-    previous: Index | None,
-    beside_english: bool = False,
-) -> _Plan:
-    texts = [embed_text(c, encoder, glossary) for c in chunks]
-    hashes = [vector_hash(t) for t in texts]
-    known: dict[str, np.ndarray] = {}
-    if previous is not None and previous.model_id(name) == encoder.model_id:
-        old = previous.vectors.get(name)
-        old_hashes = previous.manifest.dense[name].hashes_file
-        if old is not None and old.ntotal and old_hashes:
-            matrix = old.reconstruct_n(0, old.ntotal)
-            try:
-                recorded = (previous.folder / old_hashes).read_text(encoding="ascii").split()
-            except (OSError, ValueError):
-                recorded = []  # damaged: everything is embedded again
-            if len(recorded) == len(matrix):
-                known.update(zip(recorded, matrix, strict=True))
-    todo = sorted({h: i for i, h in enumerate(hashes) if h not in known}.values())
-    known_units: dict[str, np.ndarray] = {}
-    if previous is not None and previous.model_id(name) == encoder.model_id:
-        old_units = previous.unit_vectors.get(name)
-        known_units = old_units.known() if old_units is not None else {}
-    return _Plan(
-        encoder, name, model, texts, hashes, known, todo, glossary, known_units, beside_english
-    )
-
-
-def _embed_channel(
-    plan: _Plan,
-    chunks: list[Chunk],
-    tmp: Path,
-    report: BuildReport,
-    progress: BuildProgress | None,
-) -> DenseChannel:
-    import faiss
-
-    from qa.threads import configure_faiss
-
-    configure_faiss()
-    encoder, name, model, texts, hashes, known, todo = (
-        plan.encoder,
-        plan.name,
-        plan.model,
-        plan.texts,
-        plan.hashes,
-        plan.known,
-        plan.todo,
-    )
-    stage = f"embedding ({name})"
-    done = 0
-
-    def advance(n: int) -> None:
-        nonlocal done
-        done += n
-        if progress:
-            progress(stage, done, len(todo))
-
-    if progress:
-        progress(stage, 0, len(todo))
-    fresh = encoder.embed_passages([texts[i] for i in todo], progress=advance) if todo else None
-    if fresh is not None:
-        for i, row in zip(todo, fresh, strict=True):
-            known[hashes[i]] = row
-    dim = encoder.dim if fresh is None and not known else len(next(iter(known.values())))
-    matrix = (
-        np.vstack([known[h] for h in hashes]).astype(np.float32)
-        if hashes
-        else (np.zeros((0, dim), dtype=np.float32))
-    )
-    index = faiss.IndexFlatIP(dim)
-    index.add(matrix)
-    file = f"vectors.{name}.faiss"
-    faiss.write_index(index, str(tmp / file))
-    # The hash of the text behind each vector, so the next build can reuse it.
-    hashes_file = f"vectors.{name}.hashes"
-    (tmp / hashes_file).write_text("\n".join(hashes) + "\n")
-    report.embedded[name] = len(todo)
-    report.reused[name] = len(chunks) - len(todo)
-    answered = np.array([c.answered for c in chunks], dtype=bool)
-    centroid = matrix[answered].mean(axis=0) if answered.any() else np.zeros(dim)
-
-    # The sentence units of the answered chunks, embedded once (qa.store.unit_vectors).
-    def sentences(done: int, total: int) -> None:
-        if progress:
-            progress(f"embedding sentences ({name})", done, total)
-
-    answered_texts = [c.text for c in chunks if c.answered]
-    keys, unit_matrix, fresh_units = embed_units(
-        encoder, answered_texts, plan.glossary, plan.known_units, plan.beside_english, sentences
-    )
-    units_file, units_keys = write_store(tmp, name, keys, unit_matrix)
-    report.sentences[name] = fresh_units
-    return DenseChannel(
-        model,
-        encoder.model_id,
-        dim,
-        file,
-        hashes_file,
-        count=len(chunks),
-        centroid=tuple(round(float(x), 6) for x in centroid),
-        units_file=units_file,
-        units_keys_file=units_keys,
-        units=len(keys),
-    )
-
-
-def embed_text(chunk: Chunk, encoder: Encoder, glossary: Glossary | None) -> str:
-    """What an encoder reads for a chunk: English-only models get Chinese rendered in English.
-
-    At most MAX_EMBED_CHARS: the models read 256 or 512 tokens of it anyway, and a chunk
-    that could not be cut must not cost minutes.
-    """
-    text = chunk.embed_text()[:MAX_EMBED_CHARS]
-    if glossary is not None and not encoder.multilingual:
-        return glossary.render_english(text)[:MAX_EMBED_CHARS]
-    return text
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -1186,23 +608,3 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _remove_stale_temporaries(index_dir: Path) -> None:
-    """Folders of builds that were killed (we hold the lock, so none is running)."""
-    for path in index_dir.iterdir():
-        if path.name.startswith(".gen-") and path.name.endswith(".tmp"):
-            shutil.rmtree(path, ignore_errors=True)
-        elif path.name.startswith(f".{CURRENT}.") and path.name.endswith(".tmp"):
-            path.unlink(missing_ok=True)
-
-
-def _collect_garbage(index_dir: Path, keep: set[str]) -> None:
-    """Remove older generations and leftovers of killed builds (we hold the lock)."""
-    for path in index_dir.iterdir():
-        name = path.name
-        stale_tmp = name.startswith(".gen-") and name.endswith(".tmp")
-        if (name.startswith("gen-") and name not in keep) or stale_tmp:
-            shutil.rmtree(path, ignore_errors=True)
-        elif name.startswith(f".{CURRENT}.") and name.endswith(".tmp"):
-            path.unlink(missing_ok=True)

@@ -110,7 +110,7 @@ class Manifest:
     created: str = ""
     problems: tuple[str, ...] = ()
     # Channels the settings name that a later generation of the same build adds: the
-    # build published this one first so that it answers meanwhile (qa.store.index.build_index).
+    # build published this one first so that it answers meanwhile (qa.store.build.build_index).
     filling: tuple[str, ...] = ()
 
     @property

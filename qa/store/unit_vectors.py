@@ -159,6 +159,8 @@ def embed_units(
             if progress:
                 progress(done, len(todo))
 
+        if progress:
+            progress(0, len(todo))  # the stage starts now, not at its first batch
         fresh = encoder.embed_passages(shown, progress=advance)
         known = {**known, **{keys[i]: row for i, row in zip(todo, fresh, strict=True)}}
     if not keys:

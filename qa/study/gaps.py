@@ -30,7 +30,7 @@ import numpy as np
 
 from qa.lang.text import has_chinese, normalise, tokenize
 from qa.retrieve.search import QuestionError
-from qa.store.index import Chunk
+from qa.store.chunks import Chunk
 from qa.study.history import Asked
 
 if TYPE_CHECKING:

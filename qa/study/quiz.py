@@ -26,7 +26,7 @@ from qa.lang.text import detect_language, has_chinese
 if TYPE_CHECKING:
     from qa.lang.dictionary import Dictionary
     from qa.lang.glossary import Glossary
-    from qa.store.index import Chunk
+    from qa.store.chunks import Chunk
 
 Clock = Callable[[], datetime]
 

@@ -15,7 +15,7 @@ from textual.widgets import Footer, Header, ListItem, ListView, Markdown, Static
 
 from qa.display import safe_text
 from qa.eval.evaluate import Outcome, Report, Target
-from qa.store.index import Chunk
+from qa.store.chunks import Chunk
 
 
 def describe(outcome: Outcome, chunks: list[Chunk]) -> str:

@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from qa.retrieve.navigate import Outline
     from qa.retrieve.search import Searcher
     from qa.settings import Settings
-    from qa.store.index import BuildReport, Freshness
+    from qa.store.build import BuildReport
+    from qa.store.index import Freshness
 
 FRESHNESS_SECONDS = 10.0
 CHINESE_WARMUP_SECONDS = 5.0

@@ -12,7 +12,9 @@ if TYPE_CHECKING:
 
     from qa.retrieve.navigate import Outline
     from qa.retrieve.search import Answer, Searcher
-    from qa.store.index import BuildReport, Chunk, Freshness
+    from qa.store.build import BuildReport
+    from qa.store.chunks import Chunk
+    from qa.store.index import Freshness
 
 
 class IndexOpened(Message):

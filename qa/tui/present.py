@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from qa.display import safe_text
 
 if TYPE_CHECKING:
-    from qa.store.index import Chunk, Location
+    from qa.store.chunks import Chunk, Location
 
 SEPARATOR = " › "
 

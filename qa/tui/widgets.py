@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from textual.app import ComposeResult
 
     from qa.retrieve.search import Answer, Hit
-    from qa.store.index import Chunk
+    from qa.store.chunks import Chunk
 
 PLACEHOLDER = "Ask your notes…  /  问你的笔记…"
 MORE_HITS = 3  # "also in your notes" shows the next three hits
