@@ -78,6 +78,7 @@ def test_the_first_generation_answers_without_the_later_model(
             channels=answer.channels,
             heading=answer.hits[0].chunk.heading if answer.hits else None,
             vectors=set(searcher.index.vectors),
+            units=set(searcher.index.unit_vectors),
             built=lib.last_build,
         )
 
@@ -86,6 +87,7 @@ def test_the_first_generation_answers_without_the_later_model(
     assert seen["built"] is None  # nobody started a second build meanwhile
     assert seen["filling"] == seen["lib_filling"] == ("slowfake",)
     assert seen["vectors"] == {"fake"}
+    assert seen["units"] == set()  # the first model's sentence units wait for the second phase
     assert seen["channels"] == ("bm25", "fake")
     assert seen["heading"] is not None and "ropout" in seen["heading"]
     # The second generation has everything and names nothing as filling.
@@ -93,6 +95,7 @@ def test_the_first_generation_answers_without_the_later_model(
     index = Index.load(idx)
     assert index.folder.name == report.generation
     assert set(index.vectors) == {"fake", "slowfake"}
+    assert set(index.unit_vectors) == {"fake", "slowfake"}
     assert index.manifest.filling == ()
     assert not (idx / report.first_generation).exists()  # nobody reads it any more
     searcher = Library(notes, idx, two_models).open(Policy.EXISTING)
@@ -181,12 +184,14 @@ def test_a_build_killed_between_the_phases_leaves_an_index_that_answers(
     assert lib.last_build.embedded == {"fake": 0, "slowfake": len(searcher.index.chunks)}
     assert searcher.filling == () and set(searcher.index.vectors) == {"fake", "slowfake"}
     assert lib.freshness().fresh
-    # Only the second model's passages were embedded (and its sentence units, once each).
+    # Only the second model's passages were embedded, and the sentence units of both
+    # models, once each (the first model's wait for the second phase, which never ran).
     slow = POOL.get("slowfake")
     passages = {embed_text(c, slow, searcher.index.glossary) for c in searcher.index.chunks}
     assert sum(t in passages for t in FakeEncoder.embedded) == len(searcher.index.chunks)
     units = Counter(t for t in FakeEncoder.embedded if t not in passages)
-    assert max(units.values(), default=1) == 1
+    assert units and set(units.values()) == {2}
+    assert set(searcher.index.unit_vectors) == {"fake", "slowfake"}
 
 
 # ------------------------------------------------------------------ the chat app

@@ -10,7 +10,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -197,8 +197,14 @@ def build_index(
             first, later = plans[:1], plans[1:]
             if phased is None:
                 phased = sum(len(plan.todo) for plan in later) >= PHASE_MIN_TEXTS
-            for plan in first if phased else plans:
-                channels[plan.name] = _embed_channel(plan, chunks, tmp, report, progress)
+            two = bool(phased and later)
+            for plan in first if two else plans:
+                # In two phases the first model's sentence units wait for the second, so
+                # that the first answers come as soon as its passages are embedded (the
+                # answering sentences are found without the dense features meanwhile).
+                channels[plan.name] = _embed_channel(
+                    plan, chunks, tmp, report, progress, units=not two
+                )
             with open(tmp / SECTIONS, "w", encoding="utf-8") as f:
                 for chunk in chunks:
                     f.write(json.dumps(chunk.to_json(), ensure_ascii=False) + "\n")
@@ -219,7 +225,7 @@ def build_index(
                     filling=filling,
                 )
 
-            if phased and later:
+            if two:
                 # The first generation answers with BM25 and the first model while the
                 # others are embedded; the second is the first's files plus theirs.
                 report.first_generation = gen
@@ -229,6 +235,10 @@ def build_index(
                 gen = _generation_name()
                 tmp = index_dir / f".{gen}.tmp"
                 _link_files(index_dir / report.first_generation, tmp)
+                for plan in first:
+                    done = channels[plan.name]
+                    assert isinstance(done, DenseChannel)
+                    channels[plan.name] = _with_units(plan, done, chunks, tmp, report, progress)
                 for plan in later:
                     channels[plan.name] = _embed_channel(plan, chunks, tmp, report, progress)
             _publish(index_dir, tmp, gen, manifest())
@@ -400,7 +410,10 @@ def _embed_channel(
     tmp: Path,
     report: BuildReport,
     progress: BuildProgress | None,
+    units: bool = True,
 ) -> DenseChannel:
+    """Embed what ``plan`` says (reusing what it knows) and write the channel's vectors;
+    with ``units``, its sentence units too (see ``_with_units``)."""
     import faiss
 
     from qa.threads import configure_faiss
@@ -448,18 +461,7 @@ def _embed_channel(
     answered = np.array([c.answered for c in chunks], dtype=bool)
     centroid = matrix[answered].mean(axis=0) if answered.any() else np.zeros(dim)
 
-    # The sentence units of the answered chunks, embedded once (qa.store.unit_vectors).
-    def sentences(done: int, total: int) -> None:
-        if progress:
-            progress(f"embedding sentences ({name})", done, total)
-
-    answered_texts = [c.text for c in chunks if c.answered]
-    keys, unit_matrix, fresh_units = embed_units(
-        encoder, answered_texts, plan.glossary, plan.known_units, plan.beside_english, sentences
-    )
-    units_file, units_keys = write_store(tmp, name, keys, unit_matrix)
-    report.sentences[name] = fresh_units
-    return DenseChannel(
+    channel = DenseChannel(
         model,
         encoder.model_id,
         dim,
@@ -467,10 +469,38 @@ def _embed_channel(
         hashes_file,
         count=len(chunks),
         centroid=tuple(round(float(x), 6) for x in centroid),
-        units_file=units_file,
-        units_keys_file=units_keys,
-        units=len(keys),
     )
+    return _with_units(plan, channel, chunks, tmp, report, progress) if units else channel
+
+
+def _with_units(
+    plan: _Plan,
+    channel: DenseChannel,
+    chunks: list[Chunk],
+    tmp: Path,
+    report: BuildReport,
+    progress: BuildProgress | None,
+) -> DenseChannel:
+    """``channel`` with the sentence units of the answered chunks, embedded once
+    (qa.store.unit_vectors), reusing the previous index's."""
+    name = plan.name
+
+    def sentences(done: int, total: int) -> None:
+        if progress:
+            progress(f"embedding sentences ({name})", done, total)
+
+    answered_texts = [c.text for c in chunks if c.answered]
+    keys, unit_matrix, fresh_units = embed_units(
+        plan.encoder,
+        answered_texts,
+        plan.glossary,
+        plan.known_units,
+        plan.beside_english,
+        sentences,
+    )
+    units_file, units_keys = write_store(tmp, name, keys, unit_matrix)
+    report.sentences[name] = fresh_units
+    return replace(channel, units_file=units_file, units_keys_file=units_keys, units=len(keys))
 
 
 def embed_text(chunk: Chunk, encoder: Encoder, glossary: Glossary | None) -> str:
