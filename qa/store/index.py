@@ -56,7 +56,7 @@ from qa.store.manifest import (
     manifest_problem,
 )
 from qa.store.selection import select_notes, selection_fingerprint
-from qa.store.unit_vectors import UnitStore, read_store
+from qa.store.unit_vectors import UnitStore, npy_header, read_store
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
@@ -320,15 +320,7 @@ def load_lexical(folder: Path, chunks: int) -> LexicalIndex:
 def _load_npy(path: Path, kinds: str) -> np.ndarray:
     """A one-dimensional numeric ``.npy`` array, after checking that its header describes
     what the file holds (np.load would allocate what the header says)."""
-    with open(path, "rb") as f:
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-        else:
-            raise ValueError(f"{path.name} has .npy version {version}")
-        offset = f.tell()
+    shape, _, dtype, offset = npy_header(path)
     if dtype.kind not in kinds or len(shape) != 1 or dtype.hasobject:
         raise ValueError(f"{path.name} holds {dtype} of shape {shape}")
     if offset + shape[0] * dtype.itemsize != path.stat().st_size:

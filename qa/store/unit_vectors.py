@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,6 +32,21 @@ if TYPE_CHECKING:
 
 UNITS_FILE = "units.{}.npy"
 KEYS_FILE = "units.{}.keys"
+
+
+def npy_header(path: Path) -> tuple[tuple[int, ...], bool, np.dtype[Any], int]:
+    """A ``.npy`` file's shape, Fortran order, dtype and data offset, read from its header
+    without loading it (np.load would allocate what the header says). ValueError for a
+    version it does not know."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"{path.name} has .npy version {version}")
+        return shape, fortran, dtype, f.tell()
 
 
 def unit_key(text: str) -> str:
@@ -109,15 +124,7 @@ def read_store(folder: Path, units: str, keys_file: str, dim: int) -> UnitStore:
     float16 matrix of ``dim`` columns as long as the file and the key list (np.load
     would allocate what the header says). ValueError says what is wrong."""
     path = folder / units
-    with open(path, "rb") as f:
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-        else:
-            raise ValueError(f"{units} has .npy version {version}")
-        offset = f.tell()
+    shape, fortran, dtype, offset = npy_header(path)
     if dtype != np.float16 or len(shape) != 2 or shape[1] != dim or fortran:
         raise ValueError(f"{units} holds {dtype} of shape {shape}, not float16 rows of {dim}")
     if offset + shape[0] * shape[1] * 2 != path.stat().st_size:
