@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,9 +40,6 @@ from qa.store.index import (
     BuildProgress,
     Index,
     IndexError_,
-    _fsync_tree,
-    _write_atomic,
-    _write_json,
     build_lock,
     index_settings,
 )
@@ -178,12 +176,13 @@ def build_index(
             if settings.glossary:
                 _write_concepts(tmp / MINED_GLOSSARY, mined)
                 _write_concepts(tmp / NOTES_GLOSSARY, own_terms)
-            channels: dict[str, LexicalChannel | DenseChannel] = {}
+            lexical: dict[str, LexicalChannel] = {}
+            dense: dict[str, DenseChannel] = {}  # by channel, in the settings' order
             if settings.lexical:
                 segmenter = tokenizer.fingerprint
                 tokens = _bm25_tokens(chunks, previous, tokenizer, tmp / BM25_TOKENS)
                 build_bm25(tokens, tmp / BM25_DIR)
-                channels[LEXICAL] = LexicalChannel(BM25_DIR, TOKENIZER, segmenter, BM25_TOKENS)
+                lexical[LEXICAL] = LexicalChannel(BM25_DIR, TOKENIZER, segmenter, BM25_TOKENS)
             # What each dense channel can reuse is read now: publishing the first phase
             # removes the previous generation.
             encoders = [pool.get(model) for model in settings.models]
@@ -202,7 +201,7 @@ def build_index(
                 # In two phases the first model's sentence units wait for the second, so
                 # that the first answers come as soon as its passages are embedded (the
                 # answering sentences are found without the dense features meanwhile).
-                channels[plan.name] = _embed_channel(
+                dense[plan.name] = _embed_channel(
                     plan, chunks, tmp, report, progress, units=not two
                 )
             with open(tmp / SECTIONS, "w", encoding="utf-8") as f:
@@ -217,7 +216,7 @@ def build_index(
                     corpus=str(corpus.resolve()),
                     index_settings=index_settings(settings, corpus),
                     chunks=len(chunks),
-                    channels=dict(channels),
+                    channels={**lexical, **dense},
                     notes=notes_meta,
                     skipped=skipped,
                     created=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -236,11 +235,11 @@ def build_index(
                 tmp = index_dir / f".{gen}.tmp"
                 _link_files(index_dir / report.first_generation, tmp)
                 for plan in first:
-                    done = channels[plan.name]
-                    assert isinstance(done, DenseChannel)
-                    channels[plan.name] = _with_units(plan, done, chunks, tmp, report, progress)
+                    dense[plan.name] = _with_units(
+                        plan, dense[plan.name], chunks, tmp, report, progress
+                    )
                 for plan in later:
-                    channels[plan.name] = _embed_channel(plan, chunks, tmp, report, progress)
+                    dense[plan.name] = _embed_channel(plan, chunks, tmp, report, progress)
             _publish(index_dir, tmp, gen, manifest())
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -533,3 +532,35 @@ def _collect_garbage(index_dir: Path, keep: set[str]) -> None:
             shutil.rmtree(path, ignore_errors=True)
         elif name.startswith(f".{CURRENT}.") and name.endswith(".tmp"):
             path.unlink(missing_ok=True)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+    for path in [*folder.rglob("*"), folder]:
+        if path.is_dir():
+            _fsync_dir(path)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
