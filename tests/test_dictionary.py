@@ -1,6 +1,6 @@
 """Words the glossary lacks, carried across languages by CC-CEDICT."""
 
-import json
+import functools
 from dataclasses import replace
 from pathlib import Path
 
@@ -65,10 +65,15 @@ def test_the_parsed_dictionary_is_cached_and_a_damaged_cache_is_parsed_again(
         excerpt.write_text("".join(islice(f, 5000)), encoding="utf-8")
     monkeypatch.setattr(dictionary, "cedict_file", lambda: excerpt)
     monkeypatch.setattr(dictionary, "_cache_dir", lambda: tmp_path)
-    dictionary.load_dictionary.cache_clear()
+    # The cached dictionary of this excerpt must not outlive the test.
+    fresh = functools.lru_cache(maxsize=1)(dictionary.load_dictionary.__wrapped__)
+    monkeypatch.setattr(dictionary, "load_dictionary", fresh)
+    parsed = dictionary._parse(excerpt)
     first = dictionary.load_dictionary()
     assert len(first.zh_en) > 1000
-    (cached,) = tmp_path.glob("cedict-*.json")
+    # What is read back from the cache, word by word, is what the parse made.
+    assert dict(first.zh_en) == dict(parsed.zh_en) and dict(first.en_zh) == dict(parsed.en_zh)
+    (cached,) = tmp_path.glob("cedict-*.sqlite")
     parse = dictionary._parse
 
     def must_not_parse(path: Path) -> dictionary.Dictionary:
@@ -76,12 +81,22 @@ def test_the_parsed_dictionary_is_cached_and_a_damaged_cache_is_parsed_again(
 
     monkeypatch.setattr(dictionary, "_parse", must_not_parse)
     dictionary.load_dictionary.cache_clear()
-    assert dictionary.load_dictionary() == first
-    cached.write_text('{"zh_en": [1, 2', encoding="utf-8")  # truncated
-    monkeypatch.setattr(dictionary, "_parse", parse)
-    dictionary.load_dictionary.cache_clear()
-    assert dictionary.load_dictionary() == first
-    assert json.loads(cached.read_text(encoding="utf-8"))["zh_en"]  # written again
+    word = next(iter(parsed.zh_en))
+    assert dictionary.load_dictionary().english(word, lambda w: True) == list(
+        parsed.zh_en[word][: dictionary.MAX_FORMS]
+    )
+    data = cached.read_bytes()
+    for damaged in (data[: len(data) // 2], b"not a database" * 100, b""):
+        cached.write_bytes(damaged)
+        monkeypatch.setattr(dictionary, "_parse", must_not_parse)
+        dictionary.load_dictionary.cache_clear()
+        with pytest.raises(AssertionError, match="parsed again"):
+            dictionary.load_dictionary()  # a damaged cache is never trusted
+        monkeypatch.setattr(dictionary, "_parse", parse)
+        dictionary.load_dictionary.cache_clear()
+        again = dictionary.load_dictionary()
+        assert dict(again.zh_en) == dict(parsed.zh_en)  # parsed and written again
+        assert cached.read_bytes() != damaged
     dictionary.load_dictionary.cache_clear()
 
 
