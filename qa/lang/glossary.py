@@ -68,9 +68,20 @@ class Expansion:
     matches: list[Match] = field(default_factory=list)
 
 
+def _usable(concepts: Iterable[Concept]) -> list[Concept]:
+    return [c for c in concepts if c.english and c.chinese]
+
+
+def concepts_digest(concepts: Iterable[Concept]) -> str:
+    """What a glossary of these concepts is, for the index manifest: ``Glossary.digest``
+    without building the glossary's lookup tables."""
+    data = "\n".join("\t".join(c.forms) for c in _usable(concepts))
+    return hashlib.sha1(data.encode()).hexdigest()[:16]
+
+
 class Glossary:
     def __init__(self, concepts: Iterable[Concept]):
-        self.concepts = [c for c in concepts if c.english and c.chinese]
+        self.concepts = _usable(concepts)
         self._by_form: dict[str, list[Concept]] = {}
         for concept in self.concepts:
             for form in concept.forms:
@@ -146,8 +157,7 @@ class Glossary:
         return self.expand(text).english if has_chinese(text) else text
 
     def digest(self) -> str:
-        data = "\n".join("\t".join(c.forms) for c in self.concepts)
-        return hashlib.sha1(data.encode()).hexdigest()[:16]
+        return concepts_digest(self.concepts)
 
 
 def _whole_words(text: str, start: int, end: int) -> bool:
@@ -195,8 +205,13 @@ def load_glossary(corpus: Path | None = None, mined: Sequence[Concept] = ()) -> 
 
     A search reads the folder's glossary as the index recorded it (``Index.glossary``),
     never from the folder at query time."""
+    return Glossary(glossary_concepts(corpus, mined))
+
+
+def glossary_concepts(corpus: Path | None = None, mined: Sequence[Concept] = ()) -> list[Concept]:
+    """The concepts ``load_glossary`` makes its glossary of."""
     own = notes_concepts(corpus) if corpus is not None else []
-    return Glossary([*shipped_concepts(), *own, *mined])
+    return [*shipped_concepts(), *own, *mined]
 
 
 # ---------------------------------------------------------------------------- mining

@@ -36,7 +36,8 @@ import numpy as np
 from qa.lang.glossary import (
     Concept,
     Glossary,
-    load_glossary,
+    concepts_digest,
+    glossary_concepts,
     notes_concepts,
     shipped_concepts,
 )
@@ -475,7 +476,7 @@ def index_settings(settings: Settings, corpus: Path) -> dict[str, Any]:
         "channels": list(settings.channels),
         "models": list(settings.models),
         "window_chars": settings.window_chars,
-        "glossary": load_glossary(corpus).digest() if settings.glossary else None,
+        "glossary": concepts_digest(glossary_concepts(corpus)) if settings.glossary else None,
         "tokenizer": TOKENIZER,
         "chunker": CHUNKER,
         # Only when on, so that indexes built before the setting existed stay fresh.
