@@ -209,6 +209,7 @@ def groups_of(cases: dict[str, list[SentenceCase]]) -> list[Group]:
             c.gold_passage.features,
             [(u.start, u.end) for u in c.gold_passage.units],
             c.gold_passage.gold,
+            c.gold_passage.on_topic,
         )
         for name, mine in cases.items()
         for c in mine
@@ -270,7 +271,7 @@ def latency(rounds: int = 1, dense: bool = True) -> dict[str, Any]:
             assert context is not None
             start, thread = time.perf_counter(), time.process_time()
             for hit in answer.hits[:SPAN_HITS]:
-                context.spans(hit.chunk.text, dense)
+                context.spans(hit.chunk.text, dense, " ".join(hit.chunk.heading_path[-1:]))
             added[item.lang].append((time.perf_counter() - start) * 1000)
             cpu[item.lang].append((time.process_time() - thread) * 1000)
             start = time.perf_counter()

@@ -34,6 +34,7 @@ class Group:
     features: np.ndarray
     spans: list[tuple[int, int]]
     gold_spans: list[tuple[int, int]]
+    on_topic: bool = False  # its heading names the question's topic (answer_span.pick)
 
     @property
     def gold(self) -> np.ndarray:
@@ -80,7 +81,7 @@ def hits(groups: Sequence[Group], weights: SpanWeights) -> np.ndarray:
     is marked)."""
     out = np.zeros(len(groups))
     for i, g in enumerate(groups):
-        chosen = pick(g.features, weights)
+        chosen = pick(g.features, weights, g.on_topic)
         out[i] = float(bool(chosen) and overlaps(g.spans[chosen[0]], g.gold_spans))
     return out
 
@@ -90,7 +91,7 @@ def precision(groups: Sequence[Group], weights: SpanWeights) -> float:
     is marked."""
     shares = []
     for g in groups:
-        chosen = pick(g.features, weights)
+        chosen = pick(g.features, weights, g.on_topic)
         if chosen:
             shares.append(inside([g.spans[i] for i in chosen], g.gold_spans))
     return float(np.mean(shares)) if shares else 0.0

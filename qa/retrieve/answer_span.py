@@ -275,10 +275,13 @@ def choose(scores: np.ndarray, weights: SpanWeights = DEFAULT_WEIGHTS) -> list[i
 _COVERAGE = FEATURES.index("coverage")
 
 
-def pick(features: np.ndarray, weights: SpanWeights = DEFAULT_WEIGHTS) -> list[int]:
+def pick(
+    features: np.ndarray, weights: SpanWeights = DEFAULT_WEIGHTS, on_topic: bool = False
+) -> list[int]:
     """The answering units by their score (see ``choose``); none when no unit contains
-    a single term of the question (all are weak)."""
-    if not len(features) or not features[:, _COVERAGE].any():
+    a single term of the question (all are weak), unless the passage is ``on_topic``
+    (its heading names what is asked: its units need not repeat it)."""
+    if not len(features) or not (on_topic or features[:, _COVERAGE].any()):
         return []  # no unit has any of the question's terms: nothing here answers
     return choose(features @ weights.vector(), weights)
 
@@ -340,14 +343,22 @@ class SpanContext:
     weights: SpanWeights = DEFAULT_WEIGHTS
     tokenize: Callable[[str], list[str]] = tokenize  # the index's tokenizer
 
-    def units(self, text: str, dense: bool = True) -> list[Unit]:
-        """The answering units of ``text``, best first (none when every unit is weak)."""
+    def units(self, text: str, dense: bool = True, heading: str = "") -> list[Unit]:
+        """The answering units of ``text``, best first (none when every unit is weak and
+        ``heading``, the passage's, has none of the question's terms)."""
         units, _, full = self.features(text, dense)
-        return [units[i] for i in pick(full, self.weights)]
+        return [units[i] for i in pick(full, self.weights, self.names_topic(heading))]
 
-    def spans(self, text: str, dense: bool = True) -> list[tuple[int, int]]:
+    def spans(self, text: str, dense: bool = True, heading: str = "") -> list[tuple[int, int]]:
         """The answering units of ``text`` as (start, end) offsets, best first."""
-        return [(u.start, u.end) for u in self.units(text, dense)]
+        return [(u.start, u.end) for u in self.units(text, dense, heading)]
+
+    def names_topic(self, heading: str) -> bool:
+        """Whether a heading has one of the question's topic terms."""
+        if not heading.strip() or not self.terms:
+            return False
+        tokens = set(self.tokenize(heading))
+        return any(tokens.issuperset(form) for term in self.terms for form in term)
 
     def features(self, text: str, dense: bool = True) -> tuple[list[Unit], np.ndarray, np.ndarray]:
         """The markable units of ``text``, their FEATURES rows without the dense channels,
