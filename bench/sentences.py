@@ -1,6 +1,6 @@
 """The sentences that answer: sentence Hit@1 and span precision per corpus and language.
 
-    python bench/sentences.py [--split dev|test|all] [--labels DIR] [--fit] [--latency]
+    python bench/sentences.py [--split dev|test|all] [--labels DIR] [--fit [--write]] [--latency]
 
 Reads every ``<corpus>.jsonl`` of labelled questions with gold answer sentences in
 ``--labels`` (default bench/questions/sentences/): ``bundled`` is the bundled notes, any
@@ -11,8 +11,12 @@ once (qa.store.unit_vectors); the bench indexes are read, never rebuilt or writt
 The copies hold every unit in every channel; by default (QA_UNIT_POLICY=lang) the
 multilingual channel is then given only the Chinese units, as a build stores them
 (qa.store.unit_vectors.channel_reads), and QA_UNIT_POLICY=all keeps them all. A question
-belongs to a fixed half by a hash of its text (qa.eval.evaluate.Labelled.split); weights are
-fitted on ``dev`` only (``--fit`` prints the best and the table with them).
+belongs to a fixed half by a hash of its text (qa.eval.evaluate.Labelled.split), or to the
+half its line pins. Weights are fitted on ``dev`` only (qa.eval.span_fit): ``--fit`` prints
+the gold-passage Hit@1 per corpus x language of weights fitted without that corpus (nested
+leave-one-corpus-out, the honest estimate), in sample and of the baselines, then the tables
+with the weights fitted on every dev corpus; ``--write`` writes those to qa/data/spans.json,
+the weights qa uses.
 
 Printed: per corpus x question language, on the gold passage and end to end on the top
 hit, Hit@1 / precision of qa's choice and of two baselines (the first sentence, the
@@ -40,11 +44,19 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from common import percentiles, save  # noqa: E402
 
+from qa.eval import span_fit  # noqa: E402
 from qa.eval.evaluate import Labelled, load_labelled  # noqa: E402
 from qa.eval.sentence_eval import METHODS, SentenceCase, collect, score, unlocated  # noqa: E402
+from qa.eval.span_fit import Group  # noqa: E402
 from qa.lang.text import has_chinese  # noqa: E402
 from qa.models.pool import POOL  # noqa: E402
-from qa.retrieve.answer_span import DEFAULT_WEIGHTS, FEATURES, SPAN_HITS, SpanWeights, overlaps  # noqa: E402
+from qa.retrieve.answer_span import (  # noqa: E402
+    DEFAULT_WEIGHTS,
+    FEATURES,
+    SPAN_HITS,
+    WEIGHTS_FILE,
+    SpanWeights,
+)
 from qa.retrieve.search import Searcher  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 from qa.store.index import Index  # noqa: E402
@@ -188,65 +200,57 @@ def print_tables(result: dict[str, Any], split: str) -> None:
             print(f"{name}: {len(r['unlocated'])} gold sentences not found: {r['unlocated'][0]!r}")
 
 
-def objective(cases: list[SentenceCase], weights: SpanWeights) -> float:
-    """Mean over languages of (gold-passage Hit@1 + 0.25 precision)."""
-    t = score([c for c in cases if c.gold_passage and c.gold_passage.gold], weights, "gold")
-    return float(
-        np.mean(
-            [
-                t[lang]["qa"]["hit@1"] + 0.25 * t[lang]["qa"]["precision"]
-                for lang in t
-                if lang != "all"
-            ]
+def groups_of(cases: dict[str, list[SentenceCase]]) -> list[Group]:
+    """The located gold passages of every corpus, for qa.eval.span_fit."""
+    return [
+        Group(
+            name,
+            c.item.lang,
+            c.gold_passage.features,
+            [(u.start, u.end) for u in c.gold_passage.units],
+            c.gold_passage.gold,
+            c.gold_passage.on_topic,
         )
-    )
+        for name, mine in cases.items()
+        for c in mine
+        if c.gold_passage is not None and c.gold_passage.gold
+    ]
 
 
-def fit(cases: list[SentenceCase]) -> SpanWeights:
-    """A conditional logit over each gold passage's units (softmax of the linear score,
-    the gold units' share of it maximised), L2-regularised with the strength that scores
-    best by the objective; then the second-unit margin by the objective. Dev questions
-    only."""
-    best_w, best = DEFAULT_WEIGHTS, -1.0
-    for l2, latent in [(x, y) for x in (0.1, 0.3, 1.0, 3.0) for y in (False, True)]:
-        w = fit_logit(cases, l2, latent)
-        value = objective(cases, w)
-        print(f"  L2 {l2} latent {latent}: objective {value:.3f}", file=sys.stderr)
-        if value > best + 1e-9:
-            best, best_w = value, w
-    for within in (0.05, 0.1, 0.2, 0.3):
-        w = replace(best_w, second_within=within)
-        value = objective(cases, w)
-        if value > best + 1e-9:
-            best, best_w = value, w
-    print(f"fitted on the dev passages (objective {best:.3f}): {best_w}")
-    return best_w
+def loco_table(groups: list[Group], weights: SpanWeights) -> dict[str, Any]:
+    """Gold-passage Hit@1 per corpus x language: nested leave-one-corpus-out (the weights
+    that scored a corpus were fitted without it), in sample with ``weights``, and the two
+    baselines."""
+    held_out, l2s = span_fit.loco(groups)
+    fitted = span_fit.hits(groups, weights)
+    first = np.array([float(g.gold[0]) for g in groups])
+    coverage = FEATURES.index("coverage")
+    most = np.array([float(g.gold[int(np.argmax(g.features[:, coverage]))]) for g in groups])
+    table: dict[str, Any] = {}
+    for name in [*sorted({g.corpus for g in groups}), "ALL"]:
+        for lang in ("en", "zh"):
+            rows = [i for i, g in enumerate(groups) if g.lang == lang and name in (g.corpus, "ALL")]
+            if rows:
+                table[f"{name}/{lang}"] = {
+                    "n": len(rows),
+                    "loco": float(held_out[rows].mean()),
+                    "in_sample": float(fitted[rows].mean()),
+                    "first": float(first[rows].mean()),
+                    "most_terms": float(most[rows].mean()),
+                    "l2": l2s.get(name),
+                }
+    return table
 
 
-def fit_logit(cases: list[SentenceCase], l2: float, latent: bool = False) -> SpanWeights:
-    """The conditional logit of ``fit`` at one L2 strength; ``latent``: the best-scoring
-    gold unit is the one to choose (closer to Hit@1) rather than all gold units."""
-    from scipy.optimize import minimize
-
-    usable = [c.gold_passage for c in cases if c.gold_passage and c.gold_passage.gold]
-    data = []
-    for p in usable:
-        gold = np.array([overlaps((u.start, u.end), p.gold) for u in p.units])
-        if gold.any() and not gold.all():
-            data.append((p.features, gold))
-
-    def loss(w: np.ndarray) -> float:
-        total = l2 * float(w @ w)
-        for x, gold in data:
-            s = x @ w
-            m = s.max()
-            top = s[gold].max() - m if latent else np.log(np.exp(s[gold] - m).sum())
-            total -= top - np.log(np.exp(s - m).sum())
-        return total / len(data)
-
-    result = minimize(loss, DEFAULT_WEIGHTS.vector(), method="L-BFGS-B")
-    weights = {name: round(float(v), 3) for name, v in zip(FEATURES, result.x, strict=True)}
-    return replace(DEFAULT_WEIGHTS, weights=weights, floor=-9.0, second_within=0.0)
+def print_loco(table: dict[str, Any]) -> None:
+    print("\ngold passage Hit@1: leave-one-corpus-out (nested), in sample, baselines")
+    print(f"{'corpus':20} {'lang':4} {'n':>4}  {'LOCO':>6} {'fitted':>6} {'first':>6} {'terms':>6}")
+    for key, r in table.items():
+        name, lang = key.rsplit("/", 1)
+        print(
+            f"{name:20} {lang:4} {r['n']:>4}  {r['loco']:6.3f} {r['in_sample']:6.3f}"
+            f" {r['first']:6.3f} {r['most_terms']:6.3f}"
+        )
 
 
 def latency(rounds: int = 1, dense: bool = True) -> dict[str, Any]:
@@ -267,7 +271,7 @@ def latency(rounds: int = 1, dense: bool = True) -> dict[str, Any]:
             assert context is not None
             start, thread = time.perf_counter(), time.process_time()
             for hit in answer.hits[:SPAN_HITS]:
-                context.spans(hit.chunk.text, dense)
+                context.spans(hit.chunk.text, dense, " ".join(hit.chunk.heading_path[-1:]))
             added[item.lang].append((time.perf_counter() - start) * 1000)
             cpu[item.lang].append((time.process_time() - thread) * 1000)
             start = time.perf_counter()
@@ -287,6 +291,9 @@ def main() -> None:
     parser.add_argument("--split", choices=["dev", "test", "all"], default="dev")
     parser.add_argument("--labels", type=Path, default=LABELS)
     parser.add_argument("--fit", action="store_true", help="fit the weights on dev first")
+    parser.add_argument(
+        "--write", action="store_true", help="with --fit: write the weights to qa/data/spans.json"
+    )
     parser.add_argument("--latency", action="store_true", help="time the span step")
     parser.add_argument(
         "--no-dense", action="store_true", help="time the spans without the dense channels"
@@ -307,12 +314,24 @@ def main() -> None:
         dev: dict[str, list[SentenceCase]] = {}
         if args.fit:
             dev = gather(args.labels, "dev")
-            weights = fit([c for mine in dev.values() for c in mine])
-            out["weights"] = {
-                "weights": dict(weights.weights),
-                "floor": weights.floor,
-                "second_within": weights.second_within,
+            groups = groups_of(dev)
+            weights, l2 = span_fit.fit(groups)
+            out["loco"] = loco_table(groups, weights)
+            print_loco(out["loco"])
+            fitted = {
+                "by": "bench/sentences.py --fit --write",
+                "questions": len(groups),
+                "l2": l2,
+                "loco_hit@1": {k: round(v["loco"], 3) for k, v in out["loco"].items()},
             }
+            out["weights"] = weights.to_json(fitted)
+            print(f"fitted on {len(groups)} dev passages (L2 {l2}): {weights}")
+            if args.write:
+                text = json.dumps(out["weights"], indent=1, ensure_ascii=False) + "\n"
+                WEIGHTS_FILE.write_text(text, encoding="utf-8")
+                print(f"wrote {WEIGHTS_FILE}")
+        elif args.write:
+            raise SystemExit("--write writes what --fit fits: give both")
         cases = dev if dev and args.split == "dev" else gather(args.labels, args.split)
         out["results"] = tables(cases, weights)
         print_tables(out["results"], args.split)

@@ -160,6 +160,21 @@ def test_nothing_is_marked_when_no_unit_answers() -> None:
     assert context("what is dropout").spans("") == []
 
 
+def test_a_passage_whose_heading_names_the_topic_is_marked_though_no_unit_repeats_it() -> None:
+    """The passage under "Curse of dimensionality" answers without naming it again; the
+    heading says it is on topic. A heading with none of the question's terms does not."""
+    text = (
+        "When the number of features grows, data points become nearly equidistant. "
+        "Distances then say little, so clustering and nearest neighbours degrade."
+    )
+    ask = context("what is the curse of dimensionality")
+    assert ask.spans(text) == []
+    on_topic = ask.spans(text, heading="Curse of dimensionality")
+    assert len(on_topic) == 1 and text[on_topic[0][0] :].startswith(("When the", "Distances"))
+    assert ask.spans(text, heading="Clustering") == []
+    assert context("how to bake sourdough bread").spans(PASSAGE, heading="Dropout") == []
+
+
 def test_gold_sentences_are_found_despite_emphasis_and_spacing() -> None:
     text = "Intro. **Dropout** zeroes   units\nat random. End."
     assert locate("Dropout zeroes units at random.", text) == (9, 44)

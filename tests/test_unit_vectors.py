@@ -11,7 +11,7 @@ import pytest
 from conftest import FakeEncoder
 
 from qa.library import Library
-from qa.retrieve.answer_span import SpanContext, question_bigrams, split_units
+from qa.retrieve.answer_span import SpanContext, split_units
 from qa.retrieve.confidence import topic_terms
 from qa.settings import Settings
 from qa.store.build import build_index
@@ -135,8 +135,3 @@ def test_a_chinese_difference_question_picks_the_sentence_with_both_terms() -> N
     )
     units = chinese("L1 和 L2 正则化有什么区别").units(text)
     assert units[0].text == "L1 和 L2 正则化的区别是 L1 产生稀疏解而 L2 不会。"
-
-
-def test_character_bigrams_leave_out_the_asking_words() -> None:
-    assert question_bigrams("残差连接为什么有效") == {"残差", "差连", "连接", "有效"}
-    assert question_bigrams("what is dropout") == frozenset()

@@ -23,7 +23,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qa.eval.evaluate import CUTOFF, Labelled, Target
-from qa.retrieve.answer_span import FEATURES, SpanWeights, Unit, inside, locate, overlaps, pick
+from qa.retrieve.answer_span import (
+    FEATURES,
+    SpanContext,
+    SpanWeights,
+    Unit,
+    inside,
+    locate,
+    overlaps,
+    pick,
+)
 
 if TYPE_CHECKING:
     from qa.retrieve.search import Searcher
@@ -41,6 +50,7 @@ class Passage:
     lexical: np.ndarray  # FEATURES without the dense channels
     features: np.ndarray  # with them, every unit embedded
     gold: list[tuple[int, int]]  # empty: the passage holds no gold sentence
+    on_topic: bool = False  # its heading has one of the question's terms
 
 
 @dataclass
@@ -71,6 +81,11 @@ def gold_chunk(item: Labelled, chunks: Sequence[Chunk]) -> Chunk | None:
     return best
 
 
+def on_topic(context: SpanContext, chunk: Chunk) -> bool:
+    """Whether the chunk's heading names the question's topic (as search marks spans)."""
+    return context.names_topic(" ".join(chunk.heading_path[-1:]))
+
+
 def collect(searcher: Searcher, items: Iterable[Labelled]) -> list[SentenceCase]:
     """Ask each question with gold sentences and keep what scoring needs."""
     cases = []
@@ -85,7 +100,9 @@ def collect(searcher: Searcher, items: Iterable[Labelled]) -> list[SentenceCase]
         gold_passage = None
         if gold is not None:
             units, lexical, features = context.features(gold.text)
-            gold_passage = Passage(units, lexical, features, gold_spans(item, gold.text))
+            gold_passage = Passage(
+                units, lexical, features, gold_spans(item, gold.text), on_topic(context, gold)
+            )
         top_passage = None
         if answer.hits:
             top = answer.hits[0].chunk
@@ -93,7 +110,7 @@ def collect(searcher: Searcher, items: Iterable[Labelled]) -> list[SentenceCase]
             relevant = any(t.matches(loc) for t in targets for loc in top.locations)
             units, lexical, features = context.features(top.text)
             top_gold = gold_spans(item, top.text) if relevant else []
-            top_passage = Passage(units, lexical, features, top_gold)
+            top_passage = Passage(units, lexical, features, top_gold, on_topic(context, top))
         cases.append(SentenceCase(item, gold_passage, top_passage))
     return cases
 
@@ -106,7 +123,7 @@ def marked(passage: Passage, method: str, weights: SpanWeights) -> list[Unit]:
         return [passage.units[0]]
     if method == "most_terms":
         return [passage.units[int(np.argmax(passage.features[:, _COVERAGE]))]]
-    return [passage.units[i] for i in pick(passage.features, weights)]
+    return [passage.units[i] for i in pick(passage.features, weights, passage.on_topic)]
 
 
 def score(

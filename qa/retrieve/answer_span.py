@@ -3,27 +3,33 @@
 A passage is cut into *units* (qa.lang.units.split_units: sentences in both languages,
 list items, table rows, whole code blocks and math).
 
-Each unit is scored against the question (``SpanContext``) by a linear score over
+Each unit is scored against the question (``SpanContext``) by a linear score over 15
 FEATURES: the share of the question's topic terms it contains (glossary and dictionary
-forms included) and of its Chinese character bigrams, whether it says what the
-question's intent asks for (a "why" question prefers "because / 因为 / 由于 / so that";
-a "difference" question a unit with both terms), whether it comes under a lead-in that
-matches ("**Cons:**" for 缺点), its place in the passage, whether it is a list item,
-penalties for lead-ins, questions, link-only and very short units, and its similarity
-to the question in the dense channels (MiniLM for English, e5 for Chinese and
-cross-lingual). The units' vectors are embedded once at build time (qa.store.unit_vectors),
-so a question costs only dot products; a unit with no stored vector is scored without
-the dense features. The best unit is marked (with its neighbour when it scores within
-``second_within``); nothing is marked when no unit has a single term of the question.
-The weights are fitted on the dev halves of the labelled sentence sets
-(``bench/sentences.py --fit``).
+forms included) and whether no unit has more, whether it says what the question's intent
+asks for (a "why" question prefers "because / 因为 / 由于 / so that"), whether it comes
+under a lead-in that matches ("**Cons:**" for 缺点) or names the opposite, whether it is
+the first unit or a list item, whether it continues the unit before ("It / 这"),
+penalties for lead-ins, titles, questions, link-only and very short units, and its
+similarity to the question in the dense channels (MiniLM for English, e5 for Chinese and
+cross-lingual), in standard deviations above the passage's mean. The units' vectors are
+embedded once at build time (qa.store.unit_vectors), so a question costs only dot
+products; a unit with no stored vector gets the passage's lowest similarity. The best
+unit is marked (with its neighbour when it scores within ``second_within``); nothing is
+marked when no unit has a single term of the question.
+
+The weights are data (qa/data/spans.json), written by ``bench/sentences.py --fit
+--write``: a conditional logit fitted on the dev halves of the labelled sentence sets,
+its L2 penalty chosen leave-one-corpus-out (qa.eval.span_fit).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -31,6 +37,7 @@ from qa.lang.text import has_chinese, tokenize
 from qa.lang.units import MAX_UNIT_CHARS, Unit, split_units
 from qa.retrieve.confidence import Term
 from qa.retrieve.rerank import intents
+from qa.settings import PACKAGE_ROOT
 
 # ---------------------------------------------------------------------------- scoring
 
@@ -82,28 +89,21 @@ def intent_cue(asked: frozenset[str], unit: str) -> float:
 
 
 FEATURES = (
-    "dense",  # the unit's cosine similarity to the question
-    "dense_rank",  # ... scaled within the passage: 1 for the most similar unit, 0 the least
+    "dense_z",  # similarity to the question, in standard deviations above the passage's mean
     "coverage",  # share of the question's topic terms the unit contains
+    "most_terms",  # has as many of the question's terms as the best unit of the passage
     "intent",  # the unit says what the question's intent asks for (CUES)
-    "both_terms",  # a comparison question, and the unit has two of its terms
     "first",  # the passage's first unit
-    "first_what",  # ... and the question asks what something is (it often says so)
     "short",  # under SHORT characters
-    "block",  # a code or math block (rarely the answer in words)
     "lead_in",  # ends with a colon, or is a bold label alone: it announces what follows
+    "title",  # a short line with no sentence end: a title in a list, not a statement
     "asks",  # a question itself ("is a larger n always better?")
     "links",  # mostly a link or an image
-    "label",  # comes under a lead-in ("**Cons:**") that says what the question asks
-    "bigrams",  # share of the question's Chinese character bigrams the unit contains
-    "position",  # where in the passage: 0 for the first unit, 1 for the last
     "item",  # a list item
-    "title",  # a short line with no sentence end: a title in a list, not a statement
-    "dense_z",  # the similarity in standard deviations above the passage's mean
-    "most_terms",  # has as many of the question's terms as the best unit of the passage
+    "continues",  # opens with "It / This / So / 它 / 这 / 所以": the previous unit's coverage
+    "label",  # comes under a lead-in ("**Cons:**") that says what the question asks
     "polar_label",  # under a lead-in that names what is asked ("Cons:" for 缺点)
     "other_label",  # under a lead-in that names the opposite ("Pros:" for 缺点)
-    "continues",  # opens with "It / This / So / 它 / 这 / 所以": the previous unit's coverage
 )
 _ANAPHOR = re.compile(
     r"^\W*(?:it|its|this|these|that|those|they|so|thus|hence|therefore|here|such)\b"
@@ -111,13 +111,6 @@ _ANAPHOR = re.compile(
     re.IGNORECASE,
 )
 SHORT = 20
-# Words of a Chinese question that ask rather than say what it is about.
-_ASKING = re.compile(
-    r"为什么|为何|是什么|什么是|什么|怎么样|怎么|怎样|如何|哪些|哪个|区别|不同|差异|有何|"
-    r"有哪些|是否|能否|吗|呢|请|简述|介绍|一下|的|了|和|与|及"
-)
-_HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
-
 
 _ENDS_SENTENCE = re.compile(r"[.!?。！？；;:：)）]\W*$")
 
@@ -128,14 +121,6 @@ def _is_title(text: str) -> bool:
     plain = text.strip("*_ ")
     short = len(plain.split()) <= 8 if not has_chinese(plain) else len(plain) <= 16
     return short and "\n" not in plain and not _ENDS_SENTENCE.search(plain)
-
-
-def question_bigrams(question: str) -> frozenset[str]:
-    """The Chinese character bigrams of what a question is about (its asking words out)."""
-    out: set[str] = set()
-    for run in _HAN_RUN.findall(_ASKING.sub(" ", question)):
-        out.update(run[i : i + 2] for i in range(len(run) - 1))
-    return frozenset(out)
 
 
 # A question about drawbacks wants what comes under "Cons:", not under "Pros:".
@@ -164,36 +149,52 @@ class SpanWeights:
     def vector(self) -> np.ndarray:
         return np.array([self.weights.get(name, 0.0) for name in FEATURES])
 
+    def to_json(self, fitted: Mapping[str, object] | None = None) -> dict[str, object]:
+        """The file ``bench/sentences.py --fit --write`` writes; ``fitted``: how (kept
+        for the reader, not read back)."""
+        data: dict[str, object] = {
+            "format": "qa-spans",
+            "version": 1,
+            "features": {name: self.weights.get(name, 0.0) for name in FEATURES},
+            "floor": self.floor,
+            "second_within": self.second_within,
+        }
+        if fitted:
+            data["fitted"] = dict(fitted)
+        return data
 
-# Fitted on the dev halves of the labelled sentence sets (bench/sentences.py --fit).
-DEFAULT_WEIGHTS = SpanWeights(
-    {
-        "dense": 0.049,
-        "dense_rank": 0.112,
-        "coverage": 0.205,
-        "intent": 0.951,
-        "both_terms": -0.067,
-        "first": -0.404,
-        "first_what": -0.178,
-        "short": -0.265,
-        "block": 0.0,
-        "lead_in": -0.864,
-        "asks": -0.291,
-        "links": -0.598,
-        "label": 0.419,
-        "bigrams": -0.118,
-        "position": -0.135,
-        "item": 0.3,
-        "title": -0.541,
-        "dense_z": 0.774,
-        "most_terms": 0.222,
-        "polar_label": 0.292,
-        "other_label": -0.117,
-        "continues": 0.678,
-    },
-    floor=-9.0,
-    second_within=0.3,
-)
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> SpanWeights:
+        """ValueError when ``data`` is not a span-weights file for these FEATURES."""
+        if data.get("format") != "qa-spans" or data.get("version") != 1:
+            raise ValueError("not a qa span-weights file (format qa-spans, version 1)")
+        raw = data.get("features")
+        if not isinstance(raw, dict) or set(raw) != set(FEATURES):
+            raise ValueError(
+                f"a span-weights file needs a weight for each of: {', '.join(FEATURES)}"
+            )
+        weights = {}
+        for name in FEATURES:
+            value = raw[name]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"the weight of {name} is not a number")
+            weights[name] = float(value)
+        floor, within = data.get("floor"), data.get("second_within")
+        if not isinstance(floor, int | float) or not isinstance(within, int | float):
+            raise ValueError("a span-weights file needs numbers for floor and second_within")
+        return cls(weights, float(floor), float(within))
+
+
+WEIGHTS_FILE = PACKAGE_ROOT / "data" / "spans.json"
+
+
+@lru_cache(maxsize=4)
+def load_span_weights(path: Path = WEIGHTS_FILE) -> SpanWeights:
+    return SpanWeights.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+# Fitted on the dev halves of the labelled sentence sets (bench/sentences.py --fit --write).
+DEFAULT_WEIGHTS = load_span_weights()
 
 
 def unit_features(
@@ -204,15 +205,11 @@ def unit_features(
     tokenize: Callable[[str], list[str]] = tokenize,
 ) -> np.ndarray:
     """One row of FEATURES per unit. ``similarity``: each unit's cosine similarity to the
-    question (None when no dense channel is loaded: the dense features are 0);
+    question (None when no dense channel is loaded: the dense feature is 0);
     ``tokenize``: the index's (``BilingualTokenizer.tokenize``)."""
     asked = intents(question)
-    compare = "compare" in asked
-    bigrams = question_bigrams(question)
-    last = max(1, len(units) - 1)
     polarity = {name for name, p in _POLARITY.items() if p.search(question)}
     if similarity is not None and len(similarity):
-        low, high = float(np.min(similarity)), float(np.max(similarity))
         mean, spread = float(np.mean(similarity)), float(np.std(similarity))
     found = [
         sum(1 for t in terms if any(set(tokenize(u.text)).issuperset(f) for f in t)) for u in units
@@ -223,37 +220,34 @@ def unit_features(
     polar = other = False  # ... and names the asked polarity, or the opposite one
     for n, unit in enumerate(units):
         have = found[n]
-        sim = float(similarity[n]) if similarity is not None else 0.0
         linked = sum(len(m.group(0)) for m in _LINKS.finditer(unit.text))
         lead_in = bool(
             unit.text.rstrip("*_ ").endswith((":", "：")) or _BOLD_LABEL.match(unit.text)
         )
-        rows.append(
-            [
-                sim,
-                (sim - low) / (high - low) if similarity is not None and high > low else 0.0,
-                have / len(terms) if terms else 0.0,
-                intent_cue(asked, unit.text),
-                float(compare and have >= 2),
-                float(n == 0),
-                float(n == 0 and (not asked or "what" in asked)),
-                float(len(unit.text) < SHORT),
-                float(unit.kind in ("code", "math")),
-                float(lead_in),
-                float(unit.text.rstrip("*_ ").endswith(("?", "？"))),
-                float(linked > 0.6 * len(unit.text)),
-                float(label_matches and not lead_in),
-                sum(1 for b in bigrams if b in unit.text) / len(bigrams) if bigrams else 0.0,
-                n / last,
-                float(unit.kind == "item"),
-                float(_is_title(unit.text)),
-                (sim - mean) / spread if similarity is not None and spread > 0 else 0.0,
-                float(most > 0 and have == most),
-                float(polar and not lead_in),
-                float(other and not lead_in),
-                (found[n - 1] / len(terms) if n and terms and _ANAPHOR.search(unit.text) else 0.0),
-            ]
-        )
+        row = {
+            "dense_z": (
+                (float(similarity[n]) - mean) / spread
+                if similarity is not None and spread > 0
+                else 0.0
+            ),
+            "coverage": have / len(terms) if terms else 0.0,
+            "most_terms": float(most > 0 and have == most),
+            "intent": intent_cue(asked, unit.text),
+            "first": float(n == 0),
+            "short": float(len(unit.text) < SHORT),
+            "lead_in": float(lead_in),
+            "title": float(_is_title(unit.text)),
+            "asks": float(unit.text.rstrip("*_ ").endswith(("?", "？"))),
+            "links": float(linked > 0.6 * len(unit.text)),
+            "item": float(unit.kind == "item"),
+            "continues": (
+                found[n - 1] / len(terms) if n and terms and _ANAPHOR.search(unit.text) else 0.0
+            ),
+            "label": float(label_matches and not lead_in),
+            "polar_label": float(polar and not lead_in),
+            "other_label": float(other and not lead_in),
+        }
+        rows.append([row[name] for name in FEATURES])
         if lead_in:
             said = {name for name, p in _POLARITY.items() if p.search(unit.text)}
             label_matches = bool(polarity & said) if said else have > 0
@@ -281,10 +275,13 @@ def choose(scores: np.ndarray, weights: SpanWeights = DEFAULT_WEIGHTS) -> list[i
 _COVERAGE = FEATURES.index("coverage")
 
 
-def pick(features: np.ndarray, weights: SpanWeights = DEFAULT_WEIGHTS) -> list[int]:
+def pick(
+    features: np.ndarray, weights: SpanWeights = DEFAULT_WEIGHTS, on_topic: bool = False
+) -> list[int]:
     """The answering units by their score (see ``choose``); none when no unit contains
-    a single term of the question (all are weak)."""
-    if not len(features) or not features[:, _COVERAGE].any():
+    a single term of the question (all are weak), unless the passage is ``on_topic``
+    (its heading names what is asked: its units need not repeat it)."""
+    if not len(features) or not (on_topic or features[:, _COVERAGE].any()):
         return []  # no unit has any of the question's terms: nothing here answers
     return choose(features @ weights.vector(), weights)
 
@@ -346,14 +343,22 @@ class SpanContext:
     weights: SpanWeights = DEFAULT_WEIGHTS
     tokenize: Callable[[str], list[str]] = tokenize  # the index's tokenizer
 
-    def units(self, text: str, dense: bool = True) -> list[Unit]:
-        """The answering units of ``text``, best first (none when every unit is weak)."""
+    def units(self, text: str, dense: bool = True, heading: str = "") -> list[Unit]:
+        """The answering units of ``text``, best first (none when every unit is weak and
+        ``heading``, the passage's, has none of the question's terms)."""
         units, _, full = self.features(text, dense)
-        return [units[i] for i in pick(full, self.weights)]
+        return [units[i] for i in pick(full, self.weights, self.names_topic(heading))]
 
-    def spans(self, text: str, dense: bool = True) -> list[tuple[int, int]]:
+    def spans(self, text: str, dense: bool = True, heading: str = "") -> list[tuple[int, int]]:
         """The answering units of ``text`` as (start, end) offsets, best first."""
-        return [(u.start, u.end) for u in self.units(text, dense)]
+        return [(u.start, u.end) for u in self.units(text, dense, heading)]
+
+    def names_topic(self, heading: str) -> bool:
+        """Whether a heading has one of the question's topic terms."""
+        if not heading.strip() or not self.terms:
+            return False
+        tokens = set(self.tokenize(heading))
+        return any(tokens.issuperset(form) for term in self.terms for form in term)
 
     def features(self, text: str, dense: bool = True) -> tuple[list[Unit], np.ndarray, np.ndarray]:
         """The markable units of ``text``, their FEATURES rows without the dense channels,

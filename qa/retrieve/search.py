@@ -294,7 +294,8 @@ class Searcher:
             context = answer.span_context
             if context is not None:
                 for hit in hits[:SPAN_HITS]:
-                    hit.answer_spans = context.spans(hit.chunk.text)
+                    heading = " ".join(hit.chunk.heading_path[-1:])
+                    hit.answer_spans = context.spans(hit.chunk.text, heading=heading)
         return answer
 
     def analyse(self, question: str) -> Query:
