@@ -10,7 +10,9 @@ index (index/bench/<name>/, or $QA_BENCH_INDEXES) under $QA_UNIT_INDEXES (defaul
 once (qa.store.unit_vectors); the bench indexes are read, never rebuilt or written.
 The copies hold every unit in every channel; by default (QA_UNIT_POLICY=lang) the
 multilingual channel is then given only the Chinese units, as a build stores them
-(qa.store.unit_vectors.channel_reads), and QA_UNIT_POLICY=all keeps them all. A question
+(qa.store.unit_vectors.channel_reads), QA_UNIT_POLICY=all keeps them all, and
+QA_UNIT_POLICY=english gives the multilingual channel none (what a build that left e5's
+sentence units out would store: they are most of its second phase). A question
 belongs to a fixed half by a hash of its text (qa.eval.evaluate.Labelled.split), or to the
 half its line pins. Weights are fitted on ``dev`` only (qa.eval.span_fit): ``--fit`` prints
 the gold-passage Hit@1 per corpus x language of weights fitted without that corpus (nested
@@ -126,15 +128,16 @@ POLICY = os.environ.get("QA_UNIT_POLICY", "lang")
 
 def open_searcher(name: str) -> Searcher:
     index = Index.load(with_unit_vectors(name))
-    if POLICY == "lang":
+    if POLICY in ("lang", "english"):
         # What a build embedding each unit in its own language's channel only would store:
-        # the multilingual channel keeps only the Chinese units.
+        # the multilingual channel keeps only the Chinese units (or, for "english", none).
         chinese = {
             unit_key(u) for u in chunk_unit_texts(c.text for c in index.chunks) if has_chinese(u)
         }
         for channel, store in list(index.unit_vectors.items()):
             if POOL.get(index.manifest.dense[channel].model).multilingual:
-                rows = [i for i, k in enumerate(store.keys) if k in chinese]
+                keep = chinese if POLICY == "lang" else set()
+                rows = [i for i, k in enumerate(store.keys) if k in keep]
                 index.unit_vectors[channel] = UnitStore(
                     [store.keys[i] for i in rows], store.vectors[rows]
                 )
