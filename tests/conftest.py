@@ -8,6 +8,7 @@ about retrieval quality use the real bundled models instead.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -77,6 +78,20 @@ def private_user_dirs(tmp_path_factory: pytest.TempPathFactory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_fsync():
+    """os.fsync does nothing in this process: it makes a write survive a power cut, which
+    no test can make, and on a disk shared with other work each call waits milliseconds
+    (about 16 s of test_security.py's 42 s). kill -9 safety rests on the renames, which
+    the tests still exercise; test_index.py::test_a_build_is_fsynced_before_it_is_published
+    checks that the build makes its fsync calls, and in the right order. Child processes
+    (the kill -9 and watch tests) fsync for real."""
+    patch = pytest.MonkeyPatch()
+    patch.setattr(os, "fsync", lambda fd: None)
+    yield
+    patch.undo()
 
 
 @pytest.fixture
