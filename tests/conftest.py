@@ -59,6 +59,14 @@ class FakeEncoder:
 
 register_encoder("fake", FakeEncoder)
 
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if WORKER:
+    # Under pytest-xdist each worker is one of the cores: its builds and searches run
+    # their model work on one thread, not one per core (qa.threads).
+    import qa.threads
+
+    qa.threads.cpu_threads = lambda: 1
+
 FAKE = Settings(models=("fake",), weights={"bm25": 1.0, "fake": 1.0})
 
 
@@ -108,14 +116,29 @@ def notes(tmp_path: Path) -> Path:
     return folder
 
 
+def shared_index(tmp_path_factory: pytest.TempPathFactory, name: str, notes: Path) -> Path:
+    """``notes`` indexed with the real default models once per test run, however many
+    pytest-xdist workers ask: the first builds it under a lock, the others wait and read
+    it. Tests only read it (copy it with shutil.copytree to change it)."""
+    from filelock import FileLock
+
+    from qa.store.build import build_index
+    from qa.store.index import CURRENT
+
+    root = tmp_path_factory.getbasetemp()
+    if WORKER:
+        root = root.parent  # the folder all workers of this run share
+    folder = root / f"shared-{name}-index"
+    with FileLock(f"{folder}.lock"):
+        if not (folder / CURRENT).exists():
+            build_index(notes, folder, Settings())
+    return folder
+
+
 @pytest.fixture(scope="session")
 def bundled_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled notes indexed with the real default models (built once per test run)."""
-    from qa.store.build import build_index
-
-    folder = tmp_path_factory.mktemp("bundled-index")
-    build_index(BUNDLED, folder, Settings())
-    return folder
+    return shared_index(tmp_path_factory, "bundled", BUNDLED)
 
 
 @pytest.fixture(scope="session")
@@ -129,12 +152,9 @@ def bundled_searcher(bundled_index: Path):
 @pytest.fixture(scope="session")
 def mixed_searcher(tmp_path_factory: pytest.TempPathFactory):
     from qa.retrieve.search import Searcher
-    from qa.store.build import build_index
     from qa.store.index import Index
 
-    folder = tmp_path_factory.mktemp("mixed-index")
-    build_index(MIXED, folder, Settings())
-    return Searcher(Index.load(folder), Settings())
+    return Searcher(Index.load(shared_index(tmp_path_factory, "mixed", MIXED)), Settings())
 
 
 @pytest.fixture(autouse=True)
