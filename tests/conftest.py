@@ -8,6 +8,7 @@ about retrieval quality use the real bundled models instead.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -58,6 +59,14 @@ class FakeEncoder:
 
 register_encoder("fake", FakeEncoder)
 
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if WORKER:
+    # Under pytest-xdist each worker is one of the cores: its builds and searches run
+    # their model work on one thread, not one per core (qa.threads).
+    import qa.threads
+
+    qa.threads.cpu_threads = lambda: 1
+
 FAKE = Settings(models=("fake",), weights={"bm25": 1.0, "fake": 1.0})
 
 
@@ -79,6 +88,20 @@ def private_user_dirs(tmp_path_factory: pytest.TempPathFactory):
             os.environ[key] = value
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_fsync():
+    """os.fsync does nothing in this process: it makes a write survive a power cut, which
+    no test can make, and on a disk shared with other work each call waits milliseconds
+    (about 16 s of test_security.py's 42 s). kill -9 safety rests on the renames, which
+    the tests still exercise; test_index.py::test_a_build_is_fsynced_before_it_is_published
+    checks that the build makes its fsync calls, and in the right order. Child processes
+    (the kill -9 and watch tests) fsync for real."""
+    patch = pytest.MonkeyPatch()
+    patch.setattr(os, "fsync", lambda fd: None)
+    yield
+    patch.undo()
+
+
 @pytest.fixture
 def fake_settings() -> Settings:
     FakeEncoder.embedded.clear()
@@ -93,14 +116,29 @@ def notes(tmp_path: Path) -> Path:
     return folder
 
 
+def shared_index(tmp_path_factory: pytest.TempPathFactory, name: str, notes: Path) -> Path:
+    """``notes`` indexed with the real default models once per test run, however many
+    pytest-xdist workers ask: the first builds it under a lock, the others wait and read
+    it. Tests only read it (copy it with shutil.copytree to change it)."""
+    from filelock import FileLock
+
+    from qa.store.build import build_index
+    from qa.store.index import CURRENT
+
+    root = tmp_path_factory.getbasetemp()
+    if WORKER:
+        root = root.parent  # the folder all workers of this run share
+    folder = root / f"shared-{name}-index"
+    with FileLock(f"{folder}.lock"):
+        if not (folder / CURRENT).exists():
+            build_index(notes, folder, Settings())
+    return folder
+
+
 @pytest.fixture(scope="session")
 def bundled_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled notes indexed with the real default models (built once per test run)."""
-    from qa.store.build import build_index
-
-    folder = tmp_path_factory.mktemp("bundled-index")
-    build_index(BUNDLED, folder, Settings())
-    return folder
+    return shared_index(tmp_path_factory, "bundled", BUNDLED)
 
 
 @pytest.fixture(scope="session")
@@ -114,12 +152,9 @@ def bundled_searcher(bundled_index: Path):
 @pytest.fixture(scope="session")
 def mixed_searcher(tmp_path_factory: pytest.TempPathFactory):
     from qa.retrieve.search import Searcher
-    from qa.store.build import build_index
     from qa.store.index import Index
 
-    folder = tmp_path_factory.mktemp("mixed-index")
-    build_index(MIXED, folder, Settings())
-    return Searcher(Index.load(folder), Settings())
+    return Searcher(Index.load(shared_index(tmp_path_factory, "mixed", MIXED)), Settings())
 
 
 @pytest.fixture(autouse=True)

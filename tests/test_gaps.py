@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import shared_index
 from test_tui import RecordingApp, pilot_test, until
 from textual.widgets import OptionList
 
@@ -38,9 +39,7 @@ BIAS_STATS = ("statistics.md", 14)
 
 @pytest.fixture(scope="session")
 def gaps_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("gaps-index")
-    build_index(GAPS, folder, Settings())
-    return folder
+    return shared_index(tmp_path_factory, "gaps", GAPS)
 
 
 @pytest.fixture(scope="session")

@@ -322,3 +322,44 @@ def test_the_manifest_round_trips_through_its_json(tmp_path: Path, fake_settings
     assert "b.md" in manifest.skipped and manifest.skipped["b.md"].problem
     assert Manifest.from_json(manifest.to_json()) == manifest
     assert manifest.to_json() == raw
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads fd paths from /proc")
+def test_a_build_is_fsynced_before_it_is_published(
+    notes: Path, tmp_path: Path, fake_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every file and folder of a new generation reaches the disk before the generation is
+    renamed into place, CURRENT's new text before it replaces the old, and the index
+    folder after that (conftest makes os.fsync a no-op elsewhere; this records it)."""
+    import os
+
+    events: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        os, "fsync", lambda fd: events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+    )
+    rename, replace = os.rename, os.replace
+
+    def recording_rename(src, dst):  # type: ignore[no-untyped-def]
+        events.append(("rename", str(src)))
+        rename(src, dst)
+
+    def recording_replace(src, dst):  # type: ignore[no-untyped-def]
+        events.append(("replace", str(dst)))
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "rename", recording_rename)
+    monkeypatch.setattr(os, "replace", recording_replace)
+    idx = (tmp_path / "idx").resolve()
+    build_index(notes, idx, fake_settings)
+
+    gen = current_generation(idx)
+    (tmp,) = [src for kind, src in events if kind == "rename" and Path(src).parent == idx]
+    publish = events.index(("rename", tmp))
+    synced_before = {path for kind, path in events[:publish] if kind == "fsync"}
+    for path in [*gen.rglob("*"), gen]:
+        assert str(tmp / path.relative_to(gen)) in synced_before, path.name
+    swap = events.index(("replace", str(idx / CURRENT)))
+    assert publish < swap
+    synced_then = [Path(path) for kind, path in events[publish:swap] if kind == "fsync"]
+    assert [p.name for p in synced_then if p.parent == idx] == [f".{CURRENT}.{os.getpid()}.tmp"]
+    assert ("fsync", str(idx)) in events[swap:]
