@@ -879,13 +879,32 @@ def test_snapshot_answer(snap_compare: Any, small: Path, small_index: Path) -> N
     )
 
 
-def test_snapshot_results_panel(snap_compare: Any, small: Path, small_index: Path) -> None:
+# Notes whose every section is about the question, each less than the one before (the
+# whole question, then fewer of its words, then one), so the panel's order is the
+# order of relevance and not the fake encoder's order of unrelated sections.
+GRADED = {
+    "统计.md": "# 置信区间是什么意思\n\n置信区间是什么意思：置信区间给出一个范围，"
+    "按同样方法多次构造时，有 95% 的区间包含总体均值。\n\n"
+    "# 置信区间的宽度\n\n样本越大，置信区间越窄。\n\n"
+    "# 区间估计\n\n点估计给出一个值，区间估计给出一个范围。\n",
+}
+
+
+def test_snapshot_results_panel(snap_compare: Any, tmp_path: Path, fake_settings: Settings) -> None:
+    notes = tmp_path / "graded"
+    notes.mkdir()
+    for name, text in GRADED.items():
+        (notes / name).write_text(text, encoding="utf-8")
+    build_index(notes, tmp_path / "graded-index", fake_settings)
+
     async def run_before(pilot: Pilot[Any]) -> None:
         await _answered(pilot, "置信区间是什么意思")
         await pilot.press("ctrl+r")
 
     assert snap_compare(
-        _snapshot_app(small, small_index), terminal_size=(120, 32), run_before=run_before
+        _snapshot_app(notes, tmp_path / "graded-index"),
+        terminal_size=(120, 32),
+        run_before=run_before,
     )
 
 
