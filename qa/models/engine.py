@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import sys
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from qa import places
+from qa.files import write_atomic
 
 # Bump whenever qa.models.onnx_bert writes a different graph for the same weights.
 EXPORTER_VERSION = 1
@@ -109,26 +109,13 @@ def _is_intact(folder: Path) -> bool:
         return False
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _write(folder: Path, data: bytes) -> None:
     """The graph, then its record (a graph without a record is written again)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / RECORD_FILE).unlink(missing_ok=True)
-    _write_atomic(folder / MODEL_FILE, data)
+    write_atomic(folder / MODEL_FILE, data)
     record = _record(folder / MODEL_FILE, hashlib.sha256(data).hexdigest())
-    _write_atomic(folder / RECORD_FILE, json.dumps(record).encode())
+    write_atomic(folder / RECORD_FILE, json.dumps(record))
 
 
 def _drop_older(folder: Path) -> None:

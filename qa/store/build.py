@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from qa.files import fsync_dir, write_atomic
 from qa.lang.glossary import (
     Concept,
     Glossary,
@@ -264,7 +265,7 @@ def _publish(index_dir: Path, tmp: Path, gen: str, manifest: Manifest) -> None:
     _write_json(tmp / MANIFEST, manifest.to_json())
     _fsync_tree(tmp)
     os.rename(tmp, index_dir / gen)
-    _write_atomic(index_dir / CURRENT, gen + "\n")
+    write_atomic(index_dir / CURRENT, gen + "\n")
     _collect_garbage(index_dir, keep={gen} | held_generations(index_dir))
 
 
@@ -538,16 +539,6 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
 def _fsync_tree(folder: Path) -> None:
     for path in folder.rglob("*"):
         if path.is_file():
@@ -555,12 +546,4 @@ def _fsync_tree(folder: Path) -> None:
                 os.fsync(f.fileno())
     for path in [*folder.rglob("*"), folder]:
         if path.is_dir():
-            _fsync_dir(path)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+            fsync_dir(path)

@@ -16,6 +16,8 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from qa.files import write_atomic
+
 LIMIT = 2000  # entries kept; older ones are dropped when the file is rewritten
 
 
@@ -78,11 +80,7 @@ def _trim(path: Path) -> None:
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     if len(lines) <= LIMIT:
         return
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines[-LIMIT:]) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, "\n".join(lines[-LIMIT:]) + "\n", mode=0o600)
 
 
 def _parse(line: str) -> Asked | None:
