@@ -86,3 +86,11 @@ def test_named_terms_are_glossary_concepts_and_words_that_are_not_everyday() -> 
     plain = {next(iter(t))[0] for t in terms if len(t) == 1 and len(next(iter(t))) == 1}
     assert {"往下掉", "quick"} & plain  # these are topic words ...
     assert not any(f in {("往下掉",), ("quick",)} for f in forms)  # ... but name nothing
+
+
+def test_a_token_cut_from_inside_a_word_is_judged_as_that_word() -> None:
+    # The glossary may find "attention" inside "FlashAttention" and leave "flash": an
+    # everyday word, but here a piece of a name.
+    question = "how does FlashAttention save memory"
+    assert named_terms([{("flash",)}, {("memori",)}], question) == [{("flash",)}]
+    assert named_terms([{("flash",)}], "why does the screen flash") == []

@@ -188,15 +188,22 @@ def named_terms(terms: list[Term], question: str, tokenize: Tokenize = tokenize)
     (qa.lang.everyday), judged as the question writes it ("flashattention", not its
     pieces). A Chinese word outside the glossary never is: jieba cuts everyday phrases
     (往下掉, 降下来) into words no dictionary lists."""
+    words = re.findall(r"[a-z][a-z0-9']*", match_form(question))
     written: dict[str, str] = {}
-    for word in re.findall(r"[a-z][a-z0-9']*", match_form(question)):
+    for word in words:
         for token in tokenize(word):
             written.setdefault(token, word)
+
+    def as_written(token: str) -> str:
+        # A token cut from inside a word (the glossary finds "attention" in
+        # "flashattention", leaving "flash") is judged as that word.
+        return written.get(token) or next((w for w in words if token in w), token)
+
     named = []
     for term in terms:
         word = _plain_word(term)
         if len(term) > 1 or (
-            word and not has_chinese(word) and not is_everyday_english(written.get(word, word))
+            word and not has_chinese(word) and not is_everyday_english(as_written(word))
         ):
             named.append(term)
     return named
