@@ -125,3 +125,12 @@ def test_an_inflected_english_question_finds_the_chinese_section(tmp_path: Path)
     # "sorting" is no CC-CEDICT entry; its base form "sort" is (排序).
     hits = on.search("sorting", 3).hits
     assert [h.chunk.heading for h in hits][:1] == ["稳定排序"]
+
+
+def test_has_english_knows_glosses_in_their_base_forms() -> None:
+    from qa.lang.dictionary import load_dictionary
+
+    dictionary = load_dictionary()
+    assert dictionary.has_english("knapsack")
+    assert dictionary.has_english("Knapsacks")  # match form, then base form
+    assert not dictionary.has_english("lightgbm")

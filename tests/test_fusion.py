@@ -150,8 +150,8 @@ def test_the_decline_model_is_read_from_its_data_file_and_weighs_evidence_as_it_
     tmp_path,
 ) -> None:
     """Each language has its own bias (its threshold is folded in, so 0.5 reads the same in
-    both); more of the question found, or a topic no note mentions, moves the probability
-    the right way."""
+    both); more of the question found, or a topic (or a named thing) no note mentions,
+    moves the probability the right way."""
     assert set(DEFAULT_MODEL.biases) == {"en", "zh"} and DEFAULT_MODEL.threshold == 0.5
     base = {"minilm_gap": 0.3, "e5_gap": 0.06, "coverage": 0.5, "absent": 0.0}
     for lang in ("en", "zh"):
@@ -159,6 +159,7 @@ def test_the_decline_model_is_read_from_its_data_file_and_weighs_evidence_as_it_
         assert DEFAULT_MODEL.probability({**base, "coverage": 1.0}, lang) > p
         assert DEFAULT_MODEL.probability({**base, "absent": 1.0}, lang) < p
         assert DEFAULT_MODEL.probability({**base, "e5_gap": 0.12}, lang) > p
+        assert DEFAULT_MODEL.probability({**base, "absent_named": 1.0}, lang) < p
     bad = tmp_path / "confidence.json"
     bad.write_text('{"format": "qa-confidence", "version": 1, "weights": {"coverage": "x"}}')
     with pytest.raises(ValueError, match="table of numbers"):

@@ -53,6 +53,10 @@ class Dictionary:
             found += [w for w in self.en_zh.get(form, ()) if known(w) and w not in found]
         return found[:MAX_FORMS]
 
+    def has_english(self, phrase: str) -> bool:
+        """Whether ``phrase``, or a base form of it, is the gloss of some Chinese word."""
+        return any(form in self.en_zh for form in _phrase_forms(match_form(phrase)))
+
 
 def base_forms(word: str) -> list[str]:
     """``word`` and the forms it may be an inflection or derivation of (plural, -ing,

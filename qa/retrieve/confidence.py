@@ -12,17 +12,24 @@ off-topic questions (``bench/fit_confidence.py``; figures in README.md):
   other words) found in the best passage. A Chinese word outside the glossary that no
   note contains is left out when the notes are mostly not Chinese (``informative_terms``).
 - ``absent``: the share of those words that no note contains at all.
+- ``absent_named``: 1 when the question names something no note mentions: a glossary
+  concept none of whose forms any note contains, or a word that is not everyday English
+  (``named_terms``). Notes on gradient boosting that never say LightGBM do not answer
+  "why is LightGBM faster than XGBoost", however close their field; the plain words of a
+  question ("barely", "bother") say nothing of the kind.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from qa.lang.everyday import is_everyday_english
 from qa.lang.glossary import Expansion, match_form
 from qa.settings import PACKAGE_ROOT
 
@@ -31,7 +38,7 @@ if TYPE_CHECKING:
 from qa.lang.text import has_chinese, tokenize
 
 Tokenize = Callable[[str], list[str]]
-FEATURES = ("minilm_gap", "e5_gap", "coverage", "absent")
+FEATURES = ("minilm_gap", "e5_gap", "coverage", "absent", "absent_named")
 
 
 @dataclass(frozen=True)
@@ -173,6 +180,33 @@ def informative_terms(
             continue
         kept.append(term)
     return kept
+
+
+def named_terms(terms: list[Term], question: str, tokenize: Tokenize = tokenize) -> list[Term]:
+    """The terms of ``question`` that name something: a glossary concept (a term with
+    several forms), or a word in Latin letters that is not an everyday English word
+    (qa.lang.everyday), judged as the question writes it ("flashattention", not its
+    pieces). A Chinese word outside the glossary never is: jieba cuts everyday phrases
+    (往下掉, 降下来) into words no dictionary lists."""
+    words = re.findall(r"[a-z][a-z0-9']*", match_form(question))
+    written: dict[str, str] = {}
+    for word in words:
+        for token in tokenize(word):
+            written.setdefault(token, word)
+
+    def as_written(token: str) -> str:
+        # A token cut from inside a word (the glossary finds "attention" in
+        # "flashattention", leaving "flash") is judged as that word.
+        return written.get(token) or next((w for w in words if token in w), token)
+
+    named = []
+    for term in terms:
+        word = _plain_word(term)
+        if len(term) > 1 or (
+            word and not has_chinese(word) and not is_everyday_english(as_written(word))
+        ):
+            named.append(term)
+    return named
 
 
 def _plain_word(term: Term) -> str:

@@ -20,7 +20,14 @@ from qa.lang.text import detect_language, has_chinese, normalise
 from qa.models.encoders import Encoder
 from qa.models.pool import POOL, ModelPool
 from qa.retrieve.answer_span import SPAN_HITS, DenseView, SpanContext
-from qa.retrieve.confidence import DEFAULT_MODEL, Term, coverage, informative_terms, topic_terms
+from qa.retrieve.confidence import (
+    DEFAULT_MODEL,
+    Term,
+    coverage,
+    informative_terms,
+    named_terms,
+    topic_terms,
+)
 from qa.retrieve.fusion import get_fusion, ranks_of
 from qa.retrieve.query import Query
 from qa.retrieve.rerank import DEPTH, Candidate, Reranker, load_reranker
@@ -288,7 +295,9 @@ class Searcher:
         if spans:
             answer.span_context = self.span_context(text, lang, terms, raw)
         if hits:
-            answer.features = self._evidence(query.own_terms, raw, hits[0], may_answer)
+            answer.features = self._evidence(
+                query.own_terms, raw, hits[0], may_answer, question=text
+            )
             answer.confidence = DEFAULT_MODEL.probability(answer.features, lang)
             answer.declined = answer.confidence < DEFAULT_MODEL.threshold
             context = answer.span_context
@@ -459,8 +468,10 @@ class Searcher:
         raw: dict[str, ChannelResult],
         top: Hit,
         may_answer: np.ndarray | None = None,
+        question: str = "",
     ) -> dict[str, float]:
-        """The signals the confidence model reads (see qa.retrieve.confidence)."""
+        """The signals the confidence model reads (see qa.retrieve.confidence);
+        ``question``: as written, for telling names from everyday words."""
         features: dict[str, float] = {}
         may_answer = self._answered if may_answer is None else may_answer
         for name, result in raw.items():
@@ -489,6 +500,9 @@ class Searcher:
         # A topic of the question that no note mentions at all ("dropout" asked of notes
         # that never say it) is the plainest sign the notes do not cover the question.
         features["absent"] = 1.0 - anywhere / len(informative)
+        named = named_terms(informative, question, self.tokenizer.tokenize)
+        mentioned = lexical.terms_in(named, np.zeros(0, dtype=np.int64))[1] if named else 0
+        features["absent_named"] = float(mentioned < len(named))
         return features
 
     def _notes_are_chinese(self) -> bool:

@@ -1,0 +1,96 @@
+"""Declining near-field questions: the notes talk about neighbouring things, or answer this.
+
+Real models, over two small notes (tests/fixtures/near_field: gradient boosting and
+XGBoost in English, L1/L2 and dropout in Chinese). Each off-topic question is the twin of
+an answerable one, with the thing it asks about swapped for a neighbour that no note
+mentions (LightGBM for XGBoost, DropConnect for dropout): every other word of it is in
+the notes, and the dense models find the twin's section close.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from qa.lang.everyday import is_everyday_english
+from qa.lang.glossary import load_glossary
+from qa.retrieve.confidence import named_terms, topic_terms
+from qa.retrieve.search import Searcher
+from qa.settings import Settings
+from qa.store.build import build_index
+from qa.store.index import Index
+
+NOTES = Path(__file__).parent / "fixtures" / "near_field"
+
+
+@pytest.fixture(scope="module")
+def near_field(tmp_path_factory: pytest.TempPathFactory) -> Searcher:
+    folder = tmp_path_factory.mktemp("near-field-index")
+    build_index(NOTES, folder, Settings())
+    return Searcher(Index.load(folder), Settings())
+
+
+@pytest.mark.parametrize(
+    ("off_topic", "answerable", "heading"),
+    [
+        (
+            "does LightGBM use hessians to give each leaf a closed-form weight",
+            "does XGBoost use hessians to give each leaf a closed-form weight",
+            "XGBoost",
+        ),
+        (
+            "DropConnect 在训练时怎么随机把神经元的输出置为 0",
+            "Dropout 在训练时怎么随机把神经元的输出置为 0",
+            "Dropout",
+        ),
+    ],
+)
+def test_a_question_about_a_neighbour_the_notes_never_name_is_declined(
+    near_field: Searcher, off_topic: str, answerable: str, heading: str
+) -> None:
+    asked = near_field.search(off_topic, 3)
+    twin = near_field.search(answerable, 3)
+    assert asked.hits[0].chunk.heading == heading  # the nearest section is still offered
+    assert asked.declined
+    assert asked.features["absent_named"] == 1.0
+    assert twin.hits[0].chunk.heading == heading
+    assert not twin.declined
+    assert twin.features["absent_named"] == 0.0
+
+
+def test_plain_words_the_notes_never_use_do_not_make_a_question_off_topic(
+    near_field: Searcher,
+) -> None:
+    # "plain" and "differ" are in no note; they name nothing.
+    answer = near_field.search("how does XGBoost differ from plain gradient boosting", 3)
+    assert answer.features["absent"] > 0
+    assert answer.features["absent_named"] == 0.0
+    assert answer.hits[0].chunk.heading == "XGBoost"
+    assert not answer.declined
+
+
+def test_everyday_words_are_told_from_names() -> None:
+    for word in ("took", "bother", "plain", "quickest", "bigger", "recommender", "geometrically"):
+        assert is_everyday_english(word), word
+    for word in ("lightgbm", "arima", "kubernetes", "dbscan", "fedavg", "rand5"):
+        assert not is_everyday_english(word), word
+    assert is_everyday_english("0")  # a number names nothing
+
+
+def test_named_terms_are_glossary_concepts_and_words_that_are_not_everyday() -> None:
+    question = "why does my LightGBM model overfit, 往下掉 quickly"
+    terms = topic_terms(question, load_glossary().expand(question))
+    named = named_terms(terms, question)
+    forms = {f for t in named for f in t}
+    assert ("lightgbm",) in forms  # a glossary concept (or a name either way)
+    assert any("过拟合" in f for f in forms)  # overfit: a glossary concept
+    plain = {next(iter(t))[0] for t in terms if len(t) == 1 and len(next(iter(t))) == 1}
+    assert {"往下掉", "quick"} & plain  # these are topic words ...
+    assert not any(f in {("往下掉",), ("quick",)} for f in forms)  # ... but name nothing
+
+
+def test_a_token_cut_from_inside_a_word_is_judged_as_that_word() -> None:
+    # The glossary may find "attention" inside "FlashAttention" and leave "flash": an
+    # everyday word, but here a piece of a name.
+    question = "how does FlashAttention save memory"
+    assert named_terms([{("flash",)}, {("memori",)}], question) == [{("flash",)}]
+    assert named_terms([{("flash",)}], "why does the screen flash") == []
