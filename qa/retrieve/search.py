@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from qa.lang.code_mixed import chinese_terms
 from qa.lang.glossary import Expansion, match_form
 from qa.lang.text import detect_language, has_chinese, normalise
 from qa.models.encoders import Encoder
@@ -662,6 +663,11 @@ class Searcher:
         if expansion is not None and has_chinese(text) and not encoder.multilingual:
             # An English-only model reads the question rendered in English words.
             query = expansion.english or text
+        elif expansion is not None and encoder.multilingual and self._notes_are_chinese():
+            # Over notes mostly in Chinese, a multilingual one reads an English question
+            # with its glossary terms in Chinese: it matches English to Chinese poorly
+            # (qa.lang.code_mixed).
+            query = text if has_chinese(text) else chinese_terms(text, expansion)
         vector = encoder.embed_queries([query])
         if rows is not None:
             # Only some notes: score their vectors exactly (the index is flat, so this is
