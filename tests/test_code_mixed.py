@@ -47,3 +47,19 @@ def test_e5_alone_finds_the_chinese_section_for_an_english_question(zh_index: Pa
     assert answer.hits[0].chunk.heading == "欠拟合"
     # A Chinese question is read as it is, and finds the same section.
     assert searcher.search("怎么解决欠拟合", 3, spans=False).hits[0].chunk.heading == "欠拟合"
+
+
+def test_answer_spans_are_scored_with_the_question_as_asked(zh_index: Path) -> None:
+    # The span weights were fitted on the question's own embedding; only ranking reads
+    # the rendering with Chinese terms.
+    searcher = Searcher(Index.load(zh_index), BUILTIN["default"])
+    question = "how do I fix underfitting"
+    answer = searcher.search(question, 3)
+    assert answer.span_context is not None
+    asked = searcher.encoder("e5").embed_queries([question])[0]
+    rendered = searcher.encoder("e5").embed_queries(
+        [chinese_terms(question, searcher.glossary.expand(question))]
+    )[0]
+    view = answer.span_context.views["e5"].query
+    assert float(view @ asked) > 0.9999
+    assert float(view @ rendered) < 0.99
