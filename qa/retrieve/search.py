@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from qa.lang.code_mixed import chinese_terms
 from qa.lang.glossary import Expansion, match_form
 from qa.lang.text import detect_language, has_chinese, normalise
 from qa.models.encoders import Encoder
@@ -148,6 +149,8 @@ class ChannelResult:
     scores: np.ndarray
     vector: np.ndarray | None = None  # the question's embedding, for dense channels
     every: np.ndarray | None = None  # BM25's score of every chunk (lexical channel)
+    # Whether the channel searched with the question rendered otherwise (qa.lang.code_mixed).
+    rendered: bool = False
 
 
 class Searcher:
@@ -333,9 +336,14 @@ class Searcher:
         views = {}
         for name, result in raw.items():
             store = self.index.unit_vectors.get(name)
-            if result.vector is None or store is None:
+            vector = result.vector
+            if vector is None or store is None:
                 continue
-            views[name] = DenseView(result.vector, store.lookup, self.encoder(name).multilingual)
+            if result.rendered:
+                # The span weights were fitted on the question's own embedding: spans are
+                # scored with it (5 ms more, for English questions over Chinese notes).
+                vector = self.encoder(name).embed_queries([text])[0]
+            views[name] = DenseView(vector, store.lookup, self.encoder(name).multilingual)
         return SpanContext(text, lang, terms, views, tokenize=self.tokenizer.tokenize)
 
     def _bridge(self, text: str, own: list[Term]) -> tuple[list[Term], list[str]]:
@@ -676,6 +684,12 @@ class Searcher:
         if expansion is not None and has_chinese(text) and not encoder.multilingual:
             # An English-only model reads the question rendered in English words.
             query = expansion.english or text
+        elif expansion is not None and encoder.multilingual and self._notes_are_chinese():
+            # Over notes mostly in Chinese, a multilingual one reads an English question
+            # with its glossary terms in Chinese: it matches English to Chinese poorly
+            # (qa.lang.code_mixed).
+            query = text if has_chinese(text) else chinese_terms(text, expansion)
+        rendered = encoder.multilingual and query != text
         vector = encoder.embed_queries([query])
         if rows is not None:
             # Only some notes: score their vectors exactly (the index is flat, so this is
@@ -683,12 +697,18 @@ class Searcher:
             similarity = self._matrix(name)[rows] @ vector[0]
             best = np.argsort(-similarity, kind="stable")[:k]
             return ChannelResult(
-                rows[best].astype(np.int64), similarity[best].astype(np.float64), vector[0]
+                rows[best].astype(np.int64),
+                similarity[best].astype(np.float64),
+                vector[0],
+                rendered=rendered,
             )
         scores, ids = self.index.vectors[name].search(vector, k)
         keep = ids[0] >= 0
         return ChannelResult(
-            ids[0][keep].astype(np.int64), scores[0][keep].astype(np.float64), vector[0]
+            ids[0][keep].astype(np.int64),
+            scores[0][keep].astype(np.float64),
+            vector[0],
+            rendered=rendered,
         )
 
 
