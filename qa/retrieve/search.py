@@ -24,6 +24,7 @@ from qa.retrieve.answer_span import SPAN_HITS, DenseView, SpanContext
 from qa.retrieve.confidence import (
     DEFAULT_MODEL,
     Term,
+    absent_subject,
     coverage,
     informative_terms,
     named_terms,
@@ -509,8 +510,15 @@ class Searcher:
         # that never say it) is the plainest sign the notes do not cover the question.
         features["absent"] = 1.0 - anywhere / len(informative)
         named = named_terms(informative, question, self.tokenizer.tokenize)
-        mentioned = lexical.terms_in(named, np.zeros(0, dtype=np.int64))[1] if named else 0
-        features["absent_named"] = float(mentioned < len(named))
+        heading = set(self.tokenizer.tokenize(" ".join(top.chunk.heading_path)))
+        nowhere = np.zeros(0, dtype=np.int64)
+        features["absent_named"] = float(
+            absent_subject(
+                named,
+                in_notes=lambda t: lexical.terms_in([t], nowhere)[1] > 0,
+                in_heading=lambda t: any(heading.issuperset(f) for f in t),
+            )
+        )
         return features
 
     def _notes_are_chinese(self) -> bool:
