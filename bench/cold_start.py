@@ -14,6 +14,7 @@ them from there.
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import statistics
 import sys
@@ -48,6 +49,10 @@ def main() -> None:
     parser.add_argument("--qa-only", action="store_true", help="time qa ask alone")
     args = parser.parse_args()
     index = ROOT / "index" / "bench" / "cold"
+    # A user's Python writes qa's bytecode on its first run; compile it here too, so that a
+    # checkout with stale or missing __pycache__ (or PYTHONDONTWRITEBYTECODE=1 in the
+    # environment) does not time the compiler.
+    compileall.compile_dir(str(ROOT / "qa"), quiet=1)
     run_child([*QA, "build", "--index", str(index)])  # the index exists before timing
     results: dict[str, dict[str, list[float]]] = {}
     for lang, question in QUESTIONS.items():
