@@ -127,6 +127,27 @@ def test_everyday_words_are_told_from_names() -> None:
     assert is_everyday_english("0")  # a number names nothing
 
 
+def test_a_stem_is_looked_up_among_the_words_that_can_have_it() -> None:
+    # has_vocabulary_stem stems only the words that start with the stem less its last
+    # letter (or, for -ie, with its -y form); that is exact when every vocabulary word is
+    # among the words its own stem looks at, which this checks over the whole vocabulary.
+    from qa.lang.everyday import has_vocabulary_stem, wordpiece_words
+    from qa.lang.text import tokenize
+
+    words = wordpiece_words()
+    assert len(words) > 20_000
+    for word in words:
+        stems = tokenize(word)
+        if len(stems) != 1:
+            continue
+        stem = stems[0]
+        prefixes = [stem[:-1] or stem] + ([stem[:-2] + "y"] if stem.endswith("ie") else [])
+        assert any(word.startswith(p) for p in prefixes), (word, stem)
+    assert has_vocabulary_stem(tokenize("recommender")[0])
+    assert has_vocabulary_stem(tokenize("dying")[0])  # die, from "dying" itself
+    assert not has_vocabulary_stem(tokenize("pytorch")[0])
+
+
 def test_named_terms_are_glossary_concepts_and_words_that_are_not_everyday() -> None:
     question = "why does my LightGBM model overfit, 往下掉 quickly"
     terms = topic_terms(question, load_glossary().expand(question))
