@@ -17,11 +17,12 @@ chunk's token states before normalising.
 
 Offsets: MiniLM's tokenizer gives each token its character span. e5's tokenizer
 (qa.models.e5_onnx.Tokenizer) gives none, so ``e5_tokens`` repeats its normalisation and
-Viterbi keeping each character's origin (same ids as the tokenizer's: checked on 80 chunks
-while writing this). When MiniLM's rendering changed the chunk (it holds Chinese, in the
-body or the heading path: the rendering lower-cases, folds spaces and adds glossary
-English), a unit is found in the rendering by its own rendering (the glossary's English
-for the unit alone, then its match form), searching on from the previous unit.
+Viterbi keeping each character's origin (same ids as the tokenizer's on all 2,404
+answered chunks of the five dev corpora). When MiniLM's rendering changed the chunk (it
+holds Chinese, in the body or the heading path: the rendering lower-cases, folds spaces
+and adds glossary English), a unit is found in the rendering by its own rendering (the
+glossary's English for the unit alone, then its match form), searching on from the
+previous unit.
 
 A unit with no token in the pass (past MiniLM's 256 tokens, past 4,000 characters, or not
 found in the rendering) keeps its separately embedded vector from the reference copy
