@@ -11,7 +11,6 @@ fitted to no labelled question: every entry of the dictionary is used the same w
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import sqlite3
 import threading
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from qa.files import replacing
 from qa.lang.glossary import match_form
 
 _LINE = re.compile(r"^\S+ (\S+) \[[^\]]*\] /(.*)/\s*$")
@@ -175,56 +175,46 @@ def _open_cache(path: Path) -> Dictionary | None:
         db = sqlite3.connect(
             f"{path.as_uri()}?mode=ro&immutable=1", uri=True, check_same_thread=False
         )
-        try:
-            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-            lock = threading.Lock()
-            zh_en, en_zh = _Table(db, lock, "zh_en"), _Table(db, lock, "en_zh")
-            if meta.get("version") != str(CACHE_VERSION) or meta.get("counts") != (
-                f"{len(zh_en)} {len(en_zh)}"
-            ):
-                db.close()
-                return None
-        except sqlite3.Error:
-            db.close()
-            return None
     except sqlite3.Error:
+        return None
+    lock = threading.Lock()
+    zh_en, en_zh = _Table(db, lock, "zh_en"), _Table(db, lock, "en_zh")
+    try:
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        intact = meta.get("version") == str(CACHE_VERSION) and meta.get("counts") == (
+            f"{len(zh_en)} {len(en_zh)}"
+        )
+    except sqlite3.Error:
+        intact = False
+    if not intact:
+        db.close()
         return None
     return Dictionary(zh_en, en_zh)
 
 
 def _write_cache(path: Path, dictionary: Dictionary) -> None:
     """Both directions to an SQLite file, written under a temporary name and renamed into
-    place, so a reader never sees half of it."""
+    place (qa.files.replacing), so a reader never sees half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
+    with replacing(path) as tmp:
         db = sqlite3.connect(tmp)
         try:
             with db:
+                counts = []
                 for table, entries in (("zh_en", dictionary.zh_en), ("en_zh", dictionary.en_zh)):
                     db.execute(
                         f"CREATE TABLE {table} (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID"
                     )
-                    db.executemany(
-                        f"INSERT INTO {table} VALUES (?, ?)",
-                        ((k, "\t".join(v)) for k, v in entries.items() if v),
-                    )
+                    rows = ((k, "\t".join(v)) for k, v in entries.items() if v)
+                    inserted = db.executemany(f"INSERT INTO {table} VALUES (?, ?)", rows)
+                    counts.append(inserted.rowcount)
                 db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
-                rows = [
-                    sum(1 for v in d.values() if v) for d in (dictionary.zh_en, dictionary.en_zh)
-                ]
-                counts = f"{rows[0]} {rows[1]}"
                 db.executemany(
                     "INSERT INTO meta VALUES (?, ?)",
-                    [("version", str(CACHE_VERSION)), ("counts", counts)],
+                    [("version", str(CACHE_VERSION)), ("counts", f"{counts[0]} {counts[1]}")],
                 )
         finally:
             db.close()
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _cache_dir() -> Path:
