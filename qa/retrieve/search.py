@@ -510,15 +510,17 @@ class Searcher:
         # that never say it) is the plainest sign the notes do not cover the question.
         features["absent"] = 1.0 - anywhere / len(informative)
         named = named_terms(informative, question, self.tokenizer.tokenize)
-        heading = set(self.tokenizer.tokenize(" ".join(top.chunk.heading_path)))
-        nowhere = np.zeros(0, dtype=np.int64)
-        features["absent_named"] = float(
-            absent_subject(
-                named,
-                in_notes=lambda t: lexical.terms_in([t], nowhere)[1] > 0,
-                in_heading=lambda t: any(heading.issuperset(f) for f in t),
+        features["absent_named"] = 0.0
+        if named:  # most questions name nothing: no heading to cut into words
+            heading = set(self.tokenizer.tokenize(" ".join(top.chunk.heading_path)))
+            nowhere = np.zeros(0, dtype=np.int64)
+            features["absent_named"] = float(
+                absent_subject(
+                    named,
+                    in_notes=lambda t: lexical.terms_in([t], nowhere)[1] > 0,
+                    in_heading=lambda t: any(heading.issuperset(f) for f in t),
+                )
             )
-        )
         return features
 
     def _notes_are_chinese(self) -> bool:
