@@ -185,6 +185,18 @@ def informative_terms(
     return kept
 
 
+def with_translations(kept: list[Term], own: list[Term], bridged: list[Term]) -> list[Term]:
+    """The terms ``kept`` of the question's ``own`` (``informative_terms``), each with the
+    other forms ``bridged`` gives it (``Searcher._bridge``: its translations the notes
+    contain, in the same order as ``own``). Over Chinese notes an English question's
+    "stable" is also 稳定: the notes say it, in their language. Chosen on the dev halves
+    (bench/fit_confidence.py, leave-one-corpus-out) over the question's own forms alone:
+    interview-notes-zh false declines 0.09 -> 0.03, off-topic declined up on four corpora
+    (bench/results/session10-decline-variants-dev.txt)."""
+    forms = {id(t): b for t, b in zip(own, bridged, strict=True)}
+    return [forms.get(id(t), t) for t in kept]
+
+
 def named_terms(terms: list[Term], question: str, tokenize: Tokenize = tokenize) -> list[Term]:
     """The terms of ``question`` that name something: a glossary concept (a term with
     several forms), or a word in Latin letters that is not an everyday English word

@@ -29,6 +29,7 @@ from qa.retrieve.confidence import (
     informative_terms,
     named_terms,
     topic_terms,
+    with_translations,
 )
 from qa.retrieve.fusion import get_fusion, ranks_of
 from qa.retrieve.query import Query
@@ -300,7 +301,7 @@ class Searcher:
             answer.span_context = self.span_context(text, lang, terms, raw)
         if hits:
             answer.features = self._evidence(
-                query.own_terms, raw, hits[0], may_answer, question=text
+                query.own_terms, raw, hits[0], may_answer, question=text, bridged=query.terms
             )
             answer.confidence = DEFAULT_MODEL.probability(answer.features, lang)
             answer.declined = answer.confidence < DEFAULT_MODEL.threshold
@@ -478,9 +479,11 @@ class Searcher:
         top: Hit,
         may_answer: np.ndarray | None = None,
         question: str = "",
+        bridged: list[Term] | None = None,
     ) -> dict[str, float]:
         """The signals the confidence model reads (see qa.retrieve.confidence);
-        ``question``: as written, for telling names from everyday words."""
+        ``question``: as written, for telling names from everyday words; ``bridged``:
+        ``terms`` with their translations the notes contain (``_bridge``)."""
         features: dict[str, float] = {}
         may_answer = self._answered if may_answer is None else may_answer
         for name, result in raw.items():
@@ -496,15 +499,19 @@ class Searcher:
                 terms, self.tokenizer.tokenize(top.chunk.lexical_text())
             )
             return features
-        # The question's own terms, without the dictionary's translations: a Chinese
-        # question about house plants must not look covered because 比较 is "compare".
+        # Which terms count is read from the question's own words: a Chinese word that
+        # English notes never use is left out even when a translation of it is in them
+        # (比较 is "compare": a question about house plants must not look covered).
         informative = informative_terms(
             terms, lambda word: word in lexical.vocab, self._notes_are_chinese()
         )
         if not informative:
             features["coverage"] = 0.0
             return features
-        found, anywhere = lexical.terms_in(informative, np.array([top.row], dtype=np.int64))
+        # But a term the notes say in the other language is there: "stable" in notes that
+        # write 稳定 (the translations of ``bridged``).
+        said = with_translations(informative, terms, bridged) if bridged else informative
+        found, anywhere = lexical.terms_in(said, np.array([top.row], dtype=np.int64))
         features["coverage"] = float(found[0]) / len(informative)
         # A topic of the question that no note mentions at all ("dropout" asked of notes
         # that never say it) is the plainest sign the notes do not cover the question.
