@@ -21,6 +21,7 @@ from qa.lang.text import detect_language, has_chinese, normalise
 from qa.models.encoders import Encoder
 from qa.models.pool import POOL, ModelPool
 from qa.retrieve.answer_span import SPAN_HITS, DenseView, SpanContext
+from qa.retrieve.by_language import best_rows, scores_by_language, section_languages
 from qa.retrieve.confidence import (
     DEFAULT_MODEL,
     Term,
@@ -182,6 +183,7 @@ class Searcher:
         self._heading_tokens: dict[str, list[str]] = {}
         self._chinese_vocab: bool | None = None
         self._chinese_notes: bool | None = None
+        self._zh_sections: np.ndarray | None = None
         self._within: dict[tuple[str, ...], np.ndarray] = {}
         self._answered = np.array([c.answered for c in index.chunks], dtype=bool)
         self._centroids = {
@@ -523,6 +525,12 @@ class Searcher:
             )
         return features
 
+    def _chinese_sections(self) -> np.ndarray:
+        """Whether each section is written in Chinese (worked out on first use)."""
+        if self._zh_sections is None:
+            self._zh_sections = section_languages([c.text for c in self.index.chunks])
+        return self._zh_sections
+
     def _notes_are_chinese(self) -> bool:
         """Whether most sections are written in Chinese (read from at most
         NOTES_LANGUAGE_SAMPLE of them, evenly spread)."""
@@ -699,6 +707,21 @@ class Searcher:
             # with its glossary terms in Chinese: it matches English to Chinese poorly
             # (qa.lang.code_mixed).
             query = text if has_chinese(text) else chinese_terms(text, expansion)
+        elif (
+            expansion is not None
+            and encoder.multilingual
+            and not has_chinese(text)
+            and self._notes_have_chinese()
+        ):
+            # Over notes partly in Chinese, each section is read against the question
+            # in its own language (qa.retrieve.by_language).
+            mixed = chinese_terms(text, expansion)
+            chinese = self._chinese_sections()
+            if mixed != text and chinese.any():
+                asked, rendered_vector = encoder.embed_queries([text, mixed])
+                every = scores_by_language(self._matrix(name), chinese, asked, rendered_vector)
+                top = best_rows(every, k, rows)
+                return ChannelResult(top, every[top].astype(np.float64), asked, every=every)
         rendered = encoder.multilingual and query != text
         vector = encoder.embed_queries([query])
         if rows is not None:
