@@ -46,7 +46,7 @@ def main() -> None:
             missed += first != 1
             q = answer.query
             rendered = (
-                chinese_terms(q.text, q.expansion) if q is not None and q.expansion else q.text
+                chinese_terms(q.text, q.expansion, q.chinese_words) if q.expansion else q.text
             )
             print(f"\n[{corpus.name} {item.lang}>{lang}] {item.question!r}  gold@{first}")
             if rendered != item.question:
