@@ -28,10 +28,8 @@ def scores_by_language(
 ) -> np.ndarray:
     """Each row of ``matrix`` (section vectors) scored by ``rendered`` when its section is
     Chinese (``chinese``), by ``asked`` otherwise: the inner products a flat index gives."""
-    scores = matrix @ asked
-    if chinese.any():
-        scores[chinese] = matrix[chinese] @ rendered
-    return scores
+    both = matrix @ np.stack([asked, rendered], axis=1)  # one pass over the vectors
+    return np.where(chinese, both[:, 1], both[:, 0])
 
 
 def best_rows(scores: np.ndarray, k: int, rows: np.ndarray | None = None) -> np.ndarray:
