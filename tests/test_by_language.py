@@ -109,3 +109,13 @@ def test_english_notes_search_with_one_vector(tmp_path: Path) -> None:
     finally:
         encoder.embed_queries = inner  # type: ignore[method-assign]
     assert calls == [["how do I fix underfitting"]]
+
+
+def test_a_search_within_one_note_keeps_to_it(bilingual_index: Path) -> None:
+    # Scored by language, the candidates still come only from the notes asked about.
+    searcher = Searcher(Index.load(bilingual_index), BUILTIN["e5"])
+    answer = searcher.search("how do I fix underfitting", 5, within=["training-notes.md"])
+    assert answer.hits
+    assert {h.chunk.location.file for h in answer.hits} == {"training-notes.md"}
+    answer = searcher.search("how do I fix underfitting", 5, within=["深度学习.md"])
+    assert answer.hits[0].chunk.heading == "欠拟合"
