@@ -10,23 +10,46 @@ it reads well. Question words (what, why, how) are left as they are: they carry 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
 from qa.lang.glossary import Expansion, match_form
 from qa.lang.text import has_chinese
 
+# A word CC-CEDICT gives more Chinese words for than this is too ambiguous to write in
+# Chinese for the model ("even" 19: 均匀, 哪怕, ...; "well" 10); BM25 still gets them.
+MAX_RENDERED_SENSES = 5
 
-def chinese_terms(question: str, expansion: Expansion) -> str:
+
+def chinese_terms(
+    question: str, expansion: Expansion, words: Mapping[str, str] | None = None
+) -> str:
     """``question`` (in match form) with each English glossary term replaced by its
-    first Chinese form; the question unchanged when no term has one."""
+    first Chinese form; the question unchanged when no term has one.
+
+    ``words``: Chinese for English words and two-word phrases the glossary lacks (from
+    CC-CEDICT, in match form: ``Searcher.analyse`` gives those the notes contain); each is
+    replaced where no glossary term covers it, a phrase before its words."""
     text = match_form(question)
-    pieces: list[str] = []
-    pos = 0
+    spans: list[tuple[int, int, str]] = []
     for m in expansion.matches:
         concept = m.concepts[0]
         if concept.kind == "question" or has_chinese(m.text) or not concept.chinese:
             continue
-        pieces += [text[pos : m.start], concept.chinese[0]]
-        pos = m.end
-    if not pieces:
+        spans.append((m.start, m.end, concept.chinese[0]))
+    taken = [(m.start, m.end) for m in expansion.matches]
+    for word in sorted(words or {}, key=lambda w: (-w.count(" "), w)):
+        for found in re.finditer(rf"(?<![a-z0-9']){re.escape(word)}(?![a-z0-9'])", text):
+            a, b = found.span()
+            if all(b <= x or a >= y for x, y in taken):
+                spans.append((a, b, (words or {})[word]))
+                taken.append((a, b))
+    if not spans:
         return question
+    pieces: list[str] = []
+    pos = 0
+    for a, b, chinese in sorted(spans):
+        pieces += [text[pos:a], chinese]
+        pos = b
     pieces.append(text[pos:])
     return "".join(pieces)

@@ -53,6 +53,13 @@ class Dictionary:
             found += [w for w in self.en_zh.get(form, ()) if known(w) and w not in found]
         return found[:MAX_FORMS]
 
+    def senses(self, phrase: str) -> int:
+        """How many Chinese words CC-CEDICT gives for ``phrase`` and its base forms, known
+        to the notes or not: how ambiguous the word is ("knapsack" 3, "even" 19)."""
+        return len(
+            {w for form in _phrase_forms(match_form(phrase)) for w in self.en_zh.get(form, ())}
+        )
+
     def has_english(self, phrase: str) -> bool:
         """Whether ``phrase``, or a base form of it, is the gloss of some Chinese word."""
         return any(form in self.en_zh for form in _phrase_forms(match_form(phrase)))

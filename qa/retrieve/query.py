@@ -27,3 +27,5 @@ class Query:
     terms: list[Term]  # ... with the dictionary's translations added
     weighted: dict[str, float] = field(default_factory=dict)  # BM25 tokens and weights
     tokenizer: BilingualTokenizer = field(default_factory=BilingualTokenizer, repr=False)
+    # Chinese for English words the glossary lacks, from CC-CEDICT (qa.lang.code_mixed).
+    chinese_words: dict[str, str] = field(default_factory=dict)

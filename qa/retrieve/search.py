@@ -15,12 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from qa.lang.code_mixed import chinese_terms
+from qa.lang.code_mixed import MAX_RENDERED_SENSES, chinese_terms
 from qa.lang.glossary import Expansion, match_form
 from qa.lang.text import detect_language, has_chinese, normalise
 from qa.models.encoders import Encoder
 from qa.models.pool import POOL, ModelPool
 from qa.retrieve.answer_span import SPAN_HITS, DenseView, SpanContext
+from qa.retrieve.by_language import best_rows, scores_by_language, section_languages
 from qa.retrieve.confidence import (
     DEFAULT_MODEL,
     Term,
@@ -183,6 +184,7 @@ class Searcher:
         self._heading_tokens: dict[str, list[str]] = {}
         self._chinese_vocab: bool | None = None
         self._chinese_notes: bool | None = None
+        self._zh_sections: np.ndarray | None = None
         self._within: dict[tuple[str, ...], np.ndarray] = {}
         self._answered = np.array([c.answered for c in index.chunks], dtype=bool)
         self._centroids = {
@@ -252,7 +254,9 @@ class Searcher:
             filling = f" (the {', '.join(asked)} vectors are being filled in)" if asked else ""
             raise ValueError(f"no retrieval channel selected{filling}")
         allowed = self._rows_within(tuple(within)) if within else None
-        raw = self._all_candidates(use, text, query.weighted, expansion, allowed)
+        raw = self._all_candidates(
+            use, text, query.weighted, expansion, allowed, query.chinese_words
+        )
 
         candidates = np.array(sorted({int(i) for r in raw.values() for i in r.ids}), dtype=np.int64)
         if not len(candidates):
@@ -320,13 +324,22 @@ class Searcher:
         cut = self.tokenizer.analyse(text)
         expansion = self.glossary.expand(text) if self.settings.glossary else None
         own_terms = topic_terms(text, expansion, self.tokenizer.tokenize)
-        terms, bridged = self._bridge(text, own_terms)
+        terms, bridged, chinese_words = self._bridge(text, own_terms)
         weighted = self.lexical_terms(cut.tokens, expansion)
         for token in bridged:
             weighted.setdefault(token, self.settings.expansion_weight * DICTIONARY_WEIGHT)
         lang = detect_language(text)
         return Query(
-            text, lang, cut.tokens, cut.words, expansion, own_terms, terms, weighted, self.tokenizer
+            text,
+            lang,
+            cut.tokens,
+            cut.words,
+            expansion,
+            own_terms,
+            terms,
+            weighted,
+            self.tokenizer,
+            chinese_words,
         )
 
     def span_context(
@@ -348,9 +361,10 @@ class Searcher:
             views[name] = DenseView(vector, store.lookup, self.encoder(name).multilingual)
         return SpanContext(text, lang, terms, views, tokenize=self.tokenizer.tokenize)
 
-    def _bridge(self, text: str, own: list[Term]) -> tuple[list[Term], list[str]]:
+    def _bridge(self, text: str, own: list[Term]) -> tuple[list[Term], list[str], dict[str, str]]:
         """The question's topic terms (``own``, left as they are) with the dictionary's
-        translations added, and the BM25 tokens those add.
+        translations added, the BM25 tokens those add, and the first Chinese translation
+        of each English word that has one (for qa.lang.code_mixed).
 
         A word outside the glossary gets, as other forms of its term, its translations
         in CC-CEDICT (qa.lang.dictionary) that the notes contain: 背包 is also "knapsack" in
@@ -359,18 +373,19 @@ class Searcher:
         terms = [set(t) for t in own]
         lexical = self.index.lexical
         if not self.settings.dictionary or lexical is None:
-            return terms, []
+            return terms, [], {}
         vocab = lexical.vocab
         plain = [(t, next(iter(t))[0]) for t in terms if len(t) == 1 and len(next(iter(t))) == 1]
         chinese = [(t, w) for t, w in plain if has_chinese(w)]
         english = [(t, w) for t, w in plain if not has_chinese(w)]
         english = english if english and self._notes_have_chinese() else []
         if not chinese and not english:
-            return terms, []
+            return terms, [], {}
         from qa.lang.dictionary import load_dictionary
 
         dictionary = load_dictionary()
         added: list[str] = []
+        rendering: dict[str, str] = {}
 
         def known_english(word: str) -> bool:
             return all(t in vocab for t in self.tokenizer.tokenize(word))
@@ -393,12 +408,17 @@ class Searcher:
                     by_stem.setdefault(stems[0], w)
             for term, stem in english:
                 word = by_stem.get(stem, "")
-                for zh in map(normalise, dictionary.chinese(word, known_chinese) if word else []):
+                found = (
+                    [normalise(w) for w in dictionary.chinese(word, known_chinese)] if word else []
+                )
+                for zh in found:
                     term.add((zh,))
                     added.append(zh)
+                if found and dictionary.senses(word) <= MAX_RENDERED_SENSES:
+                    rendering.setdefault(word, found[0])
             for a, b in itertools.pairwise(words):
                 added += map(normalise, dictionary.chinese(f"{a} {b}", known_chinese))
-        return terms, list(dict.fromkeys(added))
+        return terms, list(dict.fromkeys(added)), rendering
 
     def _notes_have_chinese(self) -> bool:
         if self._chinese_vocab is None:
@@ -530,6 +550,12 @@ class Searcher:
             )
         return features
 
+    def _chinese_sections(self) -> np.ndarray:
+        """Whether each section is written in Chinese (worked out on first use)."""
+        if self._zh_sections is None:
+            self._zh_sections = section_languages([c.text for c in self.index.chunks])
+        return self._zh_sections
+
     def _notes_are_chinese(self) -> bool:
         """Whether most sections are written in Chinese (read from at most
         NOTES_LANGUAGE_SAMPLE of them, evenly spread)."""
@@ -650,11 +676,12 @@ class Searcher:
         query_terms: dict[str, float],
         expansion: Expansion | None,
         allowed: np.ndarray | None = None,
+        chinese_words: dict[str, str] | None = None,
     ) -> dict[str, ChannelResult]:
         """Every channel's candidates (among the ``allowed`` rows, when given); dense
         channels run at the same time, one per core."""
         dense = [c for c in use if c != LEXICAL]
-        args = (text, query_terms, expansion, allowed)
+        args = (text, query_terms, expansion, allowed, chinese_words)
         if len(dense) < 2:
             return {c: self._channel_candidates(c, *args) for c in use}
         futures = {c: self._pool().submit(self._channel_candidates, c, *args) for c in dense[1:]}
@@ -680,6 +707,7 @@ class Searcher:
         query_terms: dict[str, float],
         expansion: Expansion | None,
         allowed: np.ndarray | None = None,
+        chinese_words: dict[str, str] | None = None,
     ) -> ChannelResult:
         """Top candidates of one channel: chunk ids and their scores. ``query_terms``: BM25
         tokens with their weights (``lexical_terms``). ``allowed``: a mask of the rows
@@ -705,7 +733,22 @@ class Searcher:
             # Over notes mostly in Chinese, a multilingual one reads an English question
             # with its glossary terms in Chinese: it matches English to Chinese poorly
             # (qa.lang.code_mixed).
-            query = text if has_chinese(text) else chinese_terms(text, expansion)
+            query = text if has_chinese(text) else chinese_terms(text, expansion, chinese_words)
+        elif (
+            expansion is not None
+            and encoder.multilingual
+            and not has_chinese(text)
+            and self._notes_have_chinese()
+        ):
+            # Over notes partly in Chinese, each section is read against the question
+            # in its own language (qa.retrieve.by_language).
+            mixed = chinese_terms(text, expansion, chinese_words)
+            chinese = self._chinese_sections()
+            if mixed != text and chinese.any():
+                asked, rendered_vector = encoder.embed_queries([text, mixed])
+                every = scores_by_language(self._matrix(name), chinese, asked, rendered_vector)
+                top = best_rows(every, k, rows)
+                return ChannelResult(top, every[top].astype(np.float64), asked, every=every)
         rendered = encoder.multilingual and query != text
         vector = encoder.embed_queries([query])
         if rows is not None:
