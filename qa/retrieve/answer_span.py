@@ -3,12 +3,15 @@
 A passage is cut into *units* (qa.lang.units.split_units: sentences in both languages,
 list items, table rows, whole code blocks and math).
 
-Each unit is scored against the question (``SpanContext``) by a linear score over 15
+Each unit is scored against the question (``SpanContext``) by a linear score over 16
 FEATURES: the share of the question's topic terms it contains (glossary and dictionary
 forms included) and whether no unit has more, whether it says what the question's intent
 asks for (a "why" question prefers "because / 因为 / 由于 / so that"), whether it comes
 under a lead-in that matches ("**Cons:**" for 缺点) or names the opposite, whether it is
-the first unit or a list item, whether it continues the unit before ("It / 这"),
+the first unit or a list item, whether it continues the unit before ("It / 这"), and
+whether that unit is the one with the most question terms (the answer often comes right
+after the sentence that names the topic: "Momentum is an enhancement to SGD. It
+accumulates…"),
 penalties for lead-ins, titles, questions, link-only and very short units, and its
 similarity to the question in the dense channels (MiniLM for English, e5 for Chinese and
 cross-lingual), in standard deviations above the passage's mean. The units' vectors are
@@ -101,6 +104,7 @@ FEATURES = (
     "links",  # mostly a link or an image
     "item",  # a list item
     "continues",  # opens with "It / This / So / 它 / 这 / 所以": the previous unit's coverage
+    "follows_most",  # opens so, right after a unit with the passage's most question terms
     "label",  # comes under a lead-in ("**Cons:**") that says what the question asks
     "polar_label",  # under a lead-in that names what is asked ("Cons:" for 缺点)
     "other_label",  # under a lead-in that names the opposite ("Pros:" for 缺点)
@@ -221,6 +225,7 @@ def unit_features(
     for n, unit in enumerate(units):
         have = found[n]
         linked = sum(len(m.group(0)) for m in _LINKS.finditer(unit.text))
+        anaphor = bool(_ANAPHOR.search(unit.text))
         lead_in = bool(
             unit.text.rstrip("*_ ").endswith((":", "：")) or _BOLD_LABEL.match(unit.text)
         )
@@ -240,9 +245,8 @@ def unit_features(
             "asks": float(unit.text.rstrip("*_ ").endswith(("?", "？"))),
             "links": float(linked > 0.6 * len(unit.text)),
             "item": float(unit.kind == "item"),
-            "continues": (
-                found[n - 1] / len(terms) if n and terms and _ANAPHOR.search(unit.text) else 0.0
-            ),
+            "continues": (found[n - 1] / len(terms) if n and terms and anaphor else 0.0),
+            "follows_most": float(bool(n and most and found[n - 1] == most and anaphor)),
             "label": float(label_matches and not lead_in),
             "polar_label": float(polar and not lead_in),
             "other_label": float(other and not lead_in),
