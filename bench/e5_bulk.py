@@ -85,7 +85,11 @@ def measure(kind: str, texts: list[str], batchings: list[tuple[int, int]]) -> di
         wall, cpu = time.perf_counter(), process_cpu()
         run()
         wall, cpu = time.perf_counter() - wall, process_cpu() - cpu
-        return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "wall_us_per_token": round(1e6 * wall / tokens)}
+        return {
+            "wall_s": round(wall, 2),
+            "cpu_s": round(cpu, 2),
+            "wall_us_per_token": round(1e6 * wall / tokens),
+        }
 
     row["two cores: ort"] = timed(
         lambda: embed_texts(texts, by_text.__getitem__, e5.run, e5.hidden, parallel=True)

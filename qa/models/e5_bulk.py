@@ -44,6 +44,7 @@ BULK_MIN_CHARS = 40_000
 # bench/e5_bulk.py: ~4 passages or ~16 sentence units).
 BATCH = 16
 BATCH_TOKENS = 640
+ROWS = 64  # the dense layers' row counts are multiples of this
 
 
 @functools.lru_cache(maxsize=1)
@@ -67,7 +68,11 @@ def batches(lengths: Sequence[int]) -> list[list[int]]:
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     out: list[list[int]] = []
     for i in order:
-        if out and len(out[-1]) < BATCH and lengths[out[-1][0]] * (len(out[-1]) + 1) <= BATCH_TOKENS:
+        if (
+            out
+            and len(out[-1]) < BATCH
+            and lengths[out[-1][0]] * (len(out[-1]) + 1) <= BATCH_TOKENS
+        ):
             out[-1].append(i)
         else:
             out.append([i])
@@ -99,7 +104,10 @@ class E5Bulk:
             b = {p: f32(f"l{i}.{p}.b").to(torch.bfloat16) for p in shapes}
             self.layers.append(
                 {
-                    "qkv": (torch.cat([w["q"], w["k"], w["v"]], 1), torch.cat([b[p] for p in "qkv"])),
+                    "qkv": (
+                        torch.cat([w["q"], w["k"], w["v"]], 1),
+                        torch.cat([b[p] for p in "qkv"]),
+                    ),
                     **{p: (w[p], b[p]) for p in ("ao", "fi", "fo")},
                     **{p: (f32(f"l{i}.{p}.w"), f32(f"l{i}.{p}.b")) for p in ("aln", "oln")},
                 }
@@ -107,32 +115,41 @@ class E5Bulk:
 
     def run(self, windows: Sequence[list[int]]) -> np.ndarray:
         """The mean of the last layer's states [windows, hidden] for each window's ids
-        (with <s> and </s>), run as one padded batch."""
+        (with <s> and </s>), run as one batch.
+
+        The dense layers read the batch's tokens packed (no padding), their count rounded
+        up to a multiple of ``ROWS``: oneDNN makes (and caches, with its buffers) a kernel
+        per matrix shape, so a few shapes keep both the time and the memory down.
+        Attention reads them padded to the longest window, masked."""
         torch, e5 = self.torch, self.e5
-        n, width, hidden = len(windows), max(map(len, windows)), e5.hidden
-        heads = e5.heads
-        x = np.zeros((n, width, hidden), dtype=np.float32)
-        mask = np.zeros((n, width), dtype=bool)
-        for row, ids in enumerate(windows):
-            x[row, : len(ids)] = e5._embedded(ids)
-            mask[row, : len(ids)] = True
+        functional = torch.nn.functional
+        n, width, hidden, heads = len(windows), max(map(len, windows)), e5.hidden, e5.heads
+        lengths = [len(ids) for ids in windows]
+        tokens = sum(lengths)
+        rows = -(-tokens // ROWS) * ROWS
+        x = np.zeros((rows, hidden), dtype=np.float32)
+        x[:tokens] = np.concatenate([e5._embedded(ids) for ids in windows])
+        keep = np.arange(width)[None, :] < np.array(lengths)[:, None]  # [batch, width]
         with torch.inference_mode():
             states = torch.from_numpy(x)
-            keep = torch.from_numpy(mask)
-            attend = keep[:, None, None, :]  # [batch, 1, 1 (queries), keys]
+            places = torch.from_numpy(np.flatnonzero(keep))  # each token's padded position
+            attend = torch.from_numpy(keep)[:, None, None, :]  # [batch, 1, 1 (queries), keys]
             for layer in self.layers:
-                h = states.to(torch.bfloat16)
-                qkv = (h @ layer["qkv"][0] + layer["qkv"][1]).view(n, width, 3, heads, -1)
-                q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each [batch, heads, tokens, head dim]
-                ctx = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=attend)
-                ctx = ctx.transpose(1, 2).reshape(n, width, hidden)
-                out = (ctx @ layer["ao"][0] + layer["ao"][1]).float()
-                states = torch.nn.functional.layer_norm(states + out, (hidden,), *layer["aln"], e5.eps)
-                mid = torch.nn.functional.gelu(states.to(torch.bfloat16) @ layer["fi"][0] + layer["fi"][1])
-                out = (mid @ layer["fo"][0] + layer["fo"][1]).float()
-                states = torch.nn.functional.layer_norm(states + out, (hidden,), *layer["oln"], e5.eps)
-            weights = keep.float()[:, :, None]
-            pooled = (states * weights).sum(1) / weights.sum(1)
+                qkv = torch.addmm(layer["qkv"][1], states.to(torch.bfloat16), layer["qkv"][0])
+                padded = qkv.new_zeros(n * width, 3 * hidden)
+                padded[places] = qkv[:tokens]
+                q, k, v = padded.view(n, width, 3, heads, -1).permute(2, 0, 3, 1, 4)
+                ctx = functional.scaled_dot_product_attention(q, k, v, attn_mask=attend)
+                ctx = ctx.transpose(1, 2).reshape(n * width, hidden)[places]
+                ctx = functional.pad(ctx, (0, 0, 0, rows - tokens))
+                out = torch.addmm(layer["ao"][1], ctx, layer["ao"][0]).float()
+                states = functional.layer_norm(states + out, (hidden,), *layer["aln"], e5.eps)
+                mid = torch.addmm(layer["fi"][1], states.to(torch.bfloat16), layer["fi"][0])
+                out = torch.addmm(layer["fo"][1], functional.gelu(mid), layer["fo"][0]).float()
+                states = functional.layer_norm(states + out, (hidden,), *layer["oln"], e5.eps)
+            window_of = torch.repeat_interleave(torch.arange(n), torch.tensor(lengths))
+            sums = torch.zeros(n, hidden).index_add_(0, window_of, states[:tokens])
+            pooled = sums / torch.tensor(lengths, dtype=torch.float32)[:, None]
         return np.asarray(pooled.numpy(), dtype=np.float32)
 
     def embed(
