@@ -9,8 +9,8 @@ case (bench/build_time.py --case mixed) gives e5, it times:
   text per call, and of ``qa.models.e5_bulk`` with each ``BATCH:BATCH_TOKENS`` batching;
 - ``two cores``: wall and process CPU s of the whole sample as a build runs it, ORT
   (``engine.embed_texts``, a text per call on each core) against the bulk runner on two
-  Python threads with torch on one thread each, and on one Python thread with torch on
-  two;
+  Python threads with torch on one thread each (and, with ``--two-torch-threads``, on
+  one Python thread with torch on two: measured 1.6-28x slower, at load 2.6-11);
 - the cosine of each bulk vector to ORT's (min and mean).
 
 Writes bench/results/e5_bulk.json; the load average is recorded beside it.
@@ -40,7 +40,9 @@ def process_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(kind: str, texts: list[str], batchings: list[tuple[int, int]]) -> dict[str, Any]:
+def measure(
+    kind: str, texts: list[str], batchings: list[tuple[int, int]], two_torch_threads: bool
+) -> dict[str, Any]:
     import torch
 
     from qa.models import e5_bulk
@@ -97,10 +99,11 @@ def measure(kind: str, texts: list[str], batchings: list[tuple[int, int]]) -> di
     row["two cores: bulk, 2 python threads x 1 torch thread"] = timed(
         lambda: bulk.embed(windows_of, threads=2)
     )
-    torch.set_num_threads(2)
-    row["two cores: bulk, 1 python thread x 2 torch threads"] = timed(
-        lambda: bulk.embed(windows_of, threads=1)
-    )
+    if two_torch_threads:
+        torch.set_num_threads(2)
+        row["two cores: bulk, 1 python thread x 2 torch threads"] = timed(
+            lambda: bulk.embed(windows_of, threads=1)
+        )
     print(f"{kind}: {row}", flush=True)
     return row
 
@@ -108,7 +111,12 @@ def measure(kind: str, texts: list[str], batchings: list[tuple[int, int]]) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sample", type=int, default=240, help="texts of each kind")
-    parser.add_argument("--batches", default="4:640,8:640,16:640,32:1024,1:100000")
+    parser.add_argument("--batches", default="16:640,4:640,32:1024,1:100000")
+    parser.add_argument(
+        "--two-torch-threads",
+        action="store_true",
+        help="also time one Python thread with torch on two (slow here: 1.6-28x)",
+    )
     args = parser.parse_args()
     batchings = [tuple(map(int, b.split(":"))) for b in args.batches.split(",")]
     load_before = os.getloadavg()
@@ -117,7 +125,7 @@ def main() -> None:
     result: dict[str, Any] = {}
     for kind in ("e5 passages", "e5 units"):
         chosen = rng.sample(texts[kind], min(args.sample, len(texts[kind])))
-        result[kind] = measure(kind, chosen, batchings)  # type: ignore[arg-type]
+        result[kind] = measure(kind, chosen, batchings, args.two_torch_threads)  # type: ignore[arg-type]
     result["load_before"] = load_before
     result["load_after"] = os.getloadavg()
     print(f"load {load_before[0]:.2f} → {result['load_after'][0]:.2f}")
