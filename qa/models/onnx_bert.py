@@ -11,7 +11,8 @@ One text per call, at its own length, is as fast as length-sorted padded batches
 needs no attention mask. Session 9 measured short sentence units too
 (bench/engine_profile.py): ``MatMulNBits`` (~80% of e5's time) costs e5 the same ~430 CPU
 µs per token whether a call holds one 36-token unit or eight joined, so batching cannot
-cut it; MiniLM's 30-token units would save ~25% (~3 CPU s of a 1,800-chunk build). A
+cut it (torch in bfloat16 can, where the CPU has it: ``qa.models.e5_bulk`` runs a build's e5
+texts that way); MiniLM's 30-token units would save ~25% (~3 CPU s of a 1,800-chunk build). A
 change to the order in which e5's graph sums (another kernel, a fused op) moves its
 vectors by ~2e-3: rounding the activations to int8 turns differences of 1e-7 into
 different integers.
