@@ -285,6 +285,36 @@ def test_the_bundled_notes_with_the_real_models(bundled_searcher) -> None:
     assert off.declined and off.hits[0].answer_spans == []
 
 
+def test_a_chinese_question_counts_its_words_in_the_english_the_notes_use(
+    bundled_searcher,
+) -> None:
+    # 正确 is in no glossary: the span scorer counts it through its CC-CEDICT translation
+    # found in the notes ("correct"), as retrieval does (Searcher._bridge). Measured on the
+    # dev halves (bench/results/session10-spans2.md): without it nested LOCO drops
+    # en 0.694 -> 0.657, zh 0.637 -> 0.611.
+    import dataclasses
+
+    from qa.retrieve.answer_span import FEATURES
+
+    answer = bundled_searcher.search("hinge loss 在预测正确时损失是多少", 3)
+    context = answer.span_context
+    assert answer.query is not None and context is not None
+    text = (
+        "The hinge loss grows linearly with the distance from the margin for a wrong "
+        "prediction. When the prediction is correct and outside the margin, the hinge "
+        "loss is zero."
+    )
+    most = FEATURES.index("most_terms")
+    _, _, bridged = context.features(text)
+    assert bridged[:, most].tolist() == [0.0, 1.0]
+    assert [u.text for u in context.units(text)] == [
+        "When the prediction is correct and outside the margin, the hinge loss is zero."
+    ]
+    own = dataclasses.replace(context, terms=answer.query.own_terms)
+    _, _, alone = own.features(text)
+    assert alone[:, most].tolist() == [1.0, 1.0]  # the question's own words: a tie
+
+
 # ---------------------------------------------------------------------------- TUI
 
 
