@@ -869,13 +869,39 @@ async def _answered(pilot: Pilot[Any], question: str = "why does dropout help") 
     field.cursor_blink = False
 
 
-def test_snapshot_answer(snap_compare: Any, small: Path, small_index: Path) -> None:
+# Notes whose every section is about "why does dropout help", each less than the one before
+# (all of its words, then two, then one), so the card's further results come in the order
+# of relevance and not in the fake encoder's order of unrelated sections.
+GRADED_EN = {
+    "dropout.md": "# Why dropout helps\n\nDropout helps because it keeps units from co-adapting, "
+    "so each unit must be useful on its own. At test time every unit is kept and the weights "
+    "are scaled.\n\n"
+    "# Dropout in training\n\nDropout helps during training only; it is switched off at "
+    "test time.\n\n"
+    "# Dropout rate\n\nA dropout rate of 0.5 is common for hidden layers.\n",
+}
+
+
+def _graded(tmp_path: Path, name: str, files: dict[str, str], settings: Settings) -> Path:
+    notes = tmp_path / name
+    notes.mkdir()
+    for file, text in files.items():
+        (notes / file).write_text(text, encoding="utf-8")
+    build_index(notes, tmp_path / f"{name}-index", settings)
+    return notes
+
+
+def test_snapshot_answer(snap_compare: Any, tmp_path: Path, fake_settings: Settings) -> None:
+    notes = _graded(tmp_path, "graded-en", GRADED_EN, fake_settings)
+
     async def run_before(pilot: Pilot[Any]) -> None:
         await _answered(pilot)
         cards(pilot.app)[-1].query_one(Collapsible).collapsed = False  # type: ignore[arg-type]
 
     assert snap_compare(
-        _snapshot_app(small, small_index), terminal_size=(100, 36), run_before=run_before
+        _snapshot_app(notes, tmp_path / "graded-en-index"),
+        terminal_size=(100, 36),
+        run_before=run_before,
     )
 
 
@@ -891,11 +917,7 @@ GRADED = {
 
 
 def test_snapshot_results_panel(snap_compare: Any, tmp_path: Path, fake_settings: Settings) -> None:
-    notes = tmp_path / "graded"
-    notes.mkdir()
-    for name, text in GRADED.items():
-        (notes / name).write_text(text, encoding="utf-8")
-    build_index(notes, tmp_path / "graded-index", fake_settings)
+    notes = _graded(tmp_path, "graded", GRADED, fake_settings)
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await _answered(pilot, "置信区间是什么意思")
