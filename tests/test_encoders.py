@@ -123,9 +123,13 @@ def _no_export(*args: object) -> bytes:
     raise AssertionError("the graph was exported although the cache holds it")
 
 
-def _graph_files(cache: Path, name: str) -> tuple[Path, Path]:
+def _graph_files(cache: Path, name: str) -> tuple[Path, Path, Path]:
     (folder,) = cache.glob(f"{name}-*[0-9a-f]")
-    return folder / engine.MODEL_FILE, folder / engine.RECORD_FILE
+    return folder / engine.MODEL_FILE, folder / engine.WEIGHTS_FILE, folder / engine.RECORD_FILE
+
+
+def _stamps(cache: Path) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file()}
 
 
 def test_the_graphs_are_written_once_and_read_back(cache: Path, monkeypatch) -> None:
@@ -133,21 +137,24 @@ def test_the_graphs_are_written_once_and_read_back(cache: Path, monkeypatch) -> 
 
     first = {name: get_encoder(name).embed_queries(TEXTS[:2]) for name in ("minilm", "e5")}
     for name in ("minilm", "e5"):
-        model, record = _graph_files(cache, name)
-        assert json.loads(record.read_text())["bytes"] == model.stat().st_size
-    stamps = {p: p.stat().st_mtime_ns for p in cache.rglob("model.onnx*")}
+        model, weights, record = _graph_files(cache, name)
+        files = json.loads(record.read_text())["files"]
+        assert files[engine.MODEL_FILE]["bytes"] == model.stat().st_size
+        assert files[engine.WEIGHTS_FILE]["bytes"] == weights.stat().st_size
+        assert weights.stat().st_size > 100 * model.stat().st_size  # the weights are outside
+    stamps = _stamps(cache)
     monkeypatch.setattr(minilm_onnx, "export", _no_export)
     monkeypatch.setattr(e5_onnx.E5Onnx, "export", _no_export)
     for name in ("minilm", "e5"):
         again = get_encoder(name).embed_queries(TEXTS[:2])
         np.testing.assert_array_equal(again, first[name])
-    assert {p: p.stat().st_mtime_ns for p in cache.rglob("model.onnx*")} == stamps
+    assert _stamps(cache) == stamps
 
 
 def test_a_second_process_loads_the_written_files(cache: Path) -> None:
     before = get_encoder("minilm").embed_queries(["what is dropout"])
     get_encoder("e5").embed_queries(["什么是过拟合"])
-    stamps = {p: p.stat().st_mtime_ns for p in cache.rglob("model.onnx")}
+    stamps = _stamps(cache)
     script = """
 import json, sys
 from qa.models import e5_onnx, minilm_onnx
@@ -167,27 +174,33 @@ print(json.dumps(v.tolist()))
     assert result.returncode == 0, result.stderr
     np.testing.assert_array_equal(np.array(json.loads(result.stdout), np.float32), before[0])
     assert result.stderr == ""
-    assert {p: p.stat().st_mtime_ns for p in cache.rglob("model.onnx")} == stamps
+    assert _stamps(cache) == stamps
 
 
-@pytest.mark.parametrize("damage", ["truncate", "flip", "record"])
-def test_a_damaged_graph_is_written_again(cache: Path, damage: str, capsys) -> None:
+@pytest.mark.parametrize(
+    ("part", "damage"),
+    [("model", "truncate"), ("weights", "truncate"), ("weights", "flip"), ("record", "garble")],
+)
+def test_a_damaged_graph_is_written_again(cache: Path, part: str, damage: str, capsys) -> None:
     expected = get_encoder("e5").embed_queries(TEXTS[:2])
-    model, record = _graph_files(cache, "e5")
-    data = model.read_bytes()
+    model, weights, record = _graph_files(cache, "e5")
+    before = {path: path.read_bytes() for path in (model, weights)}
+    target = {"model": model, "weights": weights, "record": record}[part]
+    data = target.read_bytes()
     if damage == "truncate":
-        model.write_bytes(data[: len(data) // 2])
+        target.write_bytes(data[: len(data) // 2])
     elif damage == "flip":  # same size, other bytes in the middle of a weight
         middle = len(data) // 2
         flipped = bytes(b ^ 0xFF for b in data[middle : middle + 64])
-        model.write_bytes(data[:middle] + flipped + data[middle + 64 :])
+        target.write_bytes(data[:middle] + flipped + data[middle + 64 :])
     else:
-        record.write_text("{not json")
+        target.write_text("{not json")
     capsys.readouterr()
     again = get_encoder("e5").embed_queries(TEXTS[:2])
     np.testing.assert_array_equal(again, expected)
-    assert model.read_bytes() == data
-    assert json.loads(record.read_text())["bytes"] == len(data)
+    assert {path: path.read_bytes() for path in (model, weights)} == before
+    files = json.loads(record.read_text())["files"]
+    assert files[engine.WEIGHTS_FILE]["bytes"] == len(before[weights])
     err = capsys.readouterr().err
     assert err.count("qa: warning:") == 1, err
     assert "the cached e5 model" in err and "was damaged; it was written again" in err
