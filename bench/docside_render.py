@@ -19,6 +19,9 @@ The variants, each scored with qa eval's own code (bench/corpora.py) on the dev 
   rendered sections, weight w in WEIGHTS (English questions over notes with Chinese in
   them); ``def+xB w``: the default plus BM25 over the rendered tokens, weight w (same).
   For each extra channel, the weight chosen leave-one-corpus-out is printed too.
+- ``def B=R``: the default with its BM25 channel replaced by ``bm25-R`` for English
+  questions (the document-side bridge instead of the question-side one; coverage is still
+  read from today's index); ``def+R B=R``: both replacements.
 
 ``--misses``: only the English dev questions over Chinese notes that the default does not
 answer first, with every channel's rank of the answer.
@@ -214,6 +217,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "def+R": ("default", {"replace": True}),
     **{f"def+xM {w}": ("default", {"minilm_w": w}) for w in WEIGHTS},
     **{f"def+xB {w}": ("default", {"bm25_w": w}) for w in WEIGHTS},
+    "def B=R": ("default", {"bm25_only": True}),
+    "def+R B=R": ("default", {"replace": True, "bm25_only": True}),
 }
 
 
