@@ -38,7 +38,7 @@ import numpy as np
 
 from qa.lang.text import has_chinese, tokenize
 from qa.lang.units import MAX_UNIT_CHARS, Unit, split_units
-from qa.retrieve.confidence import Term
+from qa.retrieve.confidence import Term, has_term
 from qa.retrieve.rerank import intents
 from qa.settings import PACKAGE_ROOT
 
@@ -215,9 +215,8 @@ def unit_features(
     polarity = {name for name, p in _POLARITY.items() if p.search(question)}
     if similarity is not None and len(similarity):
         mean, spread = float(np.mean(similarity)), float(np.std(similarity))
-    found = [
-        sum(1 for t in terms if any(set(tokenize(u.text)).issuperset(f) for f in t)) for u in units
-    ]
+    unit_tokens = [set(tokenize(u.text)) for u in units]
+    found = [sum(1 for t in terms if has_term(tokens, t)) for tokens in unit_tokens]
     most = max(found, default=0)
     rows = []
     label_matches = False  # the latest lead-in says what the question asks
@@ -362,7 +361,7 @@ class SpanContext:
         if not heading.strip() or not self.terms:
             return False
         tokens = set(self.tokenize(heading))
-        return any(tokens.issuperset(form) for term in self.terms for form in term)
+        return any(has_term(tokens, term) for term in self.terms)
 
     def features(self, text: str, dense: bool = True) -> tuple[list[Unit], np.ndarray, np.ndarray]:
         """The markable units of ``text``, their FEATURES rows without the dense channels,

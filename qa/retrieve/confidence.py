@@ -252,9 +252,14 @@ def _plain_word(term: Term) -> str:
     return form[0] if len(form) == 1 else ""
 
 
+def has_term(tokens: set[str], term: Term) -> bool:
+    """Whether some form of ``term`` is wholly in ``tokens``."""
+    return any(tokens.issuperset(form) for form in term)
+
+
 def coverage(terms: list[Term], passage_tokens: Iterable[str]) -> float:
     """Share of topic terms with at least one form wholly in the passage."""
     if not terms:
         return 0.0
     have = set(passage_tokens)
-    return sum(1 for t in terms if any(have.issuperset(f) for f in t)) / len(terms)
+    return sum(1 for t in terms if has_term(have, t)) / len(terms)

@@ -27,6 +27,7 @@ from qa.retrieve.confidence import (
     Term,
     absent_subject,
     coverage,
+    has_term,
     informative_terms,
     named_terms,
     topic_terms,
@@ -545,7 +546,7 @@ class Searcher:
                 absent_subject(
                     named,
                     in_notes=lambda t: lexical.terms_in([t], nowhere)[1] > 0,
-                    in_heading=lambda t: any(heading.issuperset(f) for f in t),
+                    in_heading=lambda t: has_term(heading, t),
                 )
             )
         return features
