@@ -87,33 +87,14 @@ def e5_tokens(tokenizer: Any, text: str) -> tuple[list[int], list[Span]]:
         chars.insert(0, " ")
         origin.insert(0, -1)
     s = "".join(chars).replace(" ", META)
-    n = len(s)
-    floor = np.float32(-1e30)
-    best = [floor] * (n + 1)
-    best[0] = np.float32(0.0)
-    back = [(0, 0)] * (n + 1)
-    ids, scores = tokenizer.ids, tokenizer.scores
-    for i in range(n):
-        here = best[i]
-        if here <= -1e29:
-            continue
-        for end in range(i + 1, min(n, i + tokenizer.max_chars) + 1):
-            idx = ids.get(s[i:end])
-            if idx is not None and here + scores[idx] > best[end]:
-                best[end] = here + scores[idx]
-                back[end] = (idx, i)
-        if here + tokenizer.unk_score > best[i + 1]:
-            best[i + 1] = here + tokenizer.unk_score
-            back[i + 1] = (tokenizer.unk, i)
-    out: list[tuple[int, Span]] = []
-    end = n
-    while end > 0:
-        idx, start = back[end]
+    path = tokenizer.best_path(s)  # the tokenizer's own Viterbi: the same ids
+    ids: list[int] = []
+    spans: list[Span] = []
+    for (idx, start), end in zip(path, [*(b for _, b in path[1:]), len(s)], strict=True):
         known = [o for o in origin[start:end] if o >= 0]
-        out.append((idx, (min(known), max(known) + 1) if known else (-1, -1)))
-        end = start
-    out.reverse()
-    return [i for i, _ in out], [sp for _, sp in out]
+        ids.append(idx)
+        spans.append((min(known), max(known) + 1) if known else (-1, -1))
+    return ids, spans
 
 
 def e5_states(engine: Any, text: str, clock: dict[str, float]) -> tuple[np.ndarray, list[Span]]:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from qa.models import e5_bulk
 from qa.models.encoders import package_dir
 from qa.models.onnx_bert import QK, dequantize_rows
 
@@ -109,6 +110,12 @@ class Tokenizer:
         if not chars.startswith(" "):
             chars = " " + chars
         chars = chars.replace(" ", META)
+        return [idx for idx, _ in self.best_path(chars)]
+
+    def best_path(self, chars: str) -> list[tuple[int, int]]:
+        """The highest-scoring cut of ``chars`` (normalised, word markers in place) into
+        pieces, by Viterbi over the piece scores: each piece's id and the offset in
+        ``chars`` where it starts, in order."""
         n = len(chars)
         floor = np.float32(-1e30)
         best = [floor] * (n + 1)
@@ -127,17 +134,12 @@ class Tokenizer:
             if here + self.unk_score > best[i + 1]:
                 best[i + 1] = here + self.unk_score
                 back[i + 1] = (self.unk, i)
-        out: list[int] = []
+        out: list[tuple[int, int]] = []
         while n > 0:
-            idx, n = back[n]
-            out.append(idx)
+            idx, start = back[n]
+            out.append((idx, start))
+            n = start
         return out[::-1]
-
-
-def _bulk_min_chars() -> int:
-    from qa.models.e5_bulk import BULK_MIN_CHARS
-
-    return BULK_MIN_CHARS
 
 
 _bulk_lock = threading.Lock()
@@ -266,7 +268,7 @@ class E5Onnx:
             parts = [ids[start : start + window] for start in range(0, max(len(ids), 1), window)]
             return [([self.bos, *part, self.eos], max(len(part), 1)) for part in parts]
 
-        bulk = self.bulk() if parallel and sum(map(len, texts)) >= _bulk_min_chars() else None
+        bulk = self.bulk() if parallel and sum(map(len, texts)) >= e5_bulk.BULK_MIN_CHARS else None
         if bulk is not None:
             from qa.threads import cpu_threads
 
@@ -276,8 +278,6 @@ class E5Onnx:
     def bulk(self) -> Any:
         """The torch bfloat16 runner of these weights (``qa.models.e5_bulk.E5Bulk``),
         made once; None when this CPU or install cannot run it faster than ORT."""
-        from qa.models import e5_bulk
-
         if not e5_bulk.native_bf16():
             return None
         with _bulk_lock:
