@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import shared_index
 
 from qa.lang.code_mixed import chinese_terms
 from qa.presets import BUILTIN
@@ -21,9 +22,7 @@ NOTES = Path(__file__).parent / "fixtures" / "notes_bilingual_small"
 
 @pytest.fixture(scope="module")
 def bilingual_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("bilingual-small-index")
-    build_index(NOTES, folder, BUILTIN["default"])
-    return folder
+    return shared_index(tmp_path_factory, "bilingual-small", NOTES)
 
 
 def test_each_row_is_scored_by_the_vector_of_its_language() -> None:

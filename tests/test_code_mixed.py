@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import shared_index
 
 from qa.lang.code_mixed import chinese_terms
 from qa.lang.glossary import load_glossary
 from qa.presets import BUILTIN
 from qa.retrieve.search import Searcher
-from qa.store.build import build_index
 from qa.store.index import Index
 
 NOTES = Path(__file__).parent / "fixtures" / "notes_zh_small"
@@ -19,9 +19,7 @@ NOTES = Path(__file__).parent / "fixtures" / "notes_zh_small"
 
 @pytest.fixture(scope="module")
 def zh_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("zh-small-index")
-    build_index(NOTES, folder, BUILTIN["default"])
-    return folder
+    return shared_index(tmp_path_factory, "zh-small", NOTES)
 
 
 def test_glossary_terms_are_written_in_chinese_and_question_words_are_not() -> None:

@@ -7,13 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import shared_index
 
 from qa.lang.code_mixed import MAX_RENDERED_SENSES, chinese_terms
 from qa.lang.dictionary import load_dictionary
 from qa.lang.glossary import load_glossary
 from qa.presets import BUILTIN
 from qa.retrieve.search import Searcher
-from qa.store.build import build_index
 from qa.store.index import Index
 
 NOTES = Path(__file__).parent / "fixtures" / "notes_zh_algorithms"
@@ -21,9 +21,7 @@ NOTES = Path(__file__).parent / "fixtures" / "notes_zh_algorithms"
 
 @pytest.fixture(scope="module")
 def algorithms_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("zh-algorithms-index")
-    build_index(NOTES, folder, BUILTIN["default"])
-    return folder
+    return shared_index(tmp_path_factory, "zh-algorithms", NOTES)
 
 
 def test_words_are_replaced_where_no_glossary_term_covers_them() -> None:

@@ -10,13 +10,13 @@ the notes, and the dense models find the twin's section close.
 from pathlib import Path
 
 import pytest
+from conftest import shared_index
 
 from qa.lang.everyday import is_everyday_english
 from qa.lang.glossary import load_glossary
 from qa.retrieve.confidence import absent_subject, named_terms, topic_terms, with_translations
 from qa.retrieve.search import Searcher
 from qa.settings import Settings
-from qa.store.build import build_index
 from qa.store.index import Index
 
 NOTES = Path(__file__).parent / "fixtures" / "near_field"
@@ -25,9 +25,7 @@ PLAIN_WORDS = "how does XGBoost differ from plain gradient boosting"  # plain, d
 
 @pytest.fixture(scope="module")
 def near_field(tmp_path_factory: pytest.TempPathFactory) -> Searcher:
-    folder = tmp_path_factory.mktemp("near-field-index")
-    build_index(NOTES, folder, Settings())
-    return Searcher(Index.load(folder), Settings())
+    return Searcher(Index.load(shared_index(tmp_path_factory, "near-field", NOTES)), Settings())
 
 
 @pytest.mark.parametrize(
