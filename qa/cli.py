@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 # A passage printed by `qa ask` is cut here (--json gives it whole): windows are far
 # shorter, this bounds an index built with a huge window.
+MAX_PLACEHOLDER_CHARS = 160  # of an unanswered heading's placeholder line
 MAX_PRINTED_CHARS = 2000
 
 
@@ -978,6 +979,10 @@ def print_answer(answer: Any) -> None:
         for hit in answer.unanswered:
             loc = hit.chunk.location
             say(f"   {loc.file}:{loc.start_line}  {' › '.join(loc.heading_path)}")
+            # A placeholder ("TODO", one link) says where the answer may be found.
+            first = next((line.strip() for line in hit.chunk.text.split("\n") if line.strip()), "")
+            if first:
+                say(f"      {first[:MAX_PLACEHOLDER_CHARS]}")
 
 
 def _emboldened(text: str, spans: list[tuple[int, int]]) -> list[str]:

@@ -73,3 +73,83 @@ def test_setext_headings_are_headings() -> None:
     sections = chunk_markdown("Title\n=====\n\nBody.\n\nSub\n---\n\nMore.\n", "s.md")
     assert [s.heading_path for s in sections] == [("Title",), ("Title", "Sub")]
     assert [s.start_line for s in sections] == [1, 6]
+
+
+POINTERS = """# Notes
+
+## Garbage collection
+
+> [Python GC explained - a blog](http://example.com/gc) - 博客园
+
+## Volatile
+
+> https://github.com/example/interview#volatile
+
+## PCA
+
+-
+
+## Random forest
+
+TODO
+
+## Reading list
+
+- [Batch norm, explained](https://example.com/bn) - blog
+- [Layer norm](https://example.com/ln)
+
+## Contents of this note
+
+- [Dropout](#dropout)
+    - [Why it works](#why-it-works)
+
+## Dropout
+
+Dropout drops units at random; see [the paper](https://example.com/dropout) for the proof.
+
+## Softmax formula
+
+![softmax](softmax.png)
+
+## Short answer
+
+是的
+"""
+
+
+def test_a_section_of_only_links_or_a_placeholder_is_no_answer() -> None:
+    from qa.store.chunking import body_kind
+
+    sections = {s.heading: s for s in chunk_markdown(POINTERS, "p.md")}
+    kinds = {h: body_kind(s.body) for h, s in sections.items()}
+    assert kinds == {
+        "Garbage collection": "placeholder",
+        "Volatile": "placeholder",
+        "PCA": "placeholder",
+        "Random forest": "placeholder",
+        "Reading list": "links",
+        "Contents of this note": "links",
+        "Dropout": "text",
+        "Softmax formula": "text",  # an image is the note's own answer
+        "Short answer": "text",
+    }
+    answered = {h for h, s in sections.items() if s.answered}
+    assert answered == {"Dropout", "Softmax formula", "Short answer"}
+
+
+def test_a_window_of_a_long_section_is_an_answer_even_if_it_is_only_links() -> None:
+    text = (
+        "# A\n\n"
+        + "Words about it. " * 80
+        + "\n\n"
+        + "\n".join(f"- [ref {i}](https://example.com/{i})" for i in range(30))
+    )
+    sections = chunk_markdown(text, "w.md", window_chars=400)
+    assert len(sections) > 1 and all(s.answered for s in sections)
+
+
+def test_a_long_line_of_brackets_is_read_in_linear_time() -> None:
+    from qa.store.chunking import body_kind
+
+    assert body_kind("[" * 200_000) == "text"
+    assert body_kind(("[x](" * 400 + "\n") * 500) == "text"

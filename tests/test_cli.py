@@ -89,6 +89,22 @@ def test_unanswered_heading_is_marked(small: Path) -> None:
     assert all(h["answered"] for h in data["hits"])
 
 
+def test_a_heading_with_only_a_link_is_shown_as_unanswered_with_its_link(small: Path) -> None:
+    note = small / "deep-learning.md"
+    note.write_text(
+        note.read_text(encoding="utf-8")
+        + "\n## Layer normalization\n\n> [Layer norm explained](https://example.com/ln) - blog\n",
+        encoding="utf-8",
+    )
+    data = json.loads(qa("ask", "what is layer normalization", "--json", *opts(small)).stdout)
+    assert "Layer normalization" not in [h["heading"] for h in data["hits"]]
+    assert [h["heading"] for h in data["unanswered"]] == ["Layer normalization"]
+    out = qa("ask", "what is layer normalization", *opts(small)).stdout
+    notice = out[out.index("Your notes ask this but do not answer it yet:") :].splitlines()
+    assert notice[1].endswith("Deep learning › Layer normalization")
+    assert notice[2].strip() == "> [Layer norm explained](https://example.com/ln) - blog"
+
+
 def test_top_n_json_gives_at_most_n_hits(small: Path) -> None:
     """An unanswered heading is a notice of its own, never an extra hit."""
     data = json.loads(

@@ -374,3 +374,18 @@ def test_gaps_of_notes_without_empty_headings(tmp_path: Path) -> None:
     result = qa("gaps", *args)
     assert result.exit_code == 0, result.output
     assert result.stdout == "No heading in your notes is waiting for an answer.\n"
+
+
+def test_a_heading_with_only_a_link_is_a_gap_and_a_list_of_links_is_not() -> None:
+    from qa.store.chunking import chunk_markdown
+    from qa.store.chunks import chunks_from_sections
+
+    text = (
+        "# Python\n\n## Garbage collection\n\n> [GC explained](http://example.com/gc) - blog\n\n"
+        "## Further reading\n\n- [a](http://example.com/a)\n- [b](http://example.com/b)\n\n"
+        "## Strings\n\nStrings are immutable.\n\n## Decorators\n\nTODO\n"
+    )
+    chunks = chunks_from_sections(chunk_markdown(text, "python.md"))
+    listed = [place.heading for _, place in gaps.empty_headings(chunks)]
+    assert listed == ["Garbage collection", "Decorators"]
+

@@ -294,7 +294,7 @@ class Searcher:
         unanswered = [
             h
             for h in everything
-            if not h.answered and _shares_term(h, terms, self.tokenizer.tokenize)
+            if h.chunk.asks and _shares_term(h, terms, self.tokenizer.tokenize)
         ]
         for n, hit in enumerate(unanswered, start=len(hits) + 1):
             hit.rank = n

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 WINDOW_CHARS = 1200
 # Changes whenever the same note can be cut differently; an index records it, and one cut
 # by another version is brought up to date (unchanged sections keep their vectors).
-CHUNKER = "sections-v3"  # v2: long blocks cut at lines, sentences, then words; v3: holders
+# v2: long blocks cut at lines, sentences, then words; v3: holders; v4: a section of only
+# links or a placeholder is not an answer (body_kind)
+CHUNKER = "sections-v4"
 
 # Headings that only navigate the note; their sections are never answers.
 NAVIGATION_HEADINGS = {"table of contents", "contents", "toc", "目录"}
@@ -47,6 +49,16 @@ _BLANK_RUNS = re.compile(r"\n{3,}")
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|(?<=[。！？；：…])")
 MAX_HEADING_CHARS = 2000  # a heading's text is parsed as inline Markdown up to this long
 _INLINE_MARKUP = re.compile(r"[\\`*_\[\]<>!&~]")  # what inline Markdown starts with
+# What a body that says nothing itself is made of (body_kind): links and URLs, quote and
+# list markers, check boxes, fence lines, a placeholder word, and punctuation.
+_LINK_OR_URL = re.compile(r"\[[^\]\n]*\]\([^)\n]*\)|<https?://[^>\s]*>|https?://\S+")
+_LINE_MARKERS = re.compile(r"^\s*(?:>\s*)*(?:(?:[-*+]|\d+[.)])(?:\s+|$))?(?:\[[ xX]\]\s*)?")
+_FENCE_LINE = re.compile(r"^\s*(?:```|~~~)[\w+-]*\s*$")
+_PLACEHOLDER = re.compile(r"(?:todo|tbd|wip|待补充|待续|待完善|未完成|略)?", re.IGNORECASE)
+_IMAGE = re.compile(r"!\[|<img\b|latex=", re.IGNORECASE)
+_POINTER_PUNCTUATION = " \t-–—:|*_`>.,，。；;：()（）[]…"
+MAX_POINTER_LINE = 2000
+POINTER_REST = 8  # a link line may carry this many other characters ("- 博客园", "详见")
 
 
 @cache
@@ -82,8 +94,38 @@ class Section:
 
     @property
     def answered(self) -> bool:
-        """A heading with no text under it is a question the notes do not answer yet."""
-        return bool(self.body)
+        """A heading with no text under it is a question the notes do not answer yet; so
+        is one with only a placeholder or links under it (``body_kind``). A window of a
+        long section always has text."""
+        return bool(self.body) and (self.parts > 1 or body_kind(self.body) == "text")
+
+
+def body_kind(body: str) -> str:
+    """What a section's body is: ``"text"`` (it says something itself), ``"links"`` (two
+    or more lines that are only links: a table of contents or a reading list, neither an
+    answer nor a question waiting for one), or ``"placeholder"`` (nothing, a TODO, an
+    empty list item or fence, or one link: the answer is still to be written, or
+    elsewhere). An image or a formula is text: it is the note's own answer.
+
+    A line counts as a link line when what is left without its links, markers and
+    punctuation is at most POINTER_REST characters ("- [BN 详解](url) - 博客园").
+    """
+    if _IMAGE.search(body):
+        return "text"
+    links = 0
+    for line in body.split("\n"):
+        if not line.strip() or _FENCE_LINE.match(line):
+            continue
+        if len(line) > MAX_POINTER_LINE:  # no link line is this long; keeps the scan linear
+            return "text"
+        rest = _LINE_MARKERS.sub("", line, count=1)
+        linked = _LINK_OR_URL.search(rest) is not None
+        rest = _LINK_OR_URL.sub("", rest).strip(_POINTER_PUNCTUATION)
+        if linked and len(rest) <= POINTER_REST:
+            links += 1
+        elif not _PLACEHOLDER.fullmatch(rest):
+            return "text"
+    return "links" if links >= 2 else "placeholder"
 
 
 @dataclass

@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from qa.store.chunking import Section
+from qa.store.chunking import Section, body_kind
 from qa.store.notes import (
     is_relative_note_path,
 )
@@ -35,6 +35,12 @@ class Chunk:
     part: int = 1
     parts: int = 1
     locations: list[Location] = field(default_factory=list)
+
+    @property
+    def asks(self) -> bool:
+        """A heading the notes ask but do not answer yet: nothing or a placeholder under
+        it, not a list of links (a table of contents or a reading list asks nothing)."""
+        return not self.answered and body_kind(self.text) != "links"
 
     @property
     def heading(self) -> str:

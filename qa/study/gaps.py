@@ -190,7 +190,7 @@ def empty_headings(chunks: Sequence[Chunk]) -> list[tuple[int, Place]]:
     it (``---`` read as a heading, ``[]``) asks nothing and is left out."""
     out = []
     for row, chunk in enumerate(chunks):
-        if chunk.answered or not any(ch.isalnum() for ch in chunk.heading):
+        if not chunk.asks or not any(ch.isalnum() for ch in chunk.heading):
             continue
         for loc in chunk.locations:
             line = loc.section_line or loc.start_line
