@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from qa.files import fsync_dir, write_atomic
+from qa.lang.english_reading import EnglishReader
 from qa.lang.glossary import (
     Concept,
     Glossary,
@@ -25,7 +26,7 @@ from qa.lang.glossary import (
     notes_concepts,
     shipped_concepts,
 )
-from qa.lang.text import TOKENIZER, BilingualTokenizer
+from qa.lang.text import TOKENIZER, BilingualTokenizer, detect_language
 from qa.models.encoders import Encoder
 from qa.models.pool import POOL, ModelPool
 from qa.settings import LEXICAL, Settings
@@ -189,7 +190,7 @@ def build_index(
             encoders = [pool.get(model) for model in settings.models]
             english = any(not e.multilingual for e in encoders)  # qa.store.unit_vectors
             plans = [
-                _plan(encoder, name, model, chunks, glossary, previous, english)
+                _plan(encoder, name, model, chunks, glossary, previous, english, tokenizer)
                 for model, name, encoder in zip(
                     settings.models, settings.dense_channels, encoders, strict=True
                 )
@@ -379,8 +380,10 @@ def _plan(
     glossary: Glossary | None,
     previous: Index | None,
     beside_english: bool = False,
+    tokenizer: BilingualTokenizer | None = None,
 ) -> _Plan:
-    texts = [embed_text(c, encoder, glossary) for c in chunks]
+    reader = english_reader(glossary, tokenizer) if not encoder.multilingual else None
+    texts = [embed_text(c, encoder, glossary, reader) for c in chunks]
     hashes = [vector_hash(t) for t in texts]
     known: dict[str, np.ndarray] = {}
     if previous is not None and previous.model_id(name) == encoder.model_id:
@@ -503,16 +506,37 @@ def _with_units(
     return replace(channel, units_file=units_file, units_keys_file=units_keys, units=len(keys))
 
 
-def embed_text(chunk: Chunk, encoder: Encoder, glossary: Glossary | None) -> str:
-    """What an encoder reads for a chunk: English-only models get Chinese rendered in English.
+def english_reader(
+    glossary: Glossary | None, tokenizer: BilingualTokenizer | None = None
+) -> EnglishReader | None:
+    """How an English-only model reads the Chinese sections of an index with ``glossary``;
+    ``tokenizer``: the index's (the one the glossary's Chinese forms teach), made when
+    not given."""
+    if glossary is None:
+        return None
+    tokenizer = tokenizer or BilingualTokenizer(glossary.chinese_forms())
+    return EnglishReader(glossary, tokenizer.segment)
+
+
+def embed_text(
+    chunk: Chunk,
+    encoder: Encoder,
+    glossary: Glossary | None,
+    reader: EnglishReader | None = None,
+) -> str:
+    """What an encoder reads for a chunk: English-only models get Chinese rendered in
+    English, a section written in Chinese word by word (``reader``, the glossary and
+    CC-CEDICT: qa.lang.english_reading), any other text by the glossary's terms.
 
     At most MAX_EMBED_CHARS: the models read 256 or 512 tokens of it anyway, and a chunk
     that could not be cut must not cost minutes.
     """
     text = chunk.embed_text()[:MAX_EMBED_CHARS]
-    if glossary is not None and not encoder.multilingual:
-        return glossary.render_english(text)[:MAX_EMBED_CHARS]
-    return text
+    if glossary is None or encoder.multilingual:
+        return text
+    if reader is not None and detect_language(chunk.text) == "zh":
+        return reader(text)[:MAX_EMBED_CHARS]
+    return glossary.render_english(text)[:MAX_EMBED_CHARS]
 
 
 def _remove_stale_temporaries(index_dir: Path) -> None:

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from qa.lang.english_reading import READING
 from qa.lang.glossary import (
     Concept,
     Glossary,
@@ -458,7 +459,14 @@ def check_freshness(
 def _covers(built: dict[str, Any], wanted: dict[str, Any]) -> bool:
     same = all(
         built.get(k) == wanted.get(k)
-        for k in ("window_chars", "glossary", "tokenizer", "chunker", "selection")
+        for k in (
+            "window_chars",
+            "glossary",
+            "tokenizer",
+            "chunker",
+            "english_reading",
+            "selection",
+        )
     )
     return (
         same
@@ -479,6 +487,8 @@ def index_settings(settings: Settings, corpus: Path) -> dict[str, Any]:
         "glossary": concepts_digest(glossary_concepts(corpus)) if settings.glossary else None,
         "tokenizer": TOKENIZER,
         "chunker": CHUNKER,
+        # How an English-only model reads a Chinese section (qa.lang.english_reading).
+        **({"english_reading": READING} if settings.glossary else {}),
         # Only when on, so that indexes built before the setting existed stay fresh.
         **({"follow_links": True} if settings.follow_links else {}),
         **({"selection": chosen} if (chosen := selection_fingerprint(corpus, settings)) else {}),
