@@ -389,3 +389,14 @@ def test_a_heading_with_only_a_link_is_a_gap_and_a_list_of_links_is_not() -> Non
     listed = [place.heading for _, place in gaps.empty_headings(chunks)]
     assert listed == ["Garbage collection", "Decorators"]
 
+
+def test_a_question_the_notes_ask_but_do_not_answer_is_declined(gaps_searcher: Searcher) -> None:
+    # The empty heading that asks it ranks above every answer: the decline model's
+    # asked_first.
+    asked = gaps_searcher.search("how do you grow tomatoes on a balcony", 3)
+    assert [h.chunk.heading for h in asked.unanswered][:1] == [
+        "How do you grow tomatoes on a balcony?"
+    ]
+    assert asked.features["asked_first"] == 1.0 and asked.declined
+    answered = gaps_searcher.search("what does the central limit theorem say", 3)
+    assert answered.features["asked_first"] == 0.0 and not answered.declined

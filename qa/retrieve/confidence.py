@@ -2,7 +2,7 @@
 
 Retrieval always returns something; for a question the notes do not cover, that
 something is noise. We estimate the probability that the top passage answers the
-question from three signals, with a logistic model fitted on labelled answerable and
+question from these signals, with a logistic model fitted on labelled answerable and
 off-topic questions (``bench/fit_confidence.py``; figures in README.md):
 
 - ``minilm_gap`` / ``e5_gap``: how far the best passage's cosine similarity stands above
@@ -19,7 +19,12 @@ off-topic questions (``bench/fit_confidence.py``; figures in README.md):
   question ("barely", "bother") say nothing of the kind. Unless the name only qualifies
   something else the question names that heads the best passage (``absent_subject``):
   "how does dropout work in pytorch" is answered by the Dropout section of notes that
-  never say PyTorch.
+  never say PyTorch. Two concepts compared need both: notes on batch norm that never
+  say layer norm do not answer "BN vs LN". A concept counts as mentioned by a form that
+  says so: "ln" in a formula is no layer norm (``distinctive_forms``).
+- ``asked_first``: 1 when a heading of the notes asks the question with nothing (or
+  only a placeholder, a link) under it, and ranks above every answer: the place where
+  the notes would answer is still empty.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ if TYPE_CHECKING:
 from qa.lang.text import has_chinese, tokenize
 
 Tokenize = Callable[[str], list[str]]
-FEATURES = ("minilm_gap", "e5_gap", "coverage", "absent", "absent_named")
+FEATURES = ("minilm_gap", "e5_gap", "coverage", "absent", "absent_named", "asked_first")
 
 
 @dataclass(frozen=True)
@@ -250,6 +255,14 @@ def _plain_word(term: Term) -> str:
         return ""
     (form,) = term
     return form[0] if len(form) == 1 else ""
+
+
+def distinctive_forms(term: Term) -> Term:
+    """The forms of ``term`` whose presence in the notes says they mention it. A one- or
+    two-letter abbreviation also spells other things (LN is layer normalization, and ln
+    x a logarithm), so it counts only for a term that has no other form."""
+    longer = {f for f in term if not (len(f) == 1 and len(f[0]) <= 2 and f[0].isascii())}
+    return longer or term
 
 
 def has_term(tokens: set[str], term: Term) -> bool:

@@ -27,6 +27,7 @@ from qa.retrieve.confidence import (
     Term,
     absent_subject,
     coverage,
+    distinctive_forms,
     has_term,
     informative_terms,
     named_terms,
@@ -35,7 +36,7 @@ from qa.retrieve.confidence import (
 )
 from qa.retrieve.fusion import get_fusion, ranks_of
 from qa.retrieve.query import Query
-from qa.retrieve.rerank import DEPTH, Candidate, Reranker, load_reranker
+from qa.retrieve.rerank import DEPTH, Candidate, Reranker, intents, load_reranker
 from qa.settings import LEXICAL, Settings
 from qa.store.chunks import Chunk
 from qa.store.index import Index, IndexOutdated, check_compatible
@@ -308,6 +309,11 @@ class Searcher:
             answer.features = self._evidence(
                 query.own_terms, raw, hits[0], may_answer, question=text, bridged=query.terms
             )
+            # A heading of the notes that asks this with no answer under it, ranked above
+            # every answer: where the notes would answer it, they are still empty.
+            answer.features["asked_first"] = float(
+                bool(unanswered) and unanswered[0].score > hits[0].score
+            )
             answer.confidence = DEFAULT_MODEL.probability(answer.features, lang)
             answer.declined = answer.confidence < DEFAULT_MODEL.threshold
             context = answer.span_context
@@ -532,21 +538,31 @@ class Searcher:
         # But a term the notes say in the other language is there: "stable" in notes that
         # write 稳定 (the translations of ``bridged``).
         said = with_translations(informative, terms, bridged) if bridged else informative
-        found, anywhere = lexical.terms_in(said, np.array([top.row], dtype=np.int64))
+        found, _ = lexical.terms_in(said, np.array([top.row], dtype=np.int64))
         features["coverage"] = float(found[0]) / len(informative)
         # A topic of the question that no note mentions at all ("dropout" asked of notes
         # that never say it) is the plainest sign the notes do not cover the question.
+        # Mentioned means by a form that says so: "ln" in a formula is no layer norm.
+        nowhere = np.zeros(0, dtype=np.int64)
+        _, anywhere = lexical.terms_in([distinctive_forms(t) for t in said], nowhere)
         features["absent"] = 1.0 - anywhere / len(informative)
         named = named_terms(informative, question, self.tokenizer.tokenize)
         features["absent_named"] = 0.0
         if named:  # most questions name nothing: no heading to cut into words
             heading = set(self.tokenizer.tokenize(" ".join(top.chunk.heading_path)))
-            nowhere = np.zeros(0, dtype=np.int64)
+
+            def in_notes(t: Term) -> bool:
+                return lexical.terms_in([distinctive_forms(t)], nowhere)[1] > 0
+
+            # Two concepts compared need both: notes on BN do not answer "BN vs LN". (A
+            # tool the comparison is asked in, "in PyTorch", is no glossary concept.)
+            compared = "compare" in intents(question) and any(
+                len(t) > 1 and not in_notes(t) for t in named
+            )
             features["absent_named"] = float(
-                absent_subject(
-                    named,
-                    in_notes=lambda t: lexical.terms_in([t], nowhere)[1] > 0,
-                    in_heading=lambda t: has_term(heading, t),
+                compared
+                or absent_subject(
+                    named, in_notes=in_notes, in_heading=lambda t: has_term(heading, t)
                 )
             )
         return features
