@@ -103,6 +103,10 @@ TODO
 - [Dropout](#dropout)
     - [Why it works](#why-it-works)
 
+## Index
+
+- [Dropout](#dropout)
+
 ## Dropout
 
 Dropout drops units at random; see [the paper](https://example.com/dropout) for the proof.
@@ -129,6 +133,7 @@ def test_a_section_of_only_links_or_a_placeholder_is_no_answer() -> None:
         "Random forest": "placeholder",
         "Reading list": "links",
         "Contents of this note": "links",
+        "Index": "links",  # a table of contents of one entry
         "Dropout": "text",
         "Softmax formula": "text",  # an image is the note's own answer
         "Short answer": "text",

@@ -241,8 +241,9 @@ class Searcher:
         ``within``: note paths (files or folders, relative to the notes folder, as the
         index records them; qa.retrieve.scope resolves what a user types) that hits must lie in.
         Each channel picks its candidates among those notes only, so the answer still has
-        the best ``top_k`` within them. ``leave_out``: rows of chunks that may not answer
-        (qa gaps: a table of contents that only links to the heading asked about).
+        the best ``top_k`` within them. ``leave_out``: rows of chunks that may not answer,
+        nor be shown as headings the notes ask (qa gaps: a table of contents that only
+        links to the heading asked about, and every empty heading).
         ``spans``: also mark the answering sentences of the best hits (off for callers
         that only rank, such as retrieval scoring and qa gaps: it is most of a warm
         question's time)."""
@@ -276,9 +277,11 @@ class Searcher:
         blend = LEXICAL in use and len(use) > 1 and bool(self.settings.coverage_weight)
         rank = partial(self._rank, candidates, per_channel, fuse, weights, found, blend)
         may_answer = self._answered
+        shown = np.ones(len(self.index.chunks), dtype=bool)  # what may be shown at all
         if len(leave_out):
             may_answer = may_answer.copy()
             may_answer[np.asarray(leave_out, dtype=np.int64)] = False
+            shown[np.asarray(leave_out, dtype=np.int64)] = False
         answered = may_answer[candidates]
         reranker = self._reranker()
         hits = rank(answered, max(top_k, DEPTH) if reranker else top_k)
@@ -288,7 +291,7 @@ class Searcher:
             hits = [hits[i] for i in order][:top_k]
             for n, hit in enumerate(hits, start=1):
                 hit.rank = n
-        everything = rank(np.ones_like(answered), UNANSWERED_WITHIN)
+        everything = rank(shown[candidates], UNANSWERED_WITHIN)
         # A heading with no answer is shown only when it is among the best matches of all
         # and shares a topic word with the question: dense models find short headings in
         # the question's language "similar" to almost any question.

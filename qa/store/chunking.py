@@ -102,30 +102,33 @@ class Section:
 
 def body_kind(body: str) -> str:
     """What a section's body is: ``"text"`` (it says something itself), ``"links"`` (two
-    or more lines that are only links: a table of contents or a reading list, neither an
-    answer nor a question waiting for one), or ``"placeholder"`` (nothing, a TODO, an
-    empty list item or fence, or one link: the answer is still to be written, or
-    elsewhere). An image or a formula is text: it is the note's own answer.
+    or more lines that are only links, or links to headings of the same note: a table of
+    contents or a reading list, neither an answer nor a question waiting for one), or
+    ``"placeholder"`` (nothing, a TODO, an empty list item or fence, or one link
+    elsewhere: the answer is still to be written, or elsewhere). An image or a formula
+    is text: it is the note's own answer.
 
     A line counts as a link line when what is left without its links, markers and
     punctuation is at most POINTER_REST characters ("- [BN 详解](url) - 博客园").
     """
     if _IMAGE.search(body):
         return "text"
-    links = 0
+    links = anchors = 0
     for line in body.split("\n"):
         if not line.strip() or _FENCE_LINE.match(line):
             continue
         if len(line) > MAX_POINTER_LINE:  # no link line is this long; keeps the scan linear
             return "text"
         rest = _LINE_MARKERS.sub("", line, count=1)
-        linked = _LINK_OR_URL.search(rest) is not None
+        found = _LINK_OR_URL.findall(rest)
         rest = _LINK_OR_URL.sub("", rest).strip(_POINTER_PUNCTUATION)
-        if linked and len(rest) <= POINTER_REST:
+        if found and len(rest) <= POINTER_REST:
             links += 1
+            anchors += all(link.endswith(")") and "](#" in link for link in found)
         elif not _PLACEHOLDER.fullmatch(rest):
             return "text"
-    return "links" if links >= 2 else "placeholder"
+    # A link to a heading of the same note is a table of contents, however short.
+    return "links" if links >= 2 or (links and anchors == links) else "placeholder"
 
 
 @dataclass

@@ -424,10 +424,13 @@ def find_gaps(
     pointers = link_pointers(searcher.index.chunks)
     navigation = navigation_rows(searcher.index.chunks)
     gaps = []
+    # No empty heading (this one, or another asking the same) is evidence that the notes
+    # do not answer a gap: the search's asked_first reads the others, not these.
+    asking = sorted({row for row, _ in places})
     for row, place in places:
         question = question_of(place)
         # A table of contents that links to this heading points at the gap itself.
-        leave_out = navigation + pointers.get(_key(place.heading), [])
+        leave_out = navigation + asking + pointers.get(_key(place.heading), [])
         confidence, declined, found = find_candidates(searcher, question, leave_out)
         gaps.append(
             Gap(
