@@ -70,6 +70,7 @@ MAX_SENSES = 5  # a Chinese word with more CC-CEDICT senses than this is left ou
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 _PUNCT = re.compile(r"[\u3000-\u303f\uff00-\uffef]")  # CJK punctuation and full-width forms
 WEIGHTS = (0.25, 0.5, 1.0)
+ZH_ONLY = False  # --zh-sections: render only the sections written in Chinese
 
 
 def render(
@@ -117,7 +118,11 @@ class DocSide:
         chunks = s.index.chunks
         glossary, tokenizer = s.glossary, s.tokenizer
         assert glossary is not None
-        self.rows = [i for i, c in enumerate(chunks) if has_chinese(c.embed_text())]
+        self.rows = [
+            i
+            for i, c in enumerate(chunks)
+            if has_chinese(c.embed_text()) and (not ZH_ONLY or detect_language(c.text) == "zh")
+        ]
         start, wall = cpu(), time.perf_counter()
         texts = [
             render(chunks[i].embed_text()[:MAX_EMBED_CHARS], glossary, tokenizer, dictionary)
@@ -362,7 +367,12 @@ def main() -> None:
     parser.add_argument(
         "--misses", action="store_true", help="only list the default's en>zh dev misses"
     )
+    parser.add_argument(
+        "--zh-sections", action="store_true", help="render only the sections written in Chinese"
+    )
     args = parser.parse_args()
+    global ZH_ONLY
+    ZH_ONLY = args.zh_sections
     dictionary = load_dictionary()
     if args.misses:
         misses(discover(args.corpus), dictionary)
