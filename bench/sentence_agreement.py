@@ -49,7 +49,9 @@ Check with python that every id has one line, then reply with the count.
 
 
 def key_path(out: Path) -> Path:
-    return out.parent / f"{out.name}-key.json"
+    """Beside the reader's folder while they read; inside it once kept (bench/results/)."""
+    inside = out / "key.json"
+    return inside if inside.is_file() else out.parent / f"{out.name}-key.json"
 
 
 def pool(out: Path, split: str, labels: list[str]) -> None:
