@@ -75,17 +75,20 @@ def token_counts(index: Path) -> dict[str, int]:
     """Tokens each dense model read for the texts of the index just built."""
     from qa.lang.glossary import load_glossary
     from qa.models.encoders import get_encoder
-    from qa.store.build import embed_text
+    from qa.store.build import embed_text, english_reader
     from qa.store.index import Index, read_mined
 
     built = Index.load(index)
     glossary = load_glossary(Path(built.manifest.corpus), read_mined(built.folder))
     counts = {}
+    reader = english_reader(glossary)  # what the build gives English-only models
     for name, channel in built.manifest.dense.items():
         encoder = get_encoder(channel.model)
         count = getattr(encoder, "token_count", None)  # engines before issue 15 had none
         if count is not None:
-            counts[name] = sum(count(embed_text(c, encoder, glossary)) for c in built.chunks)
+            counts[name] = sum(
+                count(embed_text(c, encoder, glossary, reader)) for c in built.chunks
+            )
     return counts
 
 

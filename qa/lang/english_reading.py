@@ -44,6 +44,7 @@ class EnglishReader:
         self.glossary = glossary
         self.segment = segment
         self._dictionary = dictionary
+        self._glosses: dict[str, str] = {}  # word -> its gloss ("" for none): notes repeat
 
     @property
     def dictionary(self) -> Dictionary:
@@ -72,9 +73,13 @@ class EnglishReader:
         def glossed(run: re.Match[str]) -> str:
             out = []
             for word in self.segment(run.group()):
-                senses = self.dictionary.zh_en.get(word, ())
-                if senses and len(senses) <= MAX_RENDERED_SENSES:
-                    out.append(senses[0])
+                gloss = self._glosses.get(word)
+                if gloss is None:
+                    senses = self.dictionary.zh_en.get(word, ())
+                    gloss = senses[0] if senses and len(senses) <= MAX_RENDERED_SENSES else ""
+                    self._glosses[word] = gloss
+                if gloss:
+                    out.append(gloss)
             return f" {' '.join(out)} "
 
         return _CJK_PUNCTUATION.sub(" ", _HAN.sub(glossed, piece))
