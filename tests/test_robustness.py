@@ -73,7 +73,7 @@ def test_random_markdown_never_crashes_and_every_body_line_lands_once(blocks, wi
         if line.strip() and n not in heading_lines and line.strip() != "```"
     ]
     for n in body_lines:
-        owners = [s for s in sections if s.answered and s.start_line <= n <= s.end_line]
+        owners = [s for s in sections if s.body and s.start_line <= n <= s.end_line]
         assert len(owners) == 1, (n, lines[n - 1], [(s.start_line, s.end_line) for s in owners])
         assert lines[n - 1].strip() in owners[0].body
 
