@@ -559,6 +559,8 @@ def print_gaps(report: Any) -> None:
         say(file)
         for gap in found:
             say(f"  {gap.place.line:>5}  {' › '.join(gap.place.heading_path)}")
+            if gap.placeholder:
+                say(f"         noted: {gap.placeholder}")
             if not gap.candidates:
                 say("         nothing in your notes yet")
             for n, c in enumerate(gap.candidates):

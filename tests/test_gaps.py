@@ -386,8 +386,17 @@ def test_a_heading_with_only_a_link_is_a_gap_and_a_list_of_links_is_not() -> Non
         "## Strings\n\nStrings are immutable.\n\n## Decorators\n\nTODO\n"
     )
     chunks = chunks_from_sections(chunk_markdown(text, "python.md"))
-    listed = [place.heading for _, place in gaps.empty_headings(chunks)]
-    assert listed == ["Garbage collection", "Decorators"]
+    found = gaps.empty_headings(chunks)
+    assert [place.heading for _, place in found] == ["Garbage collection", "Decorators"]
+    # What the heading holds instead of an answer is shown with it (text, JSON, Markdown).
+    noted = [gaps.Gap(place, chunks[row], place.heading) for row, place in found]
+    assert [g.placeholder for g in noted] == [
+        "> [GC explained](http://example.com/gc) - blog",
+        "TODO",
+    ]
+    assert noted[0].to_json()["placeholder"] == noted[0].placeholder
+    report = gaps.GapsReport(noted, [], 0)
+    assert "  - noted: TODO" in gaps.markdown_report(report, Path("notes")).splitlines()
 
 
 def test_a_question_the_notes_ask_but_do_not_answer_is_declined(gaps_searcher: Searcher) -> None:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from qa.models.encoders import Encoder
     from qa.retrieve.search import Searcher
 
+MAX_PLACEHOLDER = 160  # characters of a placeholder shown
 CANDIDATES = 3  # candidate answers shown per empty heading
 # Two empty headings ask the same thing when DUPLICATE_DENSE * cosine + (1 -
 # DUPLICATE_DENSE) * word overlap reaches DUPLICATE_THRESHOLD. Chosen on the labelled
@@ -114,11 +115,19 @@ class Gap:
     def answered_elsewhere(self) -> bool:
         return bool(self.candidates)
 
+    @property
+    def placeholder(self) -> str:
+        """What stands under the heading instead of an answer ("TODO", a link to read),
+        its first line, at most MAX_PLACEHOLDER characters; "" when nothing does."""
+        first = next((line.strip() for line in self.chunk.text.split("\n") if line.strip()), "")
+        return first[:MAX_PLACEHOLDER]
+
     def to_json(self) -> dict[str, Any]:
         return {
             **self.place.to_json(),
             "heading": self.place.heading,
             "question": self.question,
+            "placeholder": self.placeholder,
             "confidence": round(self.confidence, 4),
             "declined": self.declined,
             "candidates": [c.to_json() for c in self.candidates],
@@ -469,6 +478,8 @@ def markdown_report(report: GapsReport, corpus: Path) -> str:
             path = " › ".join(gap.place.heading_path)
             where = f"{file}:{gap.place.line}"
             lines.append(f"- [ ] **{_md(gap.place.heading)}** ({where}, {_md(path)})")
+            if gap.placeholder:
+                lines.append(f"  - noted: {_md(gap.placeholder)}")
             if gap.candidates:
                 for c in gap.candidates:
                     where = f"{c.place.file}:{c.place.line}"

@@ -170,6 +170,9 @@ class GapsScreen(Screen[None]):
             (safe_text(gap.place.heading, one_line=True), "bold"),
             (where, "dim"),
         ]
+        if gap.placeholder:
+            noted = safe_text(gap.placeholder, one_line=True)
+            parts.append((f"  · noted: {noted}", "dim"))
         if not gap.candidates:
             parts.append(("  · nothing in your notes yet", "$warning"))
         for dup in gap.duplicates[:2]:
