@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 # A passage printed by `qa ask` is cut here (--json gives it whole): windows are far
 # shorter, this bounds an index built with a huge window.
-MAX_PLACEHOLDER_CHARS = 160  # of an unanswered heading's placeholder line
 MAX_PRINTED_CHARS = 2000
 
 
@@ -982,9 +981,8 @@ def print_answer(answer: Any) -> None:
             loc = hit.chunk.location
             say(f"   {loc.file}:{loc.start_line}  {' › '.join(loc.heading_path)}")
             # A placeholder ("TODO", one link) says where the answer may be found.
-            first = next((line.strip() for line in hit.chunk.text.split("\n") if line.strip()), "")
-            if first:
-                say(f"      {first[:MAX_PLACEHOLDER_CHARS]}")
+            if hit.chunk.placeholder:
+                say(f"      {hit.chunk.placeholder}")
 
 
 def _emboldened(text: str, spans: list[tuple[int, int]]) -> list[str]:

@@ -224,7 +224,7 @@ class NotesService:
                 raise ServeError(str(err)) from None
         items = []
         for chunk in gen.searcher.index.chunks:
-            if chunk.answered:
+            if not chunk.asks:  # answered, or a list of links that asks nothing
                 continue
             if words and not words & set(tokenize(" ".join(chunk.heading_path))):
                 continue
@@ -257,7 +257,7 @@ class NotesService:
             **freshness,
             "notes": len(gen.outline.files),
             "sections": len(index.chunks),
-            "unanswered": sum(not c.answered for c in index.chunks),
+            "unanswered": sum(c.asks for c in index.chunks),
             "channels": list(index.channels),
             "models": {c: index.model_id(c) or c for c in index.channels if c != LEXICAL},
             "watching": self.watching,

@@ -1,6 +1,7 @@
 """The chunker against Markdown fixtures with their expected sections."""
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,10 @@ Dropout drops units at random; see [the paper](https://example.com/dropout) for 
 ## Short answer
 
 是的
+
+## Later
+
+待補充
 """
 
 
@@ -137,20 +142,21 @@ def test_a_section_of_only_links_or_a_placeholder_is_no_answer() -> None:
         "Dropout": "text",
         "Softmax formula": "text",  # an image is the note's own answer
         "Short answer": "text",
+        "Later": "placeholder",  # Traditional Chinese: 待補充
     }
     answered = {h for h, s in sections.items() if s.answered}
     assert answered == {"Dropout", "Softmax formula", "Short answer"}
 
 
-def test_a_window_of_a_long_section_is_an_answer_even_if_it_is_only_links() -> None:
-    text = (
-        "# A\n\n"
-        + "Words about it. " * 80
-        + "\n\n"
-        + "\n".join(f"- [ref {i}](https://example.com/{i})" for i in range(30))
-    )
+def test_a_long_section_is_judged_whole() -> None:
+    links = "\n".join(f"- [ref {i}](https://example.com/{i})" for i in range(30))
+    # Text and then a long reference list: every window answers, the list's too.
+    text = "# A\n\n" + "Words about it. " * 80 + "\n\n" + links
     sections = chunk_markdown(text, "w.md", window_chars=400)
     assert len(sections) > 1 and all(s.answered for s in sections)
+    # A reading list too long for one window answers nothing in any of its windows.
+    only = chunk_markdown("# Reading\n\n" + links, "r.md", window_chars=300)
+    assert len(only) > 1 and not any(s.answered for s in only)
 
 
 def test_a_long_line_of_brackets_is_read_in_linear_time() -> None:
@@ -158,3 +164,6 @@ def test_a_long_line_of_brackets_is_read_in_linear_time() -> None:
 
     assert body_kind("[" * 200_000) == "text"
     assert body_kind(("[x](" * 400 + "\n") * 500) == "text"
+    started = time.perf_counter()
+    body_kind(("[" * 1999 + "\n") * 1000)  # lines just under MAX_POINTER_LINE
+    assert time.perf_counter() - started < 2.0  # quadratic: ~9 s

@@ -223,7 +223,25 @@ def test_a_two_letter_form_does_not_make_a_concept_mentioned(near_field: Searche
         ("层归一化",),
     }
     assert distinctive_forms({("bn",)}) == {("bn",)}  # its only form counts
+    # A question that writes LN means it: then the notes' "ln" counts.
+    assert ("ln",) in distinctive_forms({("ln",), ("layer", "normal")}, asked={"what", "ln"})
     answer = near_field.search("how does layer normalization work", 3)
     assert answer.features["absent"] == 0.5  # layer normalization; "works" is in a heading
     assert answer.features["absent_named"] == 1.0
     assert answer.declined
+
+
+def test_notes_that_write_a_concept_only_by_its_abbreviation_still_mention_it(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # No note says "layer normalization": the section that answers says LN, and so do
+    # these questions.
+    notes = Path(__file__).parent / "fixtures" / "abbreviations"
+    searcher = Searcher(
+        Index.load(shared_index(tmp_path_factory, "abbreviations", notes)), Settings()
+    )
+    for question in ("what is LN", "BN vs LN", "why do Transformers use LN"):
+        answer = searcher.search(question, 3)
+        assert answer.hits[0].chunk.heading == "BN vs LN"
+        assert answer.features["absent"] == 0.0 and answer.features["absent_named"] == 0.0
+        assert not answer.declined, (question, answer.confidence)

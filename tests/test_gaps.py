@@ -383,16 +383,22 @@ def test_a_heading_with_only_a_link_is_a_gap_and_a_list_of_links_is_not() -> Non
     text = (
         "# Python\n\n## Garbage collection\n\n> [GC explained](http://example.com/gc) - blog\n\n"
         "## Further reading\n\n- [a](http://example.com/a)\n- [b](http://example.com/b)\n\n"
-        "## Strings\n\nStrings are immutable.\n\n## Decorators\n\nTODO\n"
+        "## Strings\n\nStrings are immutable.\n\n## Decorators\n\nTODO\n\n"
+        "## Generators\n\n```python\n```\n"
     )
     chunks = chunks_from_sections(chunk_markdown(text, "python.md"))
     found = gaps.empty_headings(chunks)
-    assert [place.heading for _, place in found] == ["Garbage collection", "Decorators"]
+    assert [place.heading for _, place in found] == [
+        "Garbage collection",
+        "Decorators",
+        "Generators",
+    ]
     # What the heading holds instead of an answer is shown with it (text, JSON, Markdown).
     noted = [gaps.Gap(place, chunks[row], place.heading) for row, place in found]
     assert [g.placeholder for g in noted] == [
         "> [GC explained](http://example.com/gc) - blog",
         "TODO",
+        "",  # an empty code fence holds nothing to show
     ]
     assert noted[0].to_json()["placeholder"] == noted[0].placeholder
     report = gaps.GapsReport(noted, [], 0)

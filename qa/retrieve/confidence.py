@@ -257,11 +257,17 @@ def _plain_word(term: Term) -> str:
     return form[0] if len(form) == 1 else ""
 
 
-def distinctive_forms(term: Term) -> Term:
+def distinctive_forms(term: Term, asked: Iterable[str] = ()) -> Term:
     """The forms of ``term`` whose presence in the notes says they mention it. A one- or
     two-letter abbreviation also spells other things (LN is layer normalization, and ln
-    x a logarithm), so it counts only for a term that has no other form."""
-    longer = {f for f in term if not (len(f) == 1 and len(f[0]) <= 2 and f[0].isascii())}
+    x a logarithm), so it counts only when the question wrote it (``asked``: the
+    question's tokens) or the term has no other form."""
+    asked = set(asked)
+    longer = {
+        f
+        for f in term
+        if not (len(f) == 1 and len(f[0]) <= 2 and f[0].isascii() and f[0] not in asked)
+    }
     return longer or term
 
 

@@ -543,19 +543,21 @@ class Searcher:
         said = with_translations(informative, terms, bridged) if bridged else informative
         found, _ = lexical.terms_in(said, np.array([top.row], dtype=np.int64))
         features["coverage"] = float(found[0]) / len(informative)
+        nowhere = np.zeros(0, dtype=np.int64)
+        asked = set(self.tokenizer.tokenize(question))
+
+        def in_notes(t: Term) -> bool:
+            """Mentioned by a form that says so: "ln" in a formula is no layer norm,
+            unless the question itself says LN."""
+            return lexical.terms_in([distinctive_forms(t, asked)], nowhere)[1] > 0
+
         # A topic of the question that no note mentions at all ("dropout" asked of notes
         # that never say it) is the plainest sign the notes do not cover the question.
-        # Mentioned means by a form that says so: "ln" in a formula is no layer norm.
-        nowhere = np.zeros(0, dtype=np.int64)
-        _, anywhere = lexical.terms_in([distinctive_forms(t) for t in said], nowhere)
-        features["absent"] = 1.0 - anywhere / len(informative)
+        features["absent"] = 1.0 - sum(map(in_notes, said)) / len(informative)
         named = named_terms(informative, question, self.tokenizer.tokenize)
         features["absent_named"] = 0.0
         if named:  # most questions name nothing: no heading to cut into words
             heading = set(self.tokenizer.tokenize(" ".join(top.chunk.heading_path)))
-
-            def in_notes(t: Term) -> bool:
-                return lexical.terms_in([distinctive_forms(t)], nowhere)[1] > 0
 
             # Two concepts compared need both: notes on BN do not answer "BN vs LN". (A
             # tool the comparison is asked in, "in PyTorch", is no glossary concept.)

@@ -250,7 +250,7 @@ def build_index(
     report.notes = len(notes_meta)
     report.chunks = len(chunks)
     report.places = sum(len(c.locations) for c in chunks)
-    report.unanswered = sum(not c.answered for c in chunks)
+    report.unanswered = sum(c.asks for c in chunks)  # as qa gaps counts them
     report.generation = gen
     report.seconds = time.perf_counter() - started
     return report

@@ -51,10 +51,14 @@ MAX_HEADING_CHARS = 2000  # a heading's text is parsed as inline Markdown up to 
 _INLINE_MARKUP = re.compile(r"[\\`*_\[\]<>!&~]")  # what inline Markdown starts with
 # What a body that says nothing itself is made of (body_kind): links and URLs, quote and
 # list markers, check boxes, fence lines, a placeholder word, and punctuation.
-_LINK_OR_URL = re.compile(r"\[[^\]\n]*\]\([^)\n]*\)|<https?://[^>\s]*>|https?://\S+")
-_LINE_MARKERS = re.compile(r"^\s*(?:>\s*)*(?:(?:[-*+]|\d+[.)])(?:\s+|$))?(?:\[[ xX]\]\s*)?")
+# No bracket inside a link's text or parenthesis inside its target: each match then starts
+# and ends within a run without brackets, so a line of "[[[[…" is read in linear time.
+_LINK_OR_URL = re.compile(r"\[[^\[\]\n]*\]\([^()\n]*\)|<https?://[^>\s]*>|https?://\S+")
+_LINE_MARKERS = re.compile(r"^\s*(?:>\s*)*(?:(?:[-*+]|\d+[.)])(?:\s+(?:\[[ xX]\]\s*)?|$))?")
 _FENCE_LINE = re.compile(r"^\s*(?:```|~~~)[\w+-]*\s*$")
-_PLACEHOLDER = re.compile(r"(?:todo|tbd|wip|待补充|待续|待完善|未完成|略)?", re.IGNORECASE)
+_PLACEHOLDER = re.compile(
+    r"(?:todo|tbd|wip|待补充|待補充|待续|待續|待完善|未完成|略)?", re.IGNORECASE
+)
 _IMAGE = re.compile(r"!\[|<img\b|latex=", re.IGNORECASE)
 _POINTER_PUNCTUATION = " \t-–—:|*_`>.,，。；;：()（）[]…"
 MAX_POINTER_LINE = 2000
@@ -87,6 +91,7 @@ class Section:
     part: int = 1  # window number within the section
     parts: int = 1
     section_line: int = 0  # the line of the section's heading (its first line if none)
+    says: bool = True  # a long section's windows: whether the whole section says anything
 
     @property
     def heading(self) -> str:
@@ -95,9 +100,19 @@ class Section:
     @property
     def answered(self) -> bool:
         """A heading with no text under it is a question the notes do not answer yet; so
-        is one with only a placeholder or links under it (``body_kind``). A window of a
-        long section always has text."""
-        return bool(self.body) and (self.parts > 1 or body_kind(self.body) == "text")
+        is one with only a placeholder or links under it (``body_kind``). A long section
+        is judged whole: each of its windows answers unless the section is only links."""
+        if not self.body:
+            return False
+        return self.says if self.parts > 1 else body_kind(self.body) == "text"
+
+
+def placeholder_line(body: str, limit: int = 160) -> str:
+    """The first line of a body that is not a fence line, at most ``limit`` characters."""
+    for line in body.split("\n"):
+        if line.strip() and not _FENCE_LINE.match(line):
+            return line.strip()[:limit]
+    return ""
 
 
 def body_kind(body: str) -> str:
@@ -462,6 +477,7 @@ def _windows(
         size += len(text) + 2
     sections = []
     section_line = heading.start + 1 if heading.level else groups[0][0][0].start + 1
+    says = len(groups) == 1 or body_kind("\n".join(t for _, t in pieces)) == "text"
     for n, group in enumerate(groups, start=1):
         body = ""
         for k, (block, text) in enumerate(group):
@@ -472,7 +488,9 @@ def _windows(
         first_line = heading.start + 1 if n == 1 and heading.level else group[0][0].start + 1
         last_line = _last_line(lines, group[-1][0])
         sections.append(
-            Section(file, path, first_line, last_line, body, level, n, len(groups), section_line)
+            Section(
+                file, path, first_line, last_line, body, level, n, len(groups), section_line, says
+            )
         )
     return sections
 

@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from qa.store.chunking import Section, body_kind
+from qa.store.chunking import Section, body_kind, placeholder_line
 from qa.store.notes import (
     is_relative_note_path,
 )
@@ -41,6 +41,12 @@ class Chunk:
         """A heading the notes ask but do not answer yet: nothing or a placeholder under
         it, not a list of links (a table of contents or a reading list asks nothing)."""
         return not self.answered and body_kind(self.text) != "links"
+
+    @property
+    def placeholder(self) -> str:
+        """What stands under a heading the notes ask instead of an answer ("TODO", a link
+        to read); "" when nothing does."""
+        return placeholder_line(self.text) if self.asks else ""
 
     @property
     def heading(self) -> str:

@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from qa.models.encoders import Encoder
     from qa.retrieve.search import Searcher
 
-MAX_PLACEHOLDER = 160  # characters of a placeholder shown
 CANDIDATES = 3  # candidate answers shown per empty heading
 # Two empty headings ask the same thing when DUPLICATE_DENSE * cosine + (1 -
 # DUPLICATE_DENSE) * word overlap reaches DUPLICATE_THRESHOLD. Chosen on the labelled
@@ -118,9 +117,8 @@ class Gap:
     @property
     def placeholder(self) -> str:
         """What stands under the heading instead of an answer ("TODO", a link to read),
-        its first line, at most MAX_PLACEHOLDER characters; "" when nothing does."""
-        first = next((line.strip() for line in self.chunk.text.split("\n") if line.strip()), "")
-        return first[:MAX_PLACEHOLDER]
+        its first line; "" when nothing does."""
+        return self.chunk.placeholder
 
     def to_json(self) -> dict[str, Any]:
         return {
