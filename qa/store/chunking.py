@@ -28,8 +28,8 @@ WINDOW_CHARS = 1200
 # Changes whenever the same note can be cut differently; an index records it, and one cut
 # by another version is brought up to date (unchanged sections keep their vectors).
 # v2: long blocks cut at lines, sentences, then words; v3: holders; v4: a section of only
-# links or a placeholder is not an answer (body_kind)
-CHUNKER = "sections-v4"
+# links or a placeholder is not an answer (body_kind); v5: a long section is judged whole
+CHUNKER = "sections-v5"
 
 # Headings that only navigate the note; their sections are never answers.
 NAVIGATION_HEADINGS = {"table of contents", "contents", "toc", "目录"}
