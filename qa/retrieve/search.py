@@ -310,7 +310,13 @@ class Searcher:
             answer.span_context = self.span_context(text, lang, terms, raw)
         if hits:
             answer.features = self._evidence(
-                query.own_terms, raw, hits[0], may_answer, question=text, bridged=query.terms
+                query.own_terms,
+                raw,
+                hits[0],
+                may_answer,
+                question=text,
+                bridged=query.terms,
+                asked=query.tokens,
             )
             # A heading of the notes that asks this with no answer under it, ranked above
             # every answer: where the notes would answer it, they are still empty.
@@ -510,10 +516,12 @@ class Searcher:
         may_answer: np.ndarray | None = None,
         question: str = "",
         bridged: list[Term] | None = None,
+        asked: Sequence[str] = (),
     ) -> dict[str, float]:
         """The signals the confidence model reads (see qa.retrieve.confidence);
         ``question``: as written, for telling names from everyday words; ``bridged``:
-        ``terms`` with their translations the notes contain (``_bridge``)."""
+        ``terms`` with their translations the notes contain (``_bridge``); ``asked``: the
+        question's tokens."""
         features: dict[str, float] = {}
         may_answer = self._answered if may_answer is None else may_answer
         for name, result in raw.items():
@@ -544,12 +552,12 @@ class Searcher:
         found, _ = lexical.terms_in(said, np.array([top.row], dtype=np.int64))
         features["coverage"] = float(found[0]) / len(informative)
         nowhere = np.zeros(0, dtype=np.int64)
-        asked = set(self.tokenizer.tokenize(question))
+        written = set(asked)
 
         def in_notes(t: Term) -> bool:
             """Mentioned by a form that says so: "ln" in a formula is no layer norm,
             unless the question itself says LN."""
-            return lexical.terms_in([distinctive_forms(t, asked)], nowhere)[1] > 0
+            return lexical.terms_in([distinctive_forms(t, written)], nowhere)[1] > 0
 
         # A topic of the question that no note mentions at all ("dropout" asked of notes
         # that never say it) is the plainest sign the notes do not cover the question.
