@@ -939,3 +939,20 @@ def test_snapshot_section_light(snap_compare: Any, small: Path, small_index: Pat
     assert snap_compare(
         _snapshot_app(small, small_index), terminal_size=(90, 20), run_before=run_before
     )
+
+
+def test_a_heading_the_notes_ask_shows_its_placeholder_not_its_markup() -> None:
+    from qa.retrieve.search import Hit
+    from qa.store.chunks import Chunk, Location
+    from qa.tui.widgets import HitRow
+
+    def shown(text: str) -> str:
+        place = Location("n.md", 3, 5, ("Notes", "GC"), 3)
+        return str(
+            HitRow(Hit(Chunk("i", ("Notes", "GC"), text, False, locations=[place]), 1, 0.5)).visual
+        )
+
+    assert shown("> [GC explained](http://example.com/gc) - blog").endswith(
+        "\n> [GC explained](http://example.com/gc) - blog"
+    )
+    assert shown("```python\n```") == "GC\nn.md:3 › Notes › GC"  # an empty fence shows nothing

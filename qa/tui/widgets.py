@@ -232,8 +232,10 @@ class HitRow(Static, can_focus=True):
             "\n",
             (breadcrumb(loc), "dim"),
         ]
-        if chunk.text:
-            parts += ["\n", marked(snippet(chunk.text), pattern, ".card--highlight")]
+        # A heading the notes ask shows what stands under it instead ("TODO", a link).
+        text = snippet(chunk.text) if chunk.answered else chunk.placeholder
+        if text:
+            parts += ["\n", marked(text, pattern, ".card--highlight")]
         super().__init__(Content.assemble(*parts), classes="hit-row")
         if not chunk.answered:
             self.add_class("unanswered")
