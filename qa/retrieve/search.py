@@ -277,11 +277,12 @@ class Searcher:
         blend = LEXICAL in use and len(use) > 1 and bool(self.settings.coverage_weight)
         rank = partial(self._rank, candidates, per_channel, fuse, weights, found, blend)
         may_answer = self._answered
-        shown = np.ones(len(self.index.chunks), dtype=bool)  # what may be shown at all
+        shown = np.ones(len(candidates), dtype=bool)  # the candidates that may be shown at all
         if len(leave_out):
+            rows = np.asarray(leave_out, dtype=np.int64)
             may_answer = may_answer.copy()
-            may_answer[np.asarray(leave_out, dtype=np.int64)] = False
-            shown[np.asarray(leave_out, dtype=np.int64)] = False
+            may_answer[rows] = False
+            shown = ~np.isin(candidates, rows)
         answered = may_answer[candidates]
         reranker = self._reranker()
         hits = rank(answered, max(top_k, DEPTH) if reranker else top_k)
@@ -291,7 +292,7 @@ class Searcher:
             hits = [hits[i] for i in order][:top_k]
             for n, hit in enumerate(hits, start=1):
                 hit.rank = n
-        everything = rank(shown[candidates], UNANSWERED_WITHIN)
+        everything = rank(shown, UNANSWERED_WITHIN)
         # A heading with no answer is shown only when it is among the best matches of all
         # and shares a topic word with the question: dense models find short headings in
         # the question's language "similar" to almost any question.
