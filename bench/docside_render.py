@@ -1,13 +1,15 @@
-"""Document-side translation, measured (session 10 research; no product change): each
-section with Chinese in it rendered into English at build time, scored with MiniLM and
-with BM25, on the dev halves.
+"""Document-side translation, measured (session 10 research; session 11 shipped its
+MiniLM half for sections written in Chinese, qa.lang.english_reading, which renders the
+sections here): each section with Chinese in it rendered into English at build time,
+scored with MiniLM and with BM25, on the dev halves.
 
     python bench/docside_render.py [--corpus NAME ...] [--examples 10] [--misses]
 
-Today MiniLM reads a Chinese section as ``Glossary.render_english`` gives it (glossary
-terms in English, every other Chinese word dropped: qa.store.build.embed_text). Here a
+Before session 11 MiniLM read a Chinese section as ``Glossary.render_english`` gives it
+(glossary terms in English, every other Chinese word dropped: qa.store.build.embed_text;
+an index built since reads sections written in Chinese as below, so "today" is that). Here a
 section is rendered with the glossary terms in English *and*, for every other jieba word,
-CC-CEDICT's first gloss (words with more than MAX_SENSES senses are dropped, as
+CC-CEDICT's first gloss (words with more than 5 senses are dropped, as
 qa.lang.code_mixed does with ambiguous English words); English and code stay as they are.
 The variants, each scored with qa eval's own code (bench/corpora.py) on the dev split:
 
@@ -35,7 +37,6 @@ half.
 from __future__ import annotations
 
 import argparse
-import re
 import resource
 import sys
 import tempfile
@@ -55,7 +56,7 @@ from corpora import PRESETS, _summary, discover, macro, notes_language, searcher
 import qa.retrieve.search as search_module  # noqa: E402
 from qa.eval.evaluate import CUTOFF, Target, evaluate, matched_targets  # noqa: E402
 from qa.lang.dictionary import Dictionary, load_dictionary  # noqa: E402
-from qa.lang.glossary import Glossary, match_form  # noqa: E402
+from qa.lang.english_reading import EnglishReader  # noqa: E402
 from qa.lang.text import (  # noqa: E402
     BilingualTokenizer,
     detect_language,
@@ -66,43 +67,8 @@ from qa.retrieve.search import Answer, ChannelResult, Searcher  # noqa: E402
 from qa.store.build import MAX_EMBED_CHARS  # noqa: E402
 from qa.store.lexical import LexicalIndex, build_bm25  # noqa: E402
 
-MAX_SENSES = 5  # a Chinese word with more CC-CEDICT senses than this is left out
-_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
-_PUNCT = re.compile(r"[\u3000-\u303f\uff00-\uffef]")  # CJK punctuation and full-width forms
 WEIGHTS = (0.25, 0.5, 1.0)
 ZH_ONLY = False  # --zh-sections: render only the sections written in Chinese
-
-
-def render(
-    text: str, glossary: Glossary, tokenizer: BilingualTokenizer, dictionary: Dictionary
-) -> str:
-    """``text`` in English: glossary terms by their first English form, other Chinese
-    words by their first CC-CEDICT gloss; Latin text kept; unknown Chinese dropped."""
-    if not has_chinese(text):
-        return text
-    form = match_form(text)
-
-    def gap(piece: str) -> str:
-        def words(run: re.Match[str]) -> str:
-            out = []
-            for word in tokenizer.segment(run.group()):
-                senses = dictionary.zh_en.get(word, ())
-                if senses and len(senses) <= MAX_SENSES:
-                    out.append(senses[0])
-            return f" {' '.join(out)} "
-
-        return _PUNCT.sub(" ", _HAN.sub(words, piece))
-
-    pieces: list[str] = []
-    pos = 0
-    for m in glossary.find(form):
-        pieces.append(gap(form[pos : m.start]))
-        concept = m.concepts[0]
-        english = concept.english[0] if concept.english else ""
-        pieces.append(f" {english} " if has_chinese(m.text) else m.text)
-        pos = m.end
-    pieces.append(gap(form[pos:]))
-    return " ".join("".join(pieces).split())
 
 
 def cpu() -> float:
@@ -124,14 +90,10 @@ class DocSide:
             if has_chinese(c.embed_text()) and (not ZH_ONLY or detect_language(c.text) == "zh")
         ]
         start, wall = cpu(), time.perf_counter()
-        texts = [
-            render(chunks[i].embed_text()[:MAX_EMBED_CHARS], glossary, tokenizer, dictionary)
-            for i in self.rows
-        ]
-        lexical = [
-            render(c.lexical_text(), glossary, tokenizer, dictionary) if has_chinese(c.text) else ""
-            for c in chunks
-        ]
+        # The rendering the build now gives English-only models (qa.lang.english_reading).
+        render = EnglishReader(glossary, tokenizer.segment, dictionary)
+        texts = [render(chunks[i].embed_text()[:MAX_EMBED_CHARS]) for i in self.rows]
+        lexical = [render(c.lexical_text()) if has_chinese(c.text) else "" for c in chunks]
         self.render_cpu, self.render_wall = cpu() - start, time.perf_counter() - wall
         encoder = s.encoder("minilm").inner  # type: ignore[attr-defined]  # not the cache
         start, wall = cpu(), time.perf_counter()

@@ -22,13 +22,12 @@ from collections.abc import Callable
 from qa.lang.code_mixed import MAX_RENDERED_SENSES
 from qa.lang.dictionary import Dictionary, load_dictionary
 from qa.lang.glossary import Glossary, match_form
-from qa.lang.text import has_chinese
+from qa.lang.text import HAN_RUN, has_chinese
 
 # Recorded in an index's settings: its English-only vectors of Chinese sections are read
 # this way, and an index read another way is brought up to date.
 READING = "cedict-v1"
 
-_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 _CJK_PUNCTUATION = re.compile(r"[\u3000-\u303f\uff00-\uffef]")
 
 
@@ -82,4 +81,4 @@ class EnglishReader:
                     out.append(gloss)
             return f" {' '.join(out)} "
 
-        return _CJK_PUNCTUATION.sub(" ", _HAN.sub(glossed, piece))
+        return _CJK_PUNCTUATION.sub(" ", HAN_RUN.sub(glossed, piece))
