@@ -167,3 +167,17 @@ def test_a_long_line_of_brackets_is_read_in_linear_time() -> None:
     started = time.perf_counter()
     body_kind(("[" * 1999 + "\n") * 1000)  # lines just under MAX_POINTER_LINE
     assert time.perf_counter() - started < 2.0  # quadratic: ~9 s
+
+
+def test_a_table_of_contents_too_long_for_a_window_asks_nothing() -> None:
+    from qa.store.chunks import chunks_from_sections
+
+    # Each entry links to a question of the note by a long URL: one link per window.
+    url = "https://github.com/someone/notes/blob/main/probability.md#" + "q-" * 150
+    entries = "\n".join(f"* [Q{i}: a question about dice]({url}{i})" for i in range(6))
+    chunks = chunks_from_sections(chunk_markdown("## Questions\n\n" + entries, "p.md", 400))
+    assert len(chunks) > 1
+    assert not any(c.answered or c.asks for c in chunks)  # neither an answer nor a gap
+    # A short one-link section is still a heading the notes ask.
+    (one,) = chunks_from_sections(chunk_markdown(f"## Dice\n\n[read this]({url})", "d.md"))
+    assert one.asks and not one.answered

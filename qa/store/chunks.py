@@ -39,8 +39,10 @@ class Chunk:
     @property
     def asks(self) -> bool:
         """A heading the notes ask but do not answer yet: nothing or a placeholder under
-        it, not a list of links (a table of contents or a reading list asks nothing)."""
-        return not self.answered and body_kind(self.text) != "links"
+        it, not a list of links (a table of contents or a reading list asks nothing). A
+        section long enough to be cut into windows is no placeholder: one that says
+        nothing is a list of links, though a window of it may hold one link only."""
+        return not self.answered and self.parts == 1 and body_kind(self.text) != "links"
 
     @property
     def placeholder(self) -> str:
