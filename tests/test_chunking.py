@@ -181,3 +181,22 @@ def test_a_table_of_contents_too_long_for_a_window_asks_nothing() -> None:
     # A short one-link section is still a heading the notes ask.
     (one,) = chunks_from_sections(chunk_markdown(f"## Dice\n\n[read this]({url})", "d.md"))
     assert one.asks and not one.answered
+
+
+def test_a_placeholder_above_sub_headings_is_structure_not_a_gap() -> None:
+    from qa.store.chunking import chunk_note
+    from qa.store.chunks import chunks_from_sections
+
+    note = (
+        "# Linked lists\n\n## Sorting a linked list\n\n> [all of them](https://example.com/sort)\n\n"
+        "### Quick sort\n\nPartition around the head node, then sort each side.\n\n"
+        "### Merge sort\n\n"
+        "## Reversing\n\nTODO\n"
+    )
+    sections, holders = chunk_note(note, "lists.md")
+    headings = {s.heading for s in sections}
+    # The sub-headings carry the text: the link above them is no question waiting.
+    assert "Sorting a linked list" not in headings
+    assert "Sorting a linked list" in {h.heading_path[-1] for h in holders}
+    asks = {c.heading for c in chunks_from_sections(sections) if c.asks}
+    assert asks == {"Merge sort", "Reversing"}  # still empty, with no sub-headings

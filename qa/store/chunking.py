@@ -29,7 +29,7 @@ WINDOW_CHARS = 1200
 # by another version is brought up to date (unchanged sections keep their vectors).
 # v2: long blocks cut at lines, sentences, then words; v3: holders; v4: a section of only
 # links or a placeholder is not an answer (body_kind); v5: a long section is judged whole
-CHUNKER = "sections-v5"
+CHUNKER = "sections-v6"
 
 # Headings that only navigate the note; their sections are never answers.
 NAVIGATION_HEADINGS = {"table of contents", "contents", "toc", "目录"}
@@ -185,8 +185,9 @@ def chunk_note(
     """Cut one note into sections (and windows of long sections), and list its holders.
 
     Front matter is not a heading; its ``title`` names the text before the first heading.
-    Sections that only contain sub-headings are left out (their children carry the text)
-    and returned as holders, so an outline knows their lines without reading the note;
+    Sections that only contain sub-headings, or only a placeholder or links above them,
+    are left out (their children carry the text) and returned as holders, so an outline
+    knows their lines without reading the note;
     a heading with nothing under it and no sub-headings is kept with an empty body.
     """
     lines = normalise_newlines(text).split("\n")
@@ -213,10 +214,12 @@ def chunk_note(
             continue
         path = tuple(text for _, text in stack if text)
         windows = _windows(lines, file, path, heading.level, heading, window_chars)
-        if windows:
+        has_children = i + 1 < len(headings) and headings[i + 1].level > heading.level
+        # Only a placeholder or links above sub-headings ("链表排序: see [this]" over
+        # 链表快排, 链表归并): the sub-headings carry the text, as under a bare heading.
+        if windows and not (has_children and not any(w.answered for w in windows)):
             sections += windows
             continue
-        has_children = i + 1 < len(headings) and headings[i + 1].level > heading.level
         first = heading.start + 1
         if has_children:
             holders.append(Holder(file, path, first))
