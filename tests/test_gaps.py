@@ -64,6 +64,15 @@ def where(index: Path) -> list[str]:
     return ["--corpus", str(GAPS), "--index", str(index), "--no-build"]
 
 
+RULES = Path(__file__).parent / "fixtures" / "gaps_rules"
+
+
+@pytest.fixture(scope="session")
+def rules_report(tmp_path_factory: pytest.TempPathFactory) -> gaps.GapsReport:
+    index = shared_index(tmp_path_factory, "gaps-rules", RULES)
+    return gaps.find_gaps(Searcher(Index.load(index), Settings()))
+
+
 # ---------------------------------------------------------------------------- the core
 
 
@@ -415,3 +424,50 @@ def test_a_question_the_notes_ask_but_do_not_answer_is_declined(gaps_searcher: S
     assert asked.features["asked_first"] == 1.0 and asked.declined
     answered = gaps_searcher.search("what does the central limit theorem say", 3)
     assert answered.features["asked_first"] == 0.0 and not answered.declined
+
+
+# ---------------------------------------------------------------------------- what answers a heading
+
+
+def test_a_heading_is_answered_elsewhere_not_by_its_neighbours(
+    rules_report: gaps.GapsReport,
+) -> None:
+    # Adam, beside the empty "Momentum", says momentum three times; the author wrote the
+    # heading next to it because it does not answer it. Another note does.
+    momentum = by_place(rules_report)[("optimizers.md", 11)]
+    assert momentum.place.heading == "Momentum"
+    assert [c.place.key() for c in momentum.candidates][:1] == ["sgd.md#Momentum"]
+    assert all(c.place.file != "optimizers.md" for c in momentum.nearest)
+
+
+def test_a_section_that_only_mentions_a_heading_does_not_answer_it(
+    rules_report: gaps.GapsReport,
+) -> None:
+    # GloVe's section names SVD twice but is about GloVe: "SVD" is still to be written.
+    svd = by_place(rules_report)[("embeddings.md", 12)]
+    assert svd.place.heading == "SVD"
+    assert [c.place.heading for c in svd.nearest][:1] == ["GloVe"]  # what the search finds
+    assert svd.declined and not svd.candidates
+
+
+def test_an_empty_index_heading_asks_nothing(rules_report: gaps.GapsReport) -> None:
+    assert "Index" not in {g.place.heading for g in rules_report.gaps}
+    assert {g.place.heading for g in rules_report.gaps} == {"Momentum", "SVD"}
+
+
+def test_the_neighbours_left_out_are_the_heading_s_own_part_of_its_note() -> None:
+    from qa.store.chunking import chunk_markdown
+    from qa.store.chunks import chunks_from_sections
+
+    def chunks(*notes: tuple[str, str]) -> list:
+        return chunks_from_sections([s for f, t in notes for s in chunk_markdown(t, f)])
+
+    optim = "# Optim\n\n## Adam\n\nMoments.\n\n## Momentum\n\n# Other\n\n## Warm-up\n\nSteps.\n"
+    sgd = "# SGD\n\n## Momentum\n\nVelocity.\n\n## Nesterov\n\nLook ahead.\n\n## Batch\n\nSize.\n"
+    both = chunks(("optim.md", optim), ("sgd.md", sgd))
+    momentum = gaps.Place("optim.md", 7, ("Optim", "Momentum"))
+    left = {both[r].heading for r in gaps.neighbours(both, momentum)}
+    assert left == {"Adam", "Momentum"}  # not "Warm-up" under another parent, nor sgd.md
+    # One note is all there is: no elsewhere to prefer, so nothing is left out.
+    alone = chunks(("optim.md", optim))
+    assert gaps.neighbours(alone, momentum) == []
