@@ -426,7 +426,7 @@ def test_a_question_the_notes_ask_but_do_not_answer_is_declined(gaps_searcher: S
     assert answered.features["asked_first"] == 0.0 and not answered.declined
 
 
-# ---------------------------------------------------------------------------- what answers a heading
+# ------------------------------------------------------------------------ what answers a heading
 
 
 def test_a_heading_is_answered_elsewhere_not_by_its_neighbours(

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qa.lang.text import has_chinese, normalise, tokenize
-from qa.retrieve.search import QuestionError
 from qa.retrieve.confidence import has_term
+from qa.retrieve.search import QuestionError
 from qa.store.chunking import NAVIGATION_HEADINGS
 from qa.store.chunks import Chunk
 from qa.study.history import Asked
