@@ -183,7 +183,7 @@ def test_a_table_of_contents_too_long_for_a_window_asks_nothing() -> None:
     assert one.asks and not one.answered
 
 
-def test_a_placeholder_above_sub_headings_is_structure_not_a_gap() -> None:
+def test_a_pointer_above_sub_headings_asks_nothing_a_todo_there_still_asks() -> None:
     from qa.store.chunking import chunk_note
     from qa.store.chunks import chunks_from_sections
 
@@ -191,12 +191,26 @@ def test_a_placeholder_above_sub_headings_is_structure_not_a_gap() -> None:
         "# Linked lists\n\n## Sorting a linked list\n\n> [all of them](https://example.com/sort)\n\n"
         "### Quick sort\n\nPartition around the head node, then sort each side.\n\n"
         "### Merge sort\n\n"
+        "## Heaps\n\nTODO\n\n### Building a heap\n\nSift down from the last parent: O(n).\n\n"
+        "## Attention\n\nTODO\n\n### Contents\n\n- [Self](#self)\n- [Cross](#cross)\n\n"
         "## Reversing\n\nTODO\n"
     )
-    sections, holders = chunk_note(note, "lists.md")
-    headings = {s.heading for s in sections}
-    # The sub-headings carry the text: the link above them is no question waiting.
-    assert "Sorting a linked list" not in headings
-    assert "Sorting a linked list" in {h.heading_path[-1] for h in holders}
-    asks = {c.heading for c in chunks_from_sections(sections) if c.asks}
-    assert asks == {"Merge sort", "Reversing"}  # still empty, with no sub-headings
+    sections, _ = chunk_note(note, "lists.md")
+    chunks = {c.heading: c for c in chunks_from_sections(sections)}
+    # The sub-headings carry the text: the link above them is no question waiting, and
+    # it is still there to read.
+    assert chunks["Sorting a linked list"].text.startswith("> [all of them]")
+    asks = {h for h, c in chunks.items() if c.asks}
+    # A TODO says an answer is to be written, sub-headings or not; a table of contents
+    # below a heading is no sub-heading of its own.
+    assert asks == {"Merge sort", "Heaps", "Attention", "Reversing"}
+    assert not any(c.answered for h, c in chunks.items() if h in asks)
+
+
+def test_a_long_placeholder_asks_once() -> None:
+    from qa.store.chunks import chunks_from_sections
+
+    url = "https://distill.pub/2017/momentum/#dynamicsxxxxxxxxxxxxxx"  # one line, one window
+    text = f"## Momentum\n\nTODO\n\n> see [momentum explained in depth]({url})\n"
+    chunks = chunks_from_sections(chunk_markdown(text, "m.md", window_chars=100))
+    assert len(chunks) > 1 and [c.part for c in chunks if c.asks] == [1]

@@ -949,7 +949,9 @@ def test_a_heading_the_notes_ask_shows_its_placeholder_not_its_markup() -> None:
     def shown(text: str) -> str:
         place = Location("n.md", 3, 5, ("Notes", "GC"), 3)
         return str(
-            HitRow(Hit(Chunk("i", ("Notes", "GC"), text, False, locations=[place]), 1, 0.5)).visual
+            HitRow(
+                Hit(Chunk("i", ("Notes", "GC"), text, False, locations=[place], asks=True), 1, 0.5)
+            ).visual
         )
 
     assert shown("> [GC explained](http://example.com/gc) - blog").endswith(

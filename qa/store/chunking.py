@@ -14,7 +14,7 @@ not be able to stall a build.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ WINDOW_CHARS = 1200
 # by another version is brought up to date (unchanged sections keep their vectors).
 # v2: long blocks cut at lines, sentences, then words; v3: holders; v4: a section of only
 # links or a placeholder is not an answer (body_kind); v5: a long section is judged whole
-CHUNKER = "sections-v6"
+CHUNKER = "sections-v7"
 
 # Headings that only navigate the note; their sections are never answers.
 NAVIGATION_HEADINGS = {"table of contents", "contents", "toc", "目录"}
@@ -92,6 +92,9 @@ class Section:
     parts: int = 1
     section_line: int = 0  # the line of the section's heading (its first line if none)
     says: bool = True  # a long section's windows: whether the whole section says anything
+    # A heading the notes ask but do not answer yet (nothing, a TODO or a pointer under it;
+    # not a list of links): set on a section's first window only.
+    asks: bool = False
 
     @property
     def heading(self) -> str:
@@ -146,6 +149,19 @@ def body_kind(body: str) -> str:
     return "links" if links >= 2 or (links and anchors == links) else "placeholder"
 
 
+_MARK = re.compile(r"todo|tbd|wip|待补充|待補充|待续|待續|待完善|未完成", re.IGNORECASE)
+
+
+def is_pointer(body: str) -> bool:
+    """Whether a body that says nothing itself points elsewhere: links, and no TODO mark or
+    empty fence saying that an answer is still to be written here."""
+    return (
+        bool(_LINK_OR_URL.search(body))
+        and not _MARK.search(_LINK_OR_URL.sub(" ", body))
+        and not any(_FENCE_LINE.match(line) for line in body.split("\n"))
+    )
+
+
 @dataclass
 class _Block:
     start: int  # 0-based, inclusive
@@ -185,9 +201,8 @@ def chunk_note(
     """Cut one note into sections (and windows of long sections), and list its holders.
 
     Front matter is not a heading; its ``title`` names the text before the first heading.
-    Sections that only contain sub-headings, or only a placeholder or links above them,
-    are left out (their children carry the text) and returned as holders, so an outline
-    knows their lines without reading the note;
+    Sections that only contain sub-headings are left out (their children carry the text)
+    and returned as holders, so an outline knows their lines without reading the note;
     a heading with nothing under it and no sub-headings is kept with an empty body.
     """
     lines = normalise_newlines(text).split("\n")
@@ -214,10 +229,13 @@ def chunk_note(
             continue
         path = tuple(text for _, text in stack if text)
         windows = _windows(lines, file, path, heading.level, heading, window_chars)
-        has_children = i + 1 < len(headings) and headings[i + 1].level > heading.level
-        # Only a placeholder or links above sub-headings ("链表排序: see [this]" over
-        # 链表快排, 链表归并): the sub-headings carry the text, as under a bare heading.
-        if windows and not (has_children and not any(w.answered for w in windows)):
+        has_children = _has_children(headings, i)
+        if windows:
+            # Only a pointer above sub-headings ("链表排序: see [this]" over 链表快排 and
+            # 链表归并): the sub-headings carry the text, so the heading asks nothing. A
+            # TODO or an empty fence there still says an answer is to be written.
+            if has_children and windows[0].asks and is_pointer(windows[0].body):
+                windows[0] = replace(windows[0], asks=False)
             sections += windows
             continue
         first = heading.start + 1
@@ -225,9 +243,21 @@ def chunk_note(
             holders.append(Holder(file, path, first))
         else:
             sections.append(
-                Section(file, path, first, heading.end, "", heading.level, section_line=first)
+                Section(
+                    file, path, first, heading.end, "", heading.level, section_line=first, asks=True
+                )
             )
     return sections, holders
+
+
+def _has_children(headings: list[_Heading], i: int) -> bool:
+    """Whether heading ``i`` has a sub-heading other than a table of contents."""
+    for below in headings[i + 1 :]:
+        if below.level <= headings[i].level:
+            return False
+        if below.text.strip().lower() not in NAVIGATION_HEADINGS:
+            return True
+    return False
 
 
 def _strip_front_matter(lines: list[str]) -> str | None:
@@ -480,7 +510,8 @@ def _windows(
         size += len(text) + 2
     sections = []
     section_line = heading.start + 1 if heading.level else groups[0][0][0].start + 1
-    says = len(groups) == 1 or body_kind("\n".join(t for _, t in pieces)) == "text"
+    whole = body_kind("\n".join(t for _, t in pieces))
+    says = len(groups) == 1 or whole == "text"
     for n, group in enumerate(groups, start=1):
         body = ""
         for k, (block, text) in enumerate(group):
@@ -492,7 +523,17 @@ def _windows(
         last_line = _last_line(lines, group[-1][0])
         sections.append(
             Section(
-                file, path, first_line, last_line, body, level, n, len(groups), section_line, says
+                file,
+                path,
+                first_line,
+                last_line,
+                body,
+                level,
+                n,
+                len(groups),
+                section_line,
+                says,
+                asks=n == 1 and whole == "placeholder",
             )
         )
     return sections

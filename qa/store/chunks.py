@@ -35,14 +35,10 @@ class Chunk:
     part: int = 1
     parts: int = 1
     locations: list[Location] = field(default_factory=list)
-
-    @property
-    def asks(self) -> bool:
-        """A heading the notes ask but do not answer yet: nothing or a placeholder under
-        it, not a list of links (a table of contents or a reading list asks nothing). A
-        section long enough to be cut into windows is no placeholder: one that says
-        nothing is a list of links, though a window of it may hold one link only."""
-        return not self.answered and self.parts == 1 and body_kind(self.text) != "links"
+    # A heading the notes ask but do not answer yet (``Section.asks``): nothing, a TODO or
+    # one link under it; not a list of links, not a pointer above sub-headings that hold
+    # the text, and only the first window of a long section.
+    asks: bool = False
 
     @property
     def placeholder(self) -> str:
@@ -80,6 +76,7 @@ class Chunk:
             "answered": self.answered,
             "part": self.part,
             "parts": self.parts,
+            "asks": self.asks,
             "locations": [
                 {
                     "file": loc.file,
@@ -106,6 +103,10 @@ class Chunk:
             parts=_whole(data.get("parts", 1), "parts", 1),
             locations=[_location(loc) for loc in _typed(data, "locations", list)],
         )
+        if "asks" in data:
+            chunk.asks = _typed(data, "asks", bool)
+        else:  # written before the field: read as its chunker judged it then
+            chunk.asks = not chunk.answered and body_kind(chunk.text) != "links"
         if not chunk.locations:
             raise ValueError(f"chunk {chunk.id} has no locations")
         if chunk.part > chunk.parts:
@@ -161,7 +162,9 @@ def chunks_from_sections(sections: list[Section]) -> list[Chunk]:
         if cid in chunks:
             chunks[cid].locations.append(loc)
         else:
-            chunks[cid] = Chunk(cid, s.heading_path, s.body, s.answered, s.part, s.parts, [loc])
+            chunks[cid] = Chunk(
+                cid, s.heading_path, s.body, s.answered, s.part, s.parts, [loc], s.asks
+            )
     return list(chunks.values())
 
 

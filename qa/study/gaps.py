@@ -31,7 +31,6 @@ import numpy as np
 from qa.lang.text import has_chinese, normalise, tokenize
 from qa.retrieve.confidence import has_term
 from qa.retrieve.search import QuestionError
-from qa.store.chunking import NAVIGATION_HEADINGS
 from qa.store.chunks import Chunk
 from qa.study.history import Asked
 
@@ -54,9 +53,6 @@ NAVIGATION = 0.5
 # Declined questions whose vectors are closer than this cosine distance (average
 # linkage) share a topic.
 TOPIC_DISTANCE = 0.5
-# Headings that name a place in the note rather than ask (an empty one is a table of
-# contents never written).
-ASKS_NOTHING = NAVIGATION_HEADINGS | {"index"}
 
 
 @dataclass(frozen=True)
@@ -199,14 +195,10 @@ def empty_headings(chunks: Sequence[Chunk]) -> list[tuple[int, Place]]:
 
     A heading that is empty in several notes under the same heading path is one chunk
     with several places; each place is a gap of its own. A heading without a word in
-    it (``---`` read as a heading, ``[]``) asks nothing and is left out, and so does one
-    that names a place in the note ("Index", "Contents", "目录"): left empty, it is a
-    table of contents never written, not a question."""
+    it (``---`` read as a heading, ``[]``) asks nothing and is left out."""
     out = []
     for row, chunk in enumerate(chunks):
         if not chunk.asks or not any(ch.isalnum() for ch in chunk.heading):
-            continue
-        if clean_heading(chunk.heading).lower() in ASKS_NOTHING:
             continue
         for loc in chunk.locations:
             line = loc.section_line or loc.start_line
@@ -258,8 +250,9 @@ def find_candidates(
 
     A heading is the whole question, so the section that answers it is one *about* it:
     the best one must name at least half of the heading's topics in its own heading
-    path, or the heading is declined. "SVD" is not answered by a GloVe section that
-    mentions it, nor "判断平衡二叉树" by "树的子结构（二叉树）", which names one of three.
+    path (or its note's name), or the heading is declined. "SVD" is not answered by a
+    GloVe section that mentions it, nor "堆的调整（自上而下）" by "数据流中的中位数
+    （数据结构：堆）".
     (On the 77 labelled empty headings, bench/gaps.py: precision 0.37 -> 0.62 with the
     neighbours rule, recall 0.88 -> 0.72; any one topic instead of half: 0.55 / 0.72.)"""
     try:
@@ -277,9 +270,37 @@ def find_candidates(
 
 
 def _heads(searcher: Searcher, chunk: Chunk, terms: Sequence[set[tuple[str, ...]]]) -> bool:
-    """Whether at least half of ``terms`` are in the chunk's heading path."""
-    tokens = set(searcher.tokenizer.tokenize(" ".join(chunk.heading_path)))
-    return bool(terms) and 2 * sum(has_term(tokens, term) for term in terms) >= len(terms)
+    """Whether at least half of ``terms`` are in what heads the chunk: its heading path at
+    any of its places, and the name of the note (a note without a title heading is
+    titled by its file name). A Chinese form counts where its characters are, whatever
+    the cut ("二叉树的深度" has 二叉树), and a Chinese word inside another of the question's
+    (二叉 in 二叉树) is no topic of its own."""
+    heads = [" ".join((Path(loc.file).stem, *loc.heading_path)) for loc in chunk.locations]
+    text = normalise(" ".join(heads))
+    tokens = set(searcher.tokenizer.tokenize(text))
+    topics = _whole_words(terms)
+
+    def named(term: set[tuple[str, ...]]) -> bool:
+        return has_term(tokens, term) or any(
+            has_chinese(f := "".join(form)) and f in text for form in term
+        )
+
+    return bool(topics) and 2 * sum(map(named, topics)) >= len(topics)
+
+
+def _whole_words(terms: Sequence[set[tuple[str, ...]]]) -> list[set[tuple[str, ...]]]:
+    """``terms`` without the Chinese words that are part of another term's Chinese word
+    (jieba's search mode adds 二叉 beside 二叉树)."""
+    words = {"".join(f) for t in terms for f in t if has_chinese("".join(f))}
+    return [
+        t
+        for t in terms
+        if not (
+            len(t) == 1
+            and has_chinese(w := "".join(next(iter(t))))
+            and any(w != other and w in other for other in words)
+        )
+    ]
 
 
 def neighbours(chunks: Sequence[Chunk], place: Place) -> list[int]:
@@ -287,10 +308,8 @@ def neighbours(chunks: Sequence[Chunk], place: Place) -> list[int]:
     parent heading (its siblings and what they hold). The author wrote the heading
     beside them because it asks something they do not say: of 44 labelled answers
     elsewhere, 43 are in another note (bench/questions/gaps/). None when they are most
-    of the notes (one long note, or a top-level heading): there is no elsewhere then."""
-    parent = place.heading_path[:-1]
-    if not parent:
-        return []
+    of the notes (one long note): there is no elsewhere then."""
+    parent = place.heading_path[:-1]  # () for a note without a title: the whole note
     rows = [
         row
         for row, chunk in enumerate(chunks)
