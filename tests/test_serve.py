@@ -320,7 +320,10 @@ def test_concurrent_requests_during_a_rebuild_never_mix_generations(
     with ThreadPoolExecutor(20) as pool:
         replies += pool.map(lambda n: (QUOKKA, *_ask(http_server, QUOKKA, 3)), range(20))
 
-    assert len(replies) >= 60
+    # Every client was answered while the build ran (however fast the build was), and
+    # the new index answered after it.
+    old = [r for r in replies if r[3]["x-qa-generation"] == before]
+    assert len(old) >= 10 and len(replies) - len(old) >= 20
     assert {headers["x-qa-generation"] for _, _, _, headers in replies} == {before, after}
     assert {status for _, status, _, _ in replies} == {200}
     for question, _, data, headers in replies:
