@@ -143,7 +143,7 @@ def answered_scores(
         if threshold is None:
             candidates = gap.candidates
         else:
-            candidates = gap.nearest if gap.confidence >= threshold else []
+            candidates = gap.nearest if gap.about and gap.confidence >= threshold else []
         if not candidates:
             continue
         shown += 1

@@ -88,7 +88,7 @@ def pool(out: Path) -> None:
             leave_out = gaps.navigation_rows(index.chunks)
             found: dict[str, int] = {}
             for s in searchers.values():
-                _, _, cands = gaps.find_candidates(s, gap.question, leave_out)
+                cands = gaps.find_candidates(s, gap.question, leave_out).sections
                 for c in cands[:TOP]:
                     found.setdefault(c.place.key(), row_of[id(c.chunk)])
             for key, row in found.items():

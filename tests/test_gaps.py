@@ -438,6 +438,7 @@ def test_a_heading_is_answered_elsewhere_not_by_its_neighbours(
     assert momentum.place.heading == "Momentum"
     assert [c.place.key() for c in momentum.candidates][:1] == ["sgd.md#Momentum"]
     assert all(c.place.file != "optimizers.md" for c in momentum.nearest)
+    assert momentum.about and momentum.to_json()["about"] is True
 
 
 def test_a_section_that_only_mentions_a_heading_does_not_answer_it(
@@ -448,6 +449,7 @@ def test_a_section_that_only_mentions_a_heading_does_not_answer_it(
     assert svd.place.heading == "SVD"
     assert [c.place.heading for c in svd.nearest][:1] == ["GloVe"]  # what the search finds
     assert svd.declined and not svd.candidates
+    assert svd.to_json()["about"] is False  # why it is declined, however confident
 
 
 def test_the_neighbours_left_out_are_the_heading_s_own_part_of_its_note() -> None:

@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -110,6 +110,7 @@ class Gap:
     candidates: list[CandidateAnswer] = field(default_factory=list)  # empty when declined
     nearest: list[CandidateAnswer] = field(default_factory=list)  # also when declined
     duplicates: list[Duplicate] = field(default_factory=list)
+    about: bool = False  # the first of ``nearest`` is about the heading (``_heads``)
 
     @property
     def answered_elsewhere(self) -> bool:
@@ -128,7 +129,9 @@ class Gap:
             "question": self.question,
             "placeholder": self.placeholder,
             "confidence": round(self.confidence, 4),
+            # Declined although confident: the section found first is not about it.
             "declined": self.declined,
+            "about": self.about,
             "candidates": [c.to_json() for c in self.candidates],
             "duplicates": [d.to_json() for d in self.duplicates],
         }
@@ -241,9 +244,16 @@ def _key(text: str) -> str:
     return normalise(" ".join(text.split()))
 
 
-def find_candidates(
-    searcher: Searcher, question: str, leave_out: Sequence[int] = ()
-) -> tuple[float, bool, list[CandidateAnswer]]:
+class Found(NamedTuple):
+    """What a search for an empty heading found (``find_candidates``)."""
+
+    confidence: float
+    declined: bool  # below the confidence threshold, or the first section is not about it
+    sections: list[CandidateAnswer]
+    about: bool  # the first section is about the heading (``_heads``)
+
+
+def find_candidates(searcher: Searcher, question: str, leave_out: Sequence[int] = ()) -> Found:
     """Confidence, declined, and the best answered sections for ``question`` (at most
     ``CANDIDATES``; only answered sections take part, as in every search, and not the
     rows in ``leave_out``).
@@ -258,15 +268,15 @@ def find_candidates(
     try:
         answer = searcher.search(question, top_k=CANDIDATES, leave_out=leave_out, spans=False)
     except QuestionError:  # a heading of punctuation only
-        return 0.0, True, []
+        return Found(0.0, True, [], False)
     found = []
     for hit in answer.hits:
         loc = hit.chunk.location
         place = Place(loc.file, loc.section_line or loc.start_line, tuple(loc.heading_path))
         found.append(CandidateAnswer(place, hit.score, hit.chunk))
     terms = answer.query.terms if answer.query else []
-    headed = bool(found) and _heads(searcher, found[0].chunk, terms)
-    return answer.confidence, answer.declined or not headed, found
+    about = bool(found) and _heads(searcher, found[0].chunk, terms)
+    return Found(answer.confidence, answer.declined or not about, found, about)
 
 
 def _heads(searcher: Searcher, chunk: Chunk, terms: Sequence[set[tuple[str, ...]]]) -> bool:
@@ -506,16 +516,17 @@ def find_gaps(
             + pointers.get(_key(place.heading), [])
             + neighbours(searcher.index.chunks, place)
         )
-        confidence, declined, found = find_candidates(searcher, question, leave_out)
+        found = find_candidates(searcher, question, leave_out)
         gaps.append(
             Gap(
                 place,
                 searcher.index.chunks[row],
                 question,
-                confidence,
-                declined,
-                [] if declined else found,
-                found,
+                found.confidence,
+                found.declined,
+                [] if found.declined else found.sections,
+                found.sections,
+                about=found.about,
             )
         )
     for (i, j), score in duplicate_pairs(searcher, places).items():
