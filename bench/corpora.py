@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -227,16 +227,30 @@ def _summary(outcomes: Sequence[Outcome], chunks: Sequence[Chunk]) -> dict[str, 
     return {"rows": table, "declines": declines, "unmatched_labels": unmatched}
 
 
-def macro(per_corpus: dict[str, Any], metric: str = "hit@1") -> tuple[float, str, float]:
-    """Mean over the corpus x language cells (en, zh), and the worst cell."""
-    cells = {
+def language_cells(per_corpus: dict[str, Any], metric: str = "hit@1") -> dict[str, float]:
+    """``metric`` per corpus x question language (en, zh), keyed "corpus/lang"."""
+    return {
         f"{c}/{lang}": r["rows"][lang][metric]
         for c, r in per_corpus.items()
         for lang in ("en", "zh")
         if lang in r["rows"]
     }
+
+
+def macro(per_corpus: dict[str, Any], metric: str = "hit@1") -> tuple[float, str, float]:
+    """Mean over the corpus x language cells (en, zh), and the worst cell."""
+    cells = language_cells(per_corpus, metric)
     worst = min(cells, key=cells.__getitem__)
     return float(np.mean(list(cells.values()))), worst, cells[worst]
+
+
+def table_rows(results: dict[str, Any]) -> Iterator[tuple[str, str, int, list[Any]]]:
+    """Each corpus x row of the first setting: corpus, row, n, and every setting's metrics
+    for that row (None where a setting has no such row)."""
+    names = list(results)
+    for c, first in results[names[0]].items():
+        for row, r in first["rows"].items():
+            yield c, row, r["n"], [results[n][c]["rows"].get(row) for n in names]
 
 
 def print_tables(results: dict[str, Any]) -> None:
@@ -245,14 +259,9 @@ def print_tables(results: dict[str, Any]) -> None:
     print("\nHit@1 (Hit@5) per corpus and question language; n = answerable questions")
     header = f"{'corpus':20} {'row':7} {'n':>4}  " + "  ".join(f"{n[:13]:>13}" for n in names)
     print(header)
-    for c in corpora:
-        rows = results[names[0]][c]["rows"]
-        for row in rows:
-            cells = []
-            for n in names:
-                r = results[n][c]["rows"].get(row)
-                cells.append(f"{r['hit@1']:.3f} ({r['hit@5']:.2f})" if r else " " * 13)
-            print(f"{c:20} {row:7} {rows[row]['n']:>4}  " + "  ".join(f"{x:>13}" for x in cells))
+    for c, row, n_questions, metrics in table_rows(results):
+        cells = [f"{r['hit@1']:.3f} ({r['hit@5']:.2f})" if r else " " * 13 for r in metrics]
+        print(f"{c:20} {row:7} {n_questions:>4}  " + "  ".join(f"{x:>13}" for x in cells))
     print()
     for n in names:
         mean, worst, low = macro(results[n])

@@ -51,7 +51,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from corpora import PRESETS, _summary, discover, macro, notes_language, searcher  # noqa: E402
+from corpora import (  # noqa: E402
+    PRESETS,
+    _summary,
+    discover,
+    macro,
+    notes_language,
+    searcher,
+    table_rows,
+)
 
 import qa.retrieve.search as search_module  # noqa: E402
 from qa.eval.evaluate import CUTOFF, Target, evaluate, matched_targets  # noqa: E402
@@ -245,14 +253,9 @@ def print_markdown(results: dict[str, Any]) -> None:
     corpora = list(results[names[0]])
     print("\n| corpus | row | n | " + " | ".join(names) + " |")
     print("|---|---|---|" + "---|" * len(names))
-    for c in corpora:
-        rows = results[names[0]][c]["rows"]
-        for row in rows:
-            cells = []
-            for n in names:
-                r = results[n][c]["rows"].get(row)
-                cells.append(f"{r['hit@1']:.3f} / {r['hit@5']:.3f}" if r else "")
-            print(f"| {c} | {row} | {rows[row]['n']} | " + " | ".join(cells) + " |")
+    for c, row, n_questions, metrics in table_rows(results):
+        cells = [f"{r['hit@1']:.3f} / {r['hit@5']:.3f}" if r else "" for r in metrics]
+        print(f"| {c} | {row} | {n_questions} | " + " | ".join(cells) + " |")
     print()
     for n in names:
         mean, worst, low = macro(results[n])

@@ -15,8 +15,6 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpora
@@ -48,22 +46,13 @@ def main() -> None:
     results = corpora.score(found, names, args.split)
     best: dict[str, tuple[float, str]] = {}
     for name in names:
-        cells = []
-        for corpus in found:
-            for lang, row in results[name][corpus.name]["rows"].items():
-                if lang in ("en", "zh") and row["n"]:
-                    key = f"{corpus.name}/{lang}"
-                    cells.append((key, row["hit@1"]))
-                    if row["hit@1"] > best.get(key, (-1.0, ""))[0]:
-                        best[key] = (row["hit@1"], name)
-        macro = np.mean([v for _, v in cells])
-        print(f"{name:22} macro {macro:.3f} | " + " ".join(f"{k} {v:.2f}" for k, v in cells))
-    default = {
-        f"{c.name}/{lang}": row["hit@1"]
-        for c in found
-        for lang, row in results["default"][c.name]["rows"].items()
-        if lang in ("en", "zh") and row["n"]
-    }
+        cells = corpora.language_cells(results[name])
+        for key, value in cells.items():
+            if value > best.get(key, (-1.0, ""))[0]:
+                best[key] = (value, name)
+        mean = corpora.macro(results[name])[0]
+        print(f"{name:22} macro {mean:.3f} | " + " ".join(f"{k} {v:.2f}" for k, v in cells.items()))
+    default = corpora.language_cells(results["default"])
     print("\nbest per cell (oracle) against the default:")
     for key, (value, name) in best.items():
         print(f"  {key:28} {default[key]:.3f} -> {value:.3f}  ({name})")
