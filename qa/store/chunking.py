@@ -28,7 +28,8 @@ WINDOW_CHARS = 1200
 # Changes whenever the same note can be cut differently; an index records it, and one cut
 # by another version is brought up to date (unchanged sections keep their vectors).
 # v2: long blocks cut at lines, sentences, then words; v3: holders; v4: a section of only
-# links or a placeholder is not an answer (body_kind); v5: a long section is judged whole
+# links or a placeholder is not an answer (body_kind); v5: a long section is judged whole;
+# v7: whether a heading asks is judged once per section and stored (Section.asks)
 CHUNKER = "sections-v7"
 
 # Headings that only navigate the note; their sections are never answers.
@@ -56,9 +57,9 @@ _INLINE_MARKUP = re.compile(r"[\\`*_\[\]<>!&~]")  # what inline Markdown starts 
 _LINK_OR_URL = re.compile(r"\[[^\[\]\n]*\]\([^()\n]*\)|<https?://[^>\s]*>|https?://\S+")
 _LINE_MARKERS = re.compile(r"^\s*(?:>\s*)*(?:(?:[-*+]|\d+[.)])(?:\s+(?:\[[ xX]\]\s*)?|$))?")
 _FENCE_LINE = re.compile(r"^\s*(?:```|~~~)[\w+-]*\s*$")
-_PLACEHOLDER = re.compile(
-    r"(?:todo|tbd|wip|待补充|待補充|待续|待續|待完善|未完成|略)?", re.IGNORECASE
-)
+# Words that say an answer is still to be written.
+_TO_WRITE = r"todo|tbd|wip|待补充|待補充|待续|待續|待完善|未完成"
+_PLACEHOLDER = re.compile(rf"(?:{_TO_WRITE}|略)?", re.IGNORECASE)
 _IMAGE = re.compile(r"!\[|<img\b|latex=", re.IGNORECASE)
 _POINTER_PUNCTUATION = " \t-–—:|*_`>.,，。；;：()（）[]…"
 MAX_POINTER_LINE = 2000
@@ -149,7 +150,7 @@ def body_kind(body: str) -> str:
     return "links" if links >= 2 or (links and anchors == links) else "placeholder"
 
 
-_MARK = re.compile(r"todo|tbd|wip|待补充|待補充|待续|待續|待完善|未完成", re.IGNORECASE)
+_MARK = re.compile(_TO_WRITE, re.IGNORECASE)  # anywhere in a line, so not 略 (策略, 省略)
 
 
 def is_pointer(body: str) -> bool:
