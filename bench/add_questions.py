@@ -1,12 +1,16 @@
 """Add newly written labelled questions to a corpus's extra set, dropping near-duplicates.
 
-    python bench/add_questions.py CORPUS NEW.jsonl
+    python bench/add_questions.py CORPUS NEW.jsonl [--fresh DIR]
 
 A new question within 0.4 word overlap (Jaccard over qa.lang.text.tokenize tokens) of any
 question the corpus already has (its questions.jsonl and bench/questions/CORPUS.jsonl), or
 of a new question kept before it, is dropped. Labels that name no section of the corpus
 are listed (and kept: fix them by hand before any result on them is read). The kept
 questions are appended to bench/questions/CORPUS.jsonl.
+
+With ``--fresh DIR`` they are a new held-out set instead: written to DIR/CORPUS.jsonl
+pinned ``"split": "test"``, and deduped against every earlier fresh set of the corpus
+(bench/questions/fresh*/CORPUS.jsonl) too.
 """
 
 from __future__ import annotations
@@ -35,9 +39,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus")
     parser.add_argument("new", type=Path)
+    parser.add_argument("--fresh", type=Path, metavar="DIR", help="write a pinned test set")
     args = parser.parse_args()
     (corpus,) = discover([args.corpus])
     seen = [set(tokenize(i.question)) for i in corpus.questions]
+    if args.fresh:
+        for earlier in sorted(EXTRA.glob(f"fresh*/{args.corpus}.jsonl")):
+            if earlier.parent.resolve() != args.fresh.resolve():
+                seen += [set(tokenize(i.question)) for i in load_labelled(earlier)]
     chunks = searcher(corpus, Settings()).index.chunks
     kept, dropped = [], 0
     for item in load_labelled(args.new):
@@ -50,9 +59,11 @@ def main() -> None:
             target = Target.parse(label)
             if not any(target.matches(loc) for c in chunks for loc in c.locations):
                 print(f"label names no section: {label!r} ({item.question})")
-        kept.append({"question": item.question, "relevant": list(item.relevant), "lang": item.lang})
-    EXTRA.mkdir(parents=True, exist_ok=True)
-    with open(EXTRA / f"{args.corpus}.jsonl", "a", encoding="utf-8") as f:
+        record = {"question": item.question, "relevant": list(item.relevant), "lang": item.lang}
+        kept.append(record | {"split": "test"} if args.fresh else record)
+    out = args.fresh / f"{args.corpus}.jsonl" if args.fresh else EXTRA / f"{args.corpus}.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "a", encoding="utf-8") as f:
         for record in kept:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
     print(f"{args.corpus}: kept {len(kept)}, dropped {dropped} near-duplicates")
