@@ -21,7 +21,6 @@ from qa.retrieve.search import Searcher
 from qa.settings import Settings, default_corpus, default_index
 from qa.store.build import BuildReport, build_index
 from qa.store.index import (
-    SEGMENTER_CHANGED,
     BuildProgress,
     Freshness,
     Index,
@@ -203,7 +202,7 @@ class Library:
             return "the index is damaged", True
         if manifest.corpus != str(self.corpus.resolve()):
             return f"the index was built from {manifest.corpus}", False
-        if fresh.reason == SEGMENTER_CHANGED:  # this qa cannot search its tokens
+        if not fresh.notes:  # settings, or the version of qa (chunker, segmenter), changed
             return fresh.reason, False
         return "", False  # PRESENT: only the notes changed; the caller reports it
 

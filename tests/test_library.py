@@ -66,6 +66,27 @@ def test_present_reports_changed_notes_instead_of_building(tmp_path: Path) -> No
     assert not lib.freshness().fresh
 
 
+def test_present_rebuilds_an_index_an_older_qa_built(tmp_path: Path) -> None:
+    """After an upgrade whose chunker cuts notes differently, the chat (PRESENT) rebuilds
+    by itself, as `qa ask` does, instead of answering from the old sections; the notes
+    themselves did not change, so nothing is embedded again."""
+    import json
+
+    lib = Library(small_notes(tmp_path), tmp_path / "index", FAKE)
+    lib.open(Policy.PRESENT)
+    path = (lib.generation() or Path()) / "manifest.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["index_settings"]["chunker"] = "sections-v0"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    stale = lib.freshness()
+    assert not stale.fresh and not stale.notes and "(chunker)" in stale.reason
+    reasons: list[str] = []
+    lib.open(Policy.PRESENT, on_build=reasons.append)
+    assert reasons == [stale.reason]
+    assert lib.last_build is not None and lib.last_build.embedded.get("fake", 0) == 0
+    assert lib.freshness().fresh
+
+
 def test_a_damaged_index_is_rebuilt_in_full(tmp_path: Path) -> None:
     lib = Library(small_notes(tmp_path), tmp_path / "index", FAKE)
     lib.open()

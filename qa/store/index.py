@@ -400,10 +400,13 @@ def check_compatible(manifest: Manifest, settings: Settings, pool: ModelPool = P
 
 @dataclass
 class Freshness:
-    """Whether an index still matches the notes and settings, and why not."""
+    """Whether an index still matches the notes and settings, and why not; ``notes``:
+    stale only because notes were added, removed or changed (not its settings, not the
+    version of qa that built it)."""
 
     fresh: bool
     reason: str = ""
+    notes: bool = False
 
 
 def check_freshness(
@@ -430,7 +433,8 @@ def check_freshness(
         return Freshness(False, f"the {missing} vectors were never filled in (a build stopped)")
     built, wanted = manifest.index_settings, index_settings(settings, corpus)
     if not (_covers(built, wanted) if covering else built == wanted):
-        return Freshness(False, "settings changed since the index was built")
+        changed = ", ".join(sorted(k for k in {*built, *wanted} if built.get(k) != wanted.get(k)))
+        return Freshness(False, f"settings changed since the index was built ({changed})")
     lexical = manifest.lexical
     if lexical is not None and not tokens_of_this_version(lexical.segmenter):
         return Freshness(False, SEGMENTER_CHANGED)
@@ -440,19 +444,19 @@ def check_freshness(
     # unchanged while their size and time are the same, as read notes do.
     skipped = manifest.skipped
     if set(recorded) | set(skipped) != {s.path for s in stats}:
-        return Freshness(False, "notes were added or removed")
+        return Freshness(False, "notes were added or removed", notes=True)
     for stat in stats:
         info = recorded.get(stat.path) or skipped[stat.path]
         if info.size == stat.size and info.mtime_ns == stat.mtime_ns:
             continue
         if stat.path in skipped:
-            return Freshness(False, f"{stat.path} changed")
+            return Freshness(False, f"{stat.path} changed", notes=True)
         try:
             digest = hashlib.sha256((Path(corpus) / stat.path).read_bytes()).hexdigest()
         except OSError:
-            return Freshness(False, f"{stat.path} cannot be read")
+            return Freshness(False, f"{stat.path} cannot be read", notes=True)
         if digest != info.sha256:
-            return Freshness(False, f"{stat.path} changed")
+            return Freshness(False, f"{stat.path} changed", notes=True)
     return Freshness(True)
 
 
