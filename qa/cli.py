@@ -900,19 +900,42 @@ def quiz(
 @main.command(short_help="Show mined term pairs, or look up a term.")
 @corpus_options
 @click.argument("term", required=False)
+@click.option(
+    "--veto",
+    metavar="PAIR",
+    help='Never take this mined pair again ("方法 = Glorot and Bengio", as listed; or one '
+    "form, for every pair with it). Written to glossary.tsv in the notes folder.",
+)
 def glossary(
-    corpus: Path | None, index_dir: Path | None, model: str | None, term: str | None
+    corpus: Path | None,
+    index_dir: Path | None,
+    model: str | None,
+    term: str | None,
+    veto: str | None,
 ) -> None:
-    """Show the term pairs mined from your notes, or look up TERM in the glossary."""
+    """Show the term pairs mined from your notes, or look up TERM in the glossary.
+
+    A pair that is wrong for your notes is vetoed with --veto, or by a line
+    `!中文<TAB>English` in the notes folder's glossary.tsv."""
     lib = library(corpus, index_dir, model)
     corpus = lib.corpus
-    from qa.lang.glossary import load_glossary
-    from qa.store.index import current_generation, read_mined
+    from qa.lang.glossary import USER_FILE, VETO, load_glossary
+    from qa.store.index import current_generation, read_left_out, read_mined
 
+    if veto is not None:
+        if term:
+            raise Fail("give either a term to look up or --veto, not both")
+        line = " ".join(veto.split())
+        if not line.strip("!= "):
+            raise Fail("--veto needs a pair as `qa glossary` lists it: 中文 = English")
+        with user_errors():
+            add_veto(corpus / USER_FILE, VETO + line.lstrip("!"))
+        say(f"Vetoed {line} in {corpus / USER_FILE}.")
     with user_errors(), progress_bar() as progress:
         if not lib.freshness().fresh:
             lib.build(progress=progress)
-        mined = read_mined(current_generation(lib.index_dir))
+        generation = current_generation(lib.index_dir)
+        mined, left_out = read_mined(generation), read_left_out(generation)
     glossary = load_glossary(corpus, mined)
     if term:
         expansion = glossary.expand(term)
@@ -927,6 +950,31 @@ def glossary(
         say("No term pairs such as 过拟合（Overfitting） were found in your notes.")
     for concept in mined:
         say(f"  {' = '.join(concept.forms)}    {concept.source}")
+    if left_out:
+        say(f"Left out ({len(left_out)}):")
+        for out in left_out:
+            say(f"  {' = '.join(out.concept.forms)}    {out.concept.source}: {out.why}")
+    if mined:
+        say('A wrong pair: qa glossary --veto "中文 = English".')
+
+
+def add_veto(path: Path, line: str) -> None:
+    """Append a veto line to a glossary file (made when missing), keeping what it has."""
+    from qa.files import write_atomic
+
+    text = (
+        path.read_text(encoding="utf-8-sig")
+        if path.exists()
+        else (
+            "# qa glossary: one term per line, its forms separated by tabs; "
+            "a line starting with ! vetoes a mined pair.\n"
+        )
+    )
+    if line in (row.strip() for row in text.splitlines()):
+        return
+    if text and not text.endswith("\n"):
+        text += "\n"
+    write_atomic(path, text + line + "\n")
 
 
 def plural(n: int, word: str) -> str:

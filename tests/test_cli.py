@@ -345,3 +345,35 @@ def test_files_prints_one_path_and_line_per_hit(small: Path) -> None:
     path, line = lines[0].rsplit(":", 1)
     assert Path(path) == small / "deep-learning.md" and line == "3"
     assert Path(path).read_text(encoding="utf-8").splitlines()[int(line) - 1] == "## Dropout"
+
+
+def test_glossary_lists_mined_pairs_once_and_a_veto_drops_one(tmp_path: Path) -> None:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "ensemble.md").write_text(
+        "# 集成学习\n\n集成学习（Ensemble Learning）结合多个模型。\n\n"
+        "## Bagging\n\nBagging 方法（Bootstrap AGGregatING）并行训练。\n\n"
+        "## 提升\n\n另见：集成学习（Ensemble Learning）。梯度树（Gradient Tree）。\n",
+        encoding="utf-8",
+    )
+    listed = qa("glossary", *opts(notes))
+    assert listed.exit_code == 0, listed.output
+    lines = listed.stdout.splitlines()
+    assert sum("集成学习 = Ensemble Learning" in line for line in lines) == 1  # found twice
+    assert any("梯度树 = Gradient Tree" in line for line in lines)
+    left_out = lines.index("Left out (1):")
+    assert "方法 = Bootstrap AGGregatING" in lines[left_out + 1]  # 方法 means "method"
+    assert not (notes / "glossary.tsv").exists()
+
+    vetoed = qa("glossary", "--veto", "梯度树 = Gradient Tree", *opts(notes))
+    assert vetoed.exit_code == 0, vetoed.output
+    assert "!梯度树 = Gradient Tree" in (notes / "glossary.tsv").read_text(encoding="utf-8")
+    lines = vetoed.stdout.splitlines()
+    assert lines[0].startswith("Vetoed 梯度树 = Gradient Tree in ")
+    mined = lines[1 : lines.index("Left out (2):")]
+    assert mined[0].startswith("Glossary:") and not any("梯度树" in line for line in mined)
+    assert any("梯度树 = Gradient Tree" in line and "vetoed" in line for line in lines)
+    again = qa("glossary", "--veto", "梯度树 = Gradient Tree", *opts(notes))
+    assert (notes / "glossary.tsv").read_text(encoding="utf-8").count("!梯度树") == 1, again.output
+    empty = qa("glossary", "--veto", " = ", *opts(notes))
+    assert empty.exit_code != 0 and "needs a pair" in empty.output

@@ -86,3 +86,65 @@ def test_mining_reads_hyphenated_words_and_links() -> None:
     pairs = {c.forms for c in mine_pairs(text * 3, "n.md")}
     assert ("最先进模型", "state-of-the-art model") in pairs
     assert ("独热编码", "one-hot encoding") in pairs
+
+
+def test_mined_pairs_that_give_a_known_term_another_meaning_are_left_out() -> None:
+    """Mining keeps the few Chinese words before a parenthesis; a known word there is the
+    tail of a longer term ("Bagging 方法（Bootstrap AGGregatING）"). Such a pair is left
+    out, with why; a new Chinese term, or another English spelling of a known one
+    (plural, other ending), is kept, and a pair found twice is kept once."""
+    from qa.lang.glossary import keep_mined
+
+    known = [
+        Concept(("方法", "method", "approach")),
+        Concept(("空洞卷积", "扩张卷积", "dilated convolution", "atrous convolution")),
+        Concept(("饱和", "saturation")),
+    ]
+    text = (
+        "Bagging 方法（Bootstrap AGGregatING）是并行式集成学习。\n"
+        "扩张卷积（Dilated Convolutions）扩大感受野；饱和（saturate）时梯度消失。\n"
+        "批标准化（Batch Normalization）加速训练。\n"
+        "另见：批标准化（Batch Normalization）。\n"
+    )
+    kept, left_out = keep_mined(mine_pairs(text, "n.md"), known)
+    assert [c.forms for c in kept] == [
+        ("扩张卷积", "Dilated Convolutions"),
+        ("饱和", "saturate"),
+        ("批标准化", "Batch Normalization"),
+    ]
+    assert kept[2].source == "n.md:3"  # the first place
+    assert [(o.concept.forms, o.concept.source) for o in left_out] == [
+        (("方法", "Bootstrap AGGregatING"), "n.md:1")
+    ]
+    assert "方法" in left_out[0].why
+    glossary = Glossary([*known, *kept])
+    assert "Bootstrap" not in glossary.expand("有哪些方法").english
+
+
+def test_a_user_vetoes_a_mined_pair_in_the_glossary_file(tmp_path: Path) -> None:
+    from qa.lang.glossary import glossary_digest, keep_mined, notes_vetoes
+
+    before = glossary_digest(tmp_path)
+    (tmp_path / "glossary.tsv").write_text(
+        "量子纠缠\tquantum entanglement\n!机器学习 = Andrew Ng\n!向量机\n", encoding="utf-8"
+    )
+    assert [c.forms for c in read_glossary_file(tmp_path / "glossary.tsv")] == [
+        ("量子纠缠", "quantum entanglement")
+    ]
+    vetoes = notes_vetoes(tmp_path)
+    assert vetoes == [("机器学习", "andrew ng"), ("向量机",)]
+    mined = [
+        Concept(("机器学习", "Andrew Ng"), "a.md:1"),
+        Concept(("向量机", "SVM"), "a.md:2"),
+        Concept(("向量机", "Support Vector Machines"), "a.md:3"),
+        Concept(("集成学习", "Ensemble Learning"), "a.md:4"),
+    ]
+    kept, left_out = keep_mined(mined, [], vetoes)
+    assert [c.forms for c in kept] == [("集成学习", "Ensemble Learning")]
+    assert [o.why for o in left_out] == ["vetoed in glossary.tsv"] * 3
+    # A veto is part of what the index records of the glossary: adding one rebuilds.
+    assert glossary_digest(tmp_path) != before
+    with_terms_only = tmp_path / "other"
+    with_terms_only.mkdir()
+    (with_terms_only / "glossary.tsv").write_text("量子纠缠\tquantum entanglement\n")
+    assert glossary_digest(with_terms_only) != glossary_digest(tmp_path)

@@ -172,16 +172,23 @@ def _latin_only(text: str) -> str:
     return _HAN_RUN.sub(" ", text)
 
 
+VETO = "!"  # a line of a notes folder's glossary.tsv that starts so vetoes a mined pair
+_VETO_SPLIT = re.compile(r"\t|\s+=\s+")
+
+
 def read_glossary_file(path: Path, source: str = "glossary") -> list[Concept]:
     """Concepts from a TSV file: comments start with #, forms are tab-separated.
 
-    Lines after a ``# question words`` comment are question words, not topics.
+    Lines after a ``# question words`` comment are question words, not topics. Lines
+    that start with ``!`` are vetoes (``read_vetoes``), not concepts.
     """
     concepts = []
     kind = "term"
     for line in Path(path).read_text(encoding="utf-8-sig").splitlines():
         if line.lstrip().startswith("#"):
             kind = "question" if "question words" in line.lower() else "term"
+            continue
+        if line.lstrip().startswith(VETO):
             continue
         forms = tuple(dict.fromkeys(f.strip() for f in line.split("\t") if f.strip()))
         if len(forms) >= 2:
@@ -212,6 +219,97 @@ def glossary_concepts(corpus: Path | None = None, mined: Sequence[Concept] = ())
     """The concepts ``load_glossary`` makes its glossary of."""
     own = notes_concepts(corpus) if corpus is not None else []
     return [*shipped_concepts(), *own, *mined]
+
+
+Veto = tuple[str, ...]  # forms (in match_form) no mined pair may join
+
+
+def read_vetoes(path: Path) -> list[Veto]:
+    """The vetoes of a glossary file: lines ``!方法<TAB>Glorot and Bengio`` (or ``!方法 =
+    Glorot and Bengio``, as ``qa glossary`` shows pairs) drop every mined pair that has
+    all of these forms; ``!方法`` alone drops every mined pair with that form."""
+    vetoes = []
+    for line in Path(path).read_text(encoding="utf-8-sig").splitlines():
+        line = line.strip()
+        if line.startswith(VETO):
+            forms = tuple(dict.fromkeys(match_form(f) for f in _VETO_SPLIT.split(line[1:])))
+            if forms := tuple(f for f in forms if f):
+                vetoes.append(forms)
+    return vetoes
+
+
+def notes_vetoes(corpus: Path) -> list[Veto]:
+    """The vetoes of the notes folder's own glossary.tsv (none without one)."""
+    path = Path(corpus) / USER_FILE
+    return read_vetoes(path) if path.is_file() else []
+
+
+def glossary_digest(corpus: Path) -> str:
+    """What the index records of the folder's glossary: its concepts and vetoes."""
+    digest = concepts_digest(glossary_concepts(corpus))
+    vetoes = notes_vetoes(corpus)
+    if not vetoes:
+        return digest
+    listed = "\n".join("\t".join(v) for v in vetoes)
+    return f"{digest}:{hashlib.sha1(listed.encode()).hexdigest()[:8]}"
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A mined pair the glossary does not take, and why."""
+
+    concept: Concept
+    why: str
+
+
+def keep_mined(
+    mined: Sequence[Concept], known: Sequence[Concept], vetoes: Sequence[Veto] = ()
+) -> tuple[list[Concept], list[LeftOut]]:
+    """The mined pairs worth taking, each once, and those left out.
+
+    Left out: a pair the user vetoed (``read_vetoes``), and a pair that gives a Chinese
+    term the glossary already knows (shipped, or the folder's glossary.tsv) an English
+    meaning it does not have (compared by stemmed words). Mining takes the last few
+    Chinese words before a parenthesis, and a known word there is nearly always the
+    tail of a longer term cut short: "Bagging 方法（Bootstrap AGGregatING）" gives
+    方法 = Bootstrap AGGregatING, and then every question with 方法 in it ("有哪些方法")
+    would search for it. A pair found in several places is kept once, with its first
+    place."""
+    from qa.lang.text import tokenize
+
+    def words(forms: Iterable[str]) -> set[frozenset[str]]:
+        """English forms as their stemmed words: "Atrous Convolutions" is "atrous
+        convolution", "saturate" is "saturation"."""
+        return {frozenset(tokenize(f)) or frozenset([match_form(f)]) for f in forms}
+
+    meanings: dict[str, set[frozenset[str]]] = {}
+    for concept in known:
+        english = words(concept.english)
+        for zh in concept.chinese:
+            meanings.setdefault(match_form(zh), set()).update(english)
+    kept, left_out, seen = [], [], set()
+    for concept in mined:
+        forms = frozenset(match_form(f) for f in concept.forms)
+        if forms in seen:
+            continue
+        seen.add(forms)
+        if any(set(v) <= forms for v in vetoes):
+            left_out.append(LeftOut(concept, "vetoed in glossary.tsv"))
+            continue
+        english = words(concept.english)
+        clash = next(
+            (
+                zh
+                for zh in concept.chinese
+                if match_form(zh) in meanings and not meanings[match_form(zh)] & english
+            ),
+            None,
+        )
+        if clash is not None:
+            left_out.append(LeftOut(concept, f"{clash} already means another term in the glossary"))
+            continue
+        kept.append(concept)
+    return kept, left_out
 
 
 # ---------------------------------------------------------------------------- mining

@@ -22,8 +22,10 @@ from qa.lang.english_reading import EnglishReader
 from qa.lang.glossary import (
     Concept,
     Glossary,
+    keep_mined,
     mine_pairs,
     notes_concepts,
+    notes_vetoes,
     shipped_concepts,
 )
 from qa.lang.text import TOKENIZER, BilingualTokenizer, detect_language
@@ -34,6 +36,7 @@ from qa.store.chunking import Holder, Section, chunk_note
 from qa.store.chunks import Chunk, chunks_from_sections, vector_hash
 from qa.store.index import (
     CURRENT,
+    LEFT_OUT_GLOSSARY,
     MANIFEST,
     MINED_GLOSSARY,
     NOTES_GLOSSARY,
@@ -171,13 +174,18 @@ def build_index(
         tmp.mkdir(parents=True)
         try:
             own_terms = notes_concepts(corpus) if settings.glossary else []
-            glossary = (
-                Glossary([*shipped_concepts(), *own_terms, *mined]) if settings.glossary else None
-            )
+            known = [*shipped_concepts(), *own_terms]
+            mined, left_out = keep_mined(mined, known, notes_vetoes(corpus))
+            glossary = Glossary([*known, *mined]) if settings.glossary else None
             tokenizer = BilingualTokenizer(glossary.chinese_forms() if glossary else ())
             if settings.glossary:
                 _write_concepts(tmp / MINED_GLOSSARY, mined)
                 _write_concepts(tmp / NOTES_GLOSSARY, own_terms)
+                _write_concepts(
+                    tmp / LEFT_OUT_GLOSSARY,
+                    [o.concept for o in left_out],
+                    [o.why for o in left_out],
+                )
             lexical: dict[str, LexicalChannel] = {}
             dense: dict[str, DenseChannel] = {}  # by channel, in the settings' order
             if settings.lexical:
@@ -303,12 +311,14 @@ def _previous(index_dir: Path) -> Index | None:
         return None
 
 
-def _write_concepts(path: Path, concepts: list[Concept]) -> None:
+def _write_concepts(path: Path, concepts: list[Concept], why: list[str] | None = None) -> None:
     with open(path, "w", encoding="utf-8") as f:
-        for concept in concepts:
+        for n, concept in enumerate(concepts):
             record = {"forms": list(concept.forms), "source": concept.source}
             if concept.kind != "term":
                 record["kind"] = concept.kind
+            if why is not None:
+                record["why"] = why[n]
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 

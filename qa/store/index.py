@@ -37,8 +37,8 @@ from qa.lang.english_reading import READING
 from qa.lang.glossary import (
     Concept,
     Glossary,
-    concepts_digest,
-    glossary_concepts,
+    LeftOut,
+    glossary_digest,
     notes_concepts,
     shipped_concepts,
 )
@@ -65,6 +65,8 @@ SECTIONS = "sections.jsonl"
 OUTLINE = "outline.jsonl"  # headings that only hold sub-headings, for navigation
 MINED_GLOSSARY = "glossary.mined.jsonl"
 NOTES_GLOSSARY = "glossary.notes.jsonl"  # the notes folder's glossary.tsv, as built
+LEFT_OUT_GLOSSARY = "glossary.left-out.jsonl"  # mined pairs not taken, and why (keep_mined)
+MINING = "pairs-v2"  # how mined pairs are chosen (qa.lang.glossary.keep_mined)
 SEGMENTER_CHANGED = "the word segmenter changed since the index was built"
 BuildProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -488,7 +490,8 @@ def index_settings(settings: Settings, corpus: Path) -> dict[str, Any]:
         "channels": list(settings.channels),
         "models": list(settings.models),
         "window_chars": settings.window_chars,
-        "glossary": concepts_digest(glossary_concepts(corpus)) if settings.glossary else None,
+        "glossary": glossary_digest(corpus) if settings.glossary else None,
+        **({"mining": MINING} if settings.glossary else {}),
         "tokenizer": TOKENIZER,
         "chunker": CHUNKER,
         # How an English-only model reads a Chinese section (qa.lang.english_reading).
@@ -547,6 +550,26 @@ def read_mined(folder: Path, name: str = MINED_GLOSSARY) -> list[Concept]:
     except (ValueError, KeyError, TypeError) as err:
         raise IndexCorrupt(f"{path} is damaged ({str(err)[:80]}); run `qa build --full`") from None
     return concepts
+
+
+def read_left_out(folder: Path) -> list[LeftOut]:
+    """The mined pairs the build did not take, and why (none for an older index)."""
+    path = folder / LEFT_OUT_GLOSSARY
+    if not path.exists():
+        return []
+    out = []
+    try:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            data = json.loads(line)
+            forms, source, why = data["forms"], data["source"], data["why"]
+            if not (strings_ok(forms) and forms and isinstance(source, str)):
+                raise ValueError("a term pair must have a list of forms and a source")
+            if not isinstance(why, str):
+                raise ValueError("a left-out pair must say why")
+            out.append(LeftOut(Concept(tuple(forms), source), why))
+    except (ValueError, KeyError, TypeError) as err:
+        raise IndexCorrupt(f"{path} is damaged ({str(err)[:80]}); run `qa build --full`") from None
+    return out
 
 
 def strings_ok(value: Any) -> bool:
