@@ -82,6 +82,9 @@ def discover(names: Sequence[str] | None = None, only: Path | None = None) -> li
         for folder in sorted(SHARED.iterdir()):
             if (folder / "questions.jsonl").is_file():
                 folders[folder.name] = folder
+    if names and (unknown := set(names) - set(folders)):
+        where = SHARED if SHARED.is_dir() else f"{SHARED} (missing: set QA_SHARED_CORPORA)"
+        raise SystemExit(f"no labelled corpus {', '.join(sorted(unknown))} here or in {where}")
     corpora = []
     for name, folder in folders.items():
         if names and name not in names:
