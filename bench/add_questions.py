@@ -8,9 +8,9 @@ of a new question kept before it, is dropped. Labels that name no section of the
 are listed (and kept: fix them by hand before any result on them is read). The kept
 questions are appended to bench/questions/CORPUS.jsonl.
 
-With ``--fresh DIR`` they are a new held-out set instead: written to DIR/CORPUS.jsonl
-pinned ``"split": "test"``, and deduped against every earlier fresh set of the corpus
-(bench/questions/fresh*/CORPUS.jsonl) too.
+Every held-out fresh set of the corpus (bench/questions/fresh*/CORPUS.jsonl) counts as
+existing questions too. With ``--fresh DIR`` the kept questions are a new held-out set
+instead: appended to DIR/CORPUS.jsonl pinned ``"split": "test"``.
 """
 
 from __future__ import annotations
@@ -43,10 +43,11 @@ def main() -> None:
     args = parser.parse_args()
     (corpus,) = discover([args.corpus])
     seen = [set(tokenize(i.question)) for i in corpus.questions]
-    if args.fresh:
-        for earlier in sorted(EXTRA.glob(f"fresh*/{args.corpus}.jsonl")):
-            if earlier.parent.resolve() != args.fresh.resolve():
-                seen += [set(tokenize(i.question)) for i in load_labelled(earlier)]
+    held_out = sorted(EXTRA.glob(f"fresh*/{args.corpus}.jsonl"))  # never duplicate a test question
+    if args.fresh and (args.fresh / f"{args.corpus}.jsonl").is_file():
+        held_out.append(args.fresh / f"{args.corpus}.jsonl")  # nor one of this set
+    for earlier in dict.fromkeys(p.resolve() for p in held_out):
+        seen += [set(tokenize(i.question)) for i in load_labelled(earlier)]
     chunks = searcher(corpus, Settings()).index.chunks
     kept, dropped = [], 0
     for item in load_labelled(args.new):

@@ -47,6 +47,7 @@ class Fail(click.ClickException):
 def _user_errors() -> tuple[type[BaseException], ...]:
     from qa.eval.evaluate import LabelError
     from qa.eval.workbench import BaselineError
+    from qa.lang.glossary import GlossaryFileError
     from qa.models.encoders import UnknownNameError
     from qa.presets import PresetError
     from qa.retrieve.search import QuestionError
@@ -56,6 +57,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     return (
         CorpusError,
+        GlossaryFileError,
         IndexError_,
         QuestionError,
         UnknownNameError,
@@ -919,23 +921,38 @@ def glossary(
     `!中文<TAB>English` in the notes folder's glossary.tsv."""
     lib = library(corpus, index_dir, model)
     corpus = lib.corpus
-    from qa.lang.glossary import USER_FILE, VETO, load_glossary
+    from qa.lang.glossary import (
+        USER_FILE,
+        VETO,
+        load_glossary,
+        match_form,
+        parse_veto,
+    )
     from qa.store.index import current_generation, read_left_out, read_mined
 
+    vetoed: tuple[str, ...] = ()
     if veto is not None:
         if term:
             raise Fail("give either a term to look up or --veto, not both")
-        line = " ".join(veto.split())
-        if not line.strip("!= "):
+        if any(ch in veto for ch in "\r\n\x00"):
+            raise Fail("--veto takes one pair, on one line")
+        line = VETO + veto.strip().lstrip(VETO).strip()
+        parsed = parse_veto(line)
+        if parsed is None:
             raise Fail("--veto needs a pair as `qa glossary` lists it: 中文 = English")
+        vetoed = parsed
         with user_errors():
-            add_veto(corpus / USER_FILE, VETO + line.lstrip("!"))
-        say(f"Vetoed {line} in {corpus / USER_FILE}.")
+            add_veto(corpus / USER_FILE, line)
+        say(f"Vetoed {line[1:]} in {corpus / USER_FILE}.")
     with user_errors(), progress_bar() as progress:
         if not lib.freshness().fresh:
             lib.build(progress=progress)
         generation = current_generation(lib.index_dir)
         mined, left_out = read_mined(generation), read_left_out(generation)
+    if vetoed and not any(
+        set(vetoed) <= {match_form(f) for f in o.concept.forms} for o in left_out
+    ):
+        say(f"No mined pair has {' and '.join(vetoed)}: the veto drops nothing for now.")
     glossary = load_glossary(corpus, mined)
     if term:
         expansion = glossary.expand(term)
@@ -959,22 +976,26 @@ def glossary(
 
 
 def add_veto(path: Path, line: str) -> None:
-    """Append a veto line to a glossary file (made when missing), keeping what it has."""
-    from qa.files import write_atomic
+    """Append a veto line to a glossary file (made when missing), in place: the file keeps
+    its lines, line endings, permissions and links."""
+    from qa.lang.glossary import glossary_lines
 
-    text = (
-        path.read_text(encoding="utf-8-sig")
-        if path.exists()
-        else (
+    if not path.exists():
+        header = (
             "# qa glossary: one term per line, its forms separated by tabs; "
             "a line starting with ! vetoes a mined pair.\n"
         )
-    )
-    if line in (row.strip() for row in text.splitlines()):
+        path.write_text(header + line + "\n", encoding="utf-8")
         return
-    if text and not text.endswith("\n"):
-        text += "\n"
-    write_atomic(path, text + line + "\n")
+    lines = glossary_lines(path)  # GlossaryFileError when it is not UTF-8
+    if line in (row.strip() for row in lines):
+        return
+    raw = path.read_bytes()
+    newline = b"\r\n" if b"\r\n" in raw else b"\n"
+    with open(path, "ab") as f:
+        if raw and not raw.endswith(b"\n"):
+            f.write(newline)
+        f.write(line.encode("utf-8") + newline)
 
 
 def plural(n: int, word: str) -> str:

@@ -27,6 +27,7 @@ from qa.store.index import (
     IndexCorrupt,
     IndexMissing,
     IndexOutdated,
+    build_running,
     check_compatible,
     check_freshness,
     current_generation,
@@ -202,7 +203,9 @@ class Library:
             return "the index is damaged", True
         if manifest.corpus != str(self.corpus.resolve()):
             return f"the index was built from {manifest.corpus}", False
-        if not fresh.notes:  # settings, or the version of qa (chunker, segmenter), changed
+        if not fresh.notes and not build_running(self.index_dir):
+            # Settings, or the version of qa (chunker, segmenter), changed. (While another
+            # process builds, open what is there: its new index is picked up when published.)
             return fresh.reason, False
         return "", False  # PRESENT: only the notes changed; the caller reports it
 

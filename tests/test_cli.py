@@ -377,3 +377,48 @@ def test_glossary_lists_mined_pairs_once_and_a_veto_drops_one(tmp_path: Path) ->
     assert (notes / "glossary.tsv").read_text(encoding="utf-8").count("!梯度树") == 1, again.output
     empty = qa("glossary", "--veto", " = ", *opts(notes))
     assert empty.exit_code != 0 and "needs a pair" in empty.output
+
+
+def test_a_veto_keeps_the_glossary_file_as_it_was_and_says_when_it_drops_nothing(
+    tmp_path: Path,
+) -> None:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.md").write_text("# 树\n\n梯度树（Gradient Tree）很好。\n", encoding="utf-8")
+    shared = tmp_path / "shared.tsv"
+    shared.write_bytes("量子纠缠\tquantum entanglement\r\n".encode())
+    (notes / "glossary.tsv").symlink_to(shared)
+    vetoed = qa("glossary", "--veto", "梯度树\tGradient Tree", *opts(notes))
+    assert vetoed.exit_code == 0, vetoed.output
+    assert (notes / "glossary.tsv").is_symlink()  # written in place, through the link
+    assert (
+        shared.read_bytes()
+        == "量子纠缠\tquantum entanglement\r\n!梯度树\tGradient Tree\r\n".encode()
+    )
+    assert any(
+        "梯度树 = Gradient Tree" in line and "vetoed" in line for line in vetoed.stdout.splitlines()
+    )
+    nothing = qa("glossary", "--veto", "没有 = Nothing", *opts(notes))
+    assert nothing.exit_code == 0 and "the veto drops nothing" in nothing.stdout
+    two = qa("glossary", "--veto", "a = b\n!c", *opts(notes))
+    assert two.exit_code != 0 and "one line" in two.output
+
+
+def test_a_glossary_file_not_in_utf8_is_one_line_and_ignored_without_the_glossary(
+    tmp_path: Path,
+) -> None:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.md").write_text("# Dropout\n\nDropout zeroes units.\n", encoding="utf-8")
+    (notes / "glossary.tsv").write_bytes("过拟合\toverfitting\n".encode("gbk"))
+    result = CliRunner().invoke(main, ["build", *opts(notes)])
+    assert result.exit_code != 0 and "not UTF-8" in result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    # Without the glossary (a preset may turn it off), the file is not read at all.
+    from dataclasses import replace
+
+    from qa.library import Library
+    from qa.settings import Settings
+
+    off = Library(notes, tmp_path / "off", replace(Settings().with_model("fake"), glossary=False))
+    assert off.build().chunks == 1

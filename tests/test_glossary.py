@@ -148,3 +148,30 @@ def test_a_user_vetoes_a_mined_pair_in_the_glossary_file(tmp_path: Path) -> None
     with_terms_only.mkdir()
     (with_terms_only / "glossary.tsv").write_text("量子纠缠\tquantum entanglement\n")
     assert glossary_digest(with_terms_only) != glossary_digest(tmp_path)
+
+
+def test_veto_lines_in_every_spelling_and_a_chinese_only_term() -> None:
+    from qa.lang.glossary import keep_mined, parse_veto
+
+    assert parse_veto("!梯度树\tGradient Tree") == ("梯度树", "gradient tree")
+    assert parse_veto("!梯度树=Gradient Tree") == ("梯度树", "gradient tree")
+    assert parse_veto("  !梯度树 = Gradient Tree ") == ("梯度树", "gradient tree")
+    assert parse_veto("!") is None and parse_veto("梯度树\tGradient Tree") is None
+    # A term of the folder's glossary with Chinese forms only has no English meaning
+    # that a mined pair could contradict (the glossary leaves it out, too).
+    kept, left_out = keep_mined(
+        [Concept(("向量机", "SVM"), "a.md:1")], [Concept(("向量机", "支持向量机"))]
+    )
+    assert [c.forms for c in kept] == [("向量机", "SVM")] and not left_out
+
+
+def test_a_glossary_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    import pytest
+
+    from qa.lang.glossary import GlossaryFileError, notes_vetoes
+
+    (tmp_path / "glossary.tsv").write_bytes("过拟合\toverfitting\n".encode("gbk"))
+    with pytest.raises(GlossaryFileError, match="not UTF-8"):
+        notes_vetoes(tmp_path)
+    with pytest.raises(GlossaryFileError, match="not UTF-8"):
+        read_glossary_file(tmp_path / "glossary.tsv")

@@ -79,12 +79,47 @@ def test_present_rebuilds_an_index_an_older_qa_built(tmp_path: Path) -> None:
     data["index_settings"]["chunker"] = "sections-v0"
     path.write_text(json.dumps(data), encoding="utf-8")
     stale = lib.freshness()
-    assert not stale.fresh and not stale.notes and "(chunker)" in stale.reason
+    assert not stale.fresh and not stale.notes and stale.reason.endswith(": chunker")
     reasons: list[str] = []
     lib.open(Policy.PRESENT, on_build=reasons.append)
     assert reasons == [stale.reason]
     assert lib.last_build is not None and lib.last_build.embedded.get("fake", 0) == 0
     assert lib.freshness().fresh
+
+
+def test_present_opens_what_is_there_while_another_process_builds(tmp_path: Path) -> None:
+    """The chat does not queue a second rebuild behind one already running (qa watch after
+    an upgrade): it opens the index there is, and picks the new one up when published."""
+    import json
+
+    from qa.store.index import build_lock
+
+    lib = Library(small_notes(tmp_path), tmp_path / "index", FAKE)
+    lib.open(Policy.PRESENT)
+    path = (lib.generation() or Path()) / "manifest.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["index_settings"]["chunker"] = "sections-v0"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with build_lock(lib.index_dir, wait=False):  # as another process's build holds it
+        searcher = lib.open(Policy.PRESENT)
+    assert lib.last_build is None and searcher.index.folder == path.parent
+
+
+def test_an_index_of_older_settings_does_not_cover_a_request(tmp_path: Path) -> None:
+    """`qa eval --compare` reuses the main index when it covers the settings asked for: an
+    index built before a setting existed (here: how mined pairs are chosen) does not."""
+    import json
+
+    lib = Library(small_notes(tmp_path), tmp_path / "index", FAKE)
+    lib.open()
+    assert lib.freshness(covering=True).fresh
+    path = (lib.generation() or Path()) / "manifest.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    del data["index_settings"]["mining"]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    for covering in (False, True):
+        stale = lib.freshness(covering=covering)
+        assert not stale.fresh and stale.reason.endswith(": mining"), stale.reason
 
 
 def test_a_damaged_index_is_rebuilt_in_full(tmp_path: Path) -> None:

@@ -85,7 +85,7 @@ def test_changing_the_rules_rebuilds_incrementally(small: Path) -> None:
     settings = replace(default, exclude=("drafts/",))
     assert check_freshness(small, idx, default).fresh
     changed = check_freshness(small, idx, settings)
-    assert changed.reason == "settings changed since the index was built (selection)"
+    assert changed.reason == "settings changed since the build: selection"
     assert not changed.notes  # the chat rebuilds for it (Policy.PRESENT), not only reports
     second = qa("build", "--exclude", "drafts/", *opts(small))
     assert "Texts embedded (new to each model): fake 0, e5 0." in second.stdout  # none again

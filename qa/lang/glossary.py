@@ -173,7 +173,19 @@ def _latin_only(text: str) -> str:
 
 
 VETO = "!"  # a line of a notes folder's glossary.tsv that starts so vetoes a mined pair
-_VETO_SPLIT = re.compile(r"\t|\s+=\s+")
+_VETO_SPLIT = re.compile(r"\t|\s*=\s*")
+
+
+class GlossaryFileError(ValueError):
+    """A glossary file that cannot be read as text."""
+
+
+def glossary_lines(path: Path) -> list[str]:
+    """The lines of a glossary file; GlossaryFileError when it is not UTF-8 text."""
+    try:
+        return Path(path).read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError:
+        raise GlossaryFileError(f"{path} is not UTF-8 text: save it as UTF-8") from None
 
 
 def read_glossary_file(path: Path, source: str = "glossary") -> list[Concept]:
@@ -184,7 +196,7 @@ def read_glossary_file(path: Path, source: str = "glossary") -> list[Concept]:
     """
     concepts = []
     kind = "term"
-    for line in Path(path).read_text(encoding="utf-8-sig").splitlines():
+    for line in glossary_lines(path):
         if line.lstrip().startswith("#"):
             kind = "question" if "question words" in line.lower() else "term"
             continue
@@ -224,18 +236,21 @@ def glossary_concepts(corpus: Path | None = None, mined: Sequence[Concept] = ())
 Veto = tuple[str, ...]  # forms (in match_form) no mined pair may join
 
 
+def parse_veto(line: str) -> Veto | None:
+    """The forms a glossary line ``!方法<TAB>Glorot and Bengio`` (or ``!方法 = Glorot and
+    Bengio``, as ``qa glossary`` shows pairs; or ``!方法`` alone) vetoes; None for a line
+    that is no veto."""
+    line = line.strip()
+    if not line.startswith(VETO):
+        return None
+    forms = tuple(dict.fromkeys(match_form(f) for f in _VETO_SPLIT.split(line[1:])))
+    return tuple(f for f in forms if f) or None
+
+
 def read_vetoes(path: Path) -> list[Veto]:
-    """The vetoes of a glossary file: lines ``!方法<TAB>Glorot and Bengio`` (or ``!方法 =
-    Glorot and Bengio``, as ``qa glossary`` shows pairs) drop every mined pair that has
-    all of these forms; ``!方法`` alone drops every mined pair with that form."""
-    vetoes = []
-    for line in Path(path).read_text(encoding="utf-8-sig").splitlines():
-        line = line.strip()
-        if line.startswith(VETO):
-            forms = tuple(dict.fromkeys(match_form(f) for f in _VETO_SPLIT.split(line[1:])))
-            if forms := tuple(f for f in forms if f):
-                vetoes.append(forms)
-    return vetoes
+    """The vetoes of a glossary file (``parse_veto``): each drops every mined pair that
+    has all of its forms. GlossaryFileError when the file is not UTF-8."""
+    return [veto for line in glossary_lines(path) if (veto := parse_veto(line))]
 
 
 def notes_vetoes(corpus: Path) -> list[Veto]:
@@ -284,6 +299,8 @@ def keep_mined(
 
     meanings: dict[str, set[frozenset[str]]] = {}
     for concept in known:
+        if not concept.english:  # Chinese forms only: the glossary leaves it out too
+            continue
         english = words(concept.english)
         for zh in concept.chinese:
             meanings.setdefault(match_form(zh), set()).update(english)

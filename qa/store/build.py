@@ -175,7 +175,8 @@ def build_index(
         try:
             own_terms = notes_concepts(corpus) if settings.glossary else []
             known = [*shipped_concepts(), *own_terms]
-            mined, left_out = keep_mined(mined, known, notes_vetoes(corpus))
+            vetoes = notes_vetoes(corpus) if settings.glossary else []
+            mined, left_out = keep_mined(mined, known, vetoes)
             glossary = Glossary([*known, *mined]) if settings.glossary else None
             tokenizer = BilingualTokenizer(glossary.chinese_forms() if glossary else ())
             if settings.glossary:

@@ -435,8 +435,8 @@ def check_freshness(
         return Freshness(False, f"the {missing} vectors were never filled in (a build stopped)")
     built, wanted = manifest.index_settings, index_settings(settings, corpus)
     if not (_covers(built, wanted) if covering else built == wanted):
-        changed = ", ".join(sorted(k for k in {*built, *wanted} if built.get(k) != wanted.get(k)))
-        return Freshness(False, f"settings changed since the index was built ({changed})")
+        changed = ", ".join(_differing(built, wanted, covering) or list(_SUBSETS))
+        return Freshness(False, f"settings changed since the build: {changed}")
     lexical = manifest.lexical
     if lexical is not None and not tokens_of_this_version(lexical.segmenter):
         return Freshness(False, SEGMENTER_CHANGED)
@@ -462,23 +462,22 @@ def check_freshness(
     return Freshness(True)
 
 
+_SUBSETS = ("channels", "models")  # an index with more of these covers a request for fewer
+
+
 def _covers(built: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    same = all(
-        built.get(k) == wanted.get(k)
-        for k in (
-            "window_chars",
-            "glossary",
-            "tokenizer",
-            "chunker",
-            "english_reading",
-            "selection",
-        )
-    )
     return (
-        same
+        not _differing(built, wanted, covering=True)
         and set(wanted["channels"]) <= set(built.get("channels", []))
         and set(wanted["models"]) <= set(built.get("models", []))
     )
+
+
+def _differing(built: dict[str, Any], wanted: dict[str, Any], covering: bool = False) -> list[str]:
+    """The settings whose recorded value is not the wanted one (with ``covering``, the
+    channels and models are left to ``_covers``)."""
+    keys = {*built, *wanted} - (set(_SUBSETS) if covering else set())
+    return sorted(k for k in keys if built.get(k) != wanted.get(k))
 
 
 def index_settings(settings: Settings, corpus: Path) -> dict[str, Any]:

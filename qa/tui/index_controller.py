@@ -139,10 +139,10 @@ class IndexController(Widget):
     def _open(self) -> None:
         """Open the index, building it first when there is none (``Policy.PRESENT``).
 
-        A damaged index, or one written by another version of qa, is rebuilt from
-        scratch; one built with other models is an error for the user to settle, never
-        silently rebuilt. Notes that changed since the build are only reported (the
-        status line offers ctrl+b).
+        A damaged index is rebuilt from scratch, and one written by another version of qa
+        or with other settings is rebuilt (reusing what still holds); one built with other
+        models is an error for the user to settle, never silently rebuilt. Notes that
+        changed since the build are only reported (the status line offers ctrl+b).
         """
         from qa.library import Policy
         from qa.store.index import IndexError_
