@@ -176,7 +176,7 @@ def build_index(
             own_terms = notes_concepts(corpus) if settings.glossary else []
             known = [*shipped_concepts(), *own_terms]
             vetoes = notes_vetoes(corpus) if settings.glossary else []
-            mined, left_out = keep_mined(mined, known, vetoes)
+            mined, not_taken = keep_mined(mined, known, vetoes)
             glossary = Glossary([*known, *mined]) if settings.glossary else None
             tokenizer = BilingualTokenizer(glossary.chinese_forms() if glossary else ())
             if settings.glossary:
@@ -184,8 +184,8 @@ def build_index(
                 _write_concepts(tmp / NOTES_GLOSSARY, own_terms)
                 _write_concepts(
                     tmp / LEFT_OUT_GLOSSARY,
-                    [o.concept for o in left_out],
-                    [o.why for o in left_out],
+                    [o.concept for o in not_taken],
+                    [o.why for o in not_taken],
                 )
             lexical: dict[str, LexicalChannel] = {}
             dense: dict[str, DenseChannel] = {}  # by channel, in the settings' order
