@@ -562,7 +562,9 @@ def print_gaps(report: Any) -> None:
             say(f"  {gap.place.line:>5}  {' › '.join(gap.place.heading_path)}")
             if gap.placeholder:
                 say(f"         noted: {gap.placeholder}")
-            if not gap.candidates:
+            if gap.template:
+                say(f"         a heading {gap.shared} notes share: only this note answers it")
+            elif not gap.candidates:
                 say("         nothing in your notes yet")
             for n, c in enumerate(gap.candidates):
                 cue = f"  (confidence {gap.confidence:.2f})" if n == 0 else ""

@@ -498,3 +498,18 @@ def test_a_chinese_topic_counts_where_its_characters_are() -> None:
     assert heads("二叉树的深度")  # 二叉树 is in it, however jieba cuts the phrase
     assert heads("平衡二叉树")
     assert not heads("树的子结构")
+
+
+def test_a_heading_many_notes_share_is_listed_but_not_searched_or_paired(
+    rules_report: gaps.GapsReport,
+) -> None:
+    # Three notes end with an empty "Reference": a slot of their template. Each asks for
+    # its own note's reading list: no other note answers it, and they are not one question.
+    slots = [g for g in rules_report.gaps if g.place.heading == "Reference"]
+    assert sorted(g.place.file for g in slots) == ["Dropout.md", "embeddings.md", "optimizers.md"]
+    for slot in slots:
+        assert slot.template and slot.shared == 3 and slot.to_json()["template"] is True
+        assert not slot.candidates and not slot.nearest and not slot.duplicates
+    # An empty heading of one note only is searched as before.
+    momentum = by_place(rules_report)[("optimizers.md", 9)]
+    assert not momentum.template and momentum.candidates

@@ -11,7 +11,11 @@ False). For each one ``find_gaps`` looks for
   vectors in the index (the mean over the dense channels) blended with the share of
   their words they have in common (``duplicate_score``);
 
-and, from the questions asked about this notes folder (``qa.study.history``), those the notes
+A heading many notes share ("Reference", "相关阅读": a slot of the notes' template,
+``TEMPLATE_NOTES``) is listed, but neither searched for nor paired as a duplicate: only its
+own note can fill it.
+
+And, from the questions asked about this notes folder (``qa.study.history``), those the notes
 declined, grouped by topic: what to write next (``cluster_questions``).
 
 The CLI, the TUI's Gaps screen and the benchmark (bench/gaps.py) all read the typed
@@ -50,6 +54,10 @@ _TODO = re.compile(r"\s*(?:\bTODO\b|\bTBD\b|待补充|待完成|（待续）)\s*
 _LINK_LABEL = re.compile(r"\[([^\]\n]{1,300})\]\(")
 # A chunk whose lines are at least this share of list items made of a link is navigation.
 NAVIGATION = 0.5
+# A heading found in at least this many notes ("Reference", "相关阅读", "Index") is a slot of
+# the notes' template: empty, it asks for this note's own reading list or contents, which
+# no other note answers, and the same slot in two notes is not the same question.
+TEMPLATE_NOTES = 3
 # Declined questions whose vectors are closer than this cosine distance (average
 # linkage) share a topic.
 TOPIC_DISTANCE = 0.5
@@ -111,6 +119,12 @@ class Gap:
     nearest: list[CandidateAnswer] = field(default_factory=list)  # also when declined
     duplicates: list[Duplicate] = field(default_factory=list)
     about: bool = False  # the first of ``nearest`` is about the heading (``_heads``)
+    shared: int = 1  # notes with this heading; TEMPLATE_NOTES or more: a template's slot
+
+    @property
+    def template(self) -> bool:
+        """A slot of the notes' template (``TEMPLATE_NOTES``): nothing is searched for it."""
+        return self.shared >= TEMPLATE_NOTES
 
     @property
     def answered_elsewhere(self) -> bool:
@@ -132,6 +146,7 @@ class Gap:
             # Declined although confident: the section found first is not about it.
             "declined": self.declined,
             "about": self.about,
+            "template": self.template,
             "candidates": [c.to_json() for c in self.candidates],
             "duplicates": [d.to_json() for d in self.duplicates],
         }
@@ -224,6 +239,15 @@ def link_pointers(chunks: Sequence[Chunk]) -> dict[str, list[int]]:
             for label in dict.fromkeys(_LINK_LABEL.findall(chunk.text)):
                 out.setdefault(_key(label), []).append(row)
     return out
+
+
+def heading_notes(chunks: Sequence[Chunk]) -> dict[str, int]:
+    """How many notes have each heading (its question, normalised; answered or not)."""
+    files: dict[str, set[str]] = {}
+    for chunk in chunks:
+        for loc in chunk.locations:
+            files.setdefault(_key(clean_heading(loc.heading_path[-1])), set()).add(loc.file)
+    return {key: len(found) for key, found in files.items()}
 
 
 def navigation_rows(chunks: Sequence[Chunk]) -> list[int]:
@@ -503,12 +527,18 @@ def find_gaps(
     places = empty_headings(searcher.index.chunks)
     pointers = link_pointers(searcher.index.chunks)
     navigation = navigation_rows(searcher.index.chunks)
+    shared = heading_notes(searcher.index.chunks)
     gaps = []
     # No empty heading (this one, or another asking the same) is evidence that the notes
     # do not answer a gap: the search's asked_first reads the others, not these.
     asking = sorted({row for row, _ in places})
     for row, place in places:
         question = question_of(place)
+        notes_with_it = shared.get(_key(clean_heading(place.heading)), 1)
+        if notes_with_it >= TEMPLATE_NOTES:
+            chunk = searcher.index.chunks[row]
+            gaps.append(Gap(place, chunk, question, shared=notes_with_it))
+            continue
         # A table of contents that links to this heading points at the gap itself.
         leave_out = (
             navigation
@@ -530,7 +560,7 @@ def find_gaps(
             )
         )
     for (i, j), score in duplicate_pairs(searcher, places).items():
-        if score >= duplicate_threshold:
+        if score >= duplicate_threshold and not (gaps[i].template or gaps[j].template):
             gaps[i].duplicates.append(Duplicate(places[j][1], score))
             gaps[j].duplicates.append(Duplicate(places[i][1], score))
     for gap in gaps:
@@ -564,6 +594,8 @@ def markdown_report(report: GapsReport, corpus: Path) -> str:
                         f"  - maybe answered in {where} {_md(' › '.join(c.place.heading_path))}"
                         f" (confidence {gap.confidence:.2f})"
                     )
+            elif gap.template:
+                lines.append(f"  - a heading {gap.shared} notes share: only this note answers it")
             else:
                 lines.append("  - nothing in your notes yet")
             for d in gap.duplicates:

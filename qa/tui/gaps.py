@@ -173,7 +173,9 @@ class GapsScreen(Screen[None]):
         if gap.placeholder:
             noted = safe_text(gap.placeholder, one_line=True)
             parts.append((f"  · noted: {noted}", "dim"))
-        if not gap.candidates:
+        if gap.template:
+            parts.append((f"  · a heading {gap.shared} notes share", "dim"))
+        elif not gap.candidates:
             parts.append(("  · nothing in your notes yet", "$warning"))
         for dup in gap.duplicates[:2]:
             parts.append((f"  · also asked at {dup.place.file}:{dup.place.line}", "dim"))
