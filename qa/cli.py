@@ -930,7 +930,7 @@ def glossary(
         match_form,
         parse_veto,
     )
-    from qa.store.index import current_generation, read_left_out, read_mined
+    from qa.store.index import IndexCorrupt, current_generation, read_left_out, read_mined
 
     vetoed: tuple[str, ...] = ()
     if veto is not None:
@@ -950,7 +950,13 @@ def glossary(
         if not lib.freshness().fresh:
             lib.build(progress=progress)
         generation = current_generation(lib.index_dir)
-        mined, left_out = read_mined(generation), read_left_out(generation)
+        try:
+            left_out = read_left_out(generation)
+        except IndexCorrupt:  # only this listing reads it: build it again
+            lib.build(full=True, progress=progress)
+            generation = current_generation(lib.index_dir)
+            left_out = read_left_out(generation)
+        mined = read_mined(generation)
     if vetoed and not any(
         set(vetoed) <= {match_form(f) for f in o.concept.forms} for o in left_out
     ):

@@ -347,14 +347,20 @@ def test_files_prints_one_path_and_line_per_hit(small: Path) -> None:
     assert Path(path).read_text(encoding="utf-8").splitlines()[int(line) - 1] == "## Dropout"
 
 
-def test_glossary_lists_mined_pairs_once_and_a_veto_drops_one(tmp_path: Path) -> None:
+def one_note(tmp_path: Path, text: str) -> Path:
+    """A notes folder holding one note with ``text``."""
     notes = tmp_path / "notes"
     notes.mkdir()
-    (notes / "ensemble.md").write_text(
+    (notes / "a.md").write_text(text, encoding="utf-8")
+    return notes
+
+
+def test_glossary_lists_mined_pairs_once_and_a_veto_drops_one(tmp_path: Path) -> None:
+    notes = one_note(
+        tmp_path,
         "# 集成学习\n\n集成学习（Ensemble Learning）结合多个模型。\n\n"
         "## Bagging\n\nBagging 方法（Bootstrap AGGregatING）并行训练。\n\n"
         "## 提升\n\n另见：集成学习（Ensemble Learning）。梯度树（Gradient Tree）。\n",
-        encoding="utf-8",
     )
     listed = qa("glossary", *opts(notes))
     assert listed.exit_code == 0, listed.output
@@ -382,9 +388,7 @@ def test_glossary_lists_mined_pairs_once_and_a_veto_drops_one(tmp_path: Path) ->
 def test_a_veto_keeps_the_glossary_file_as_it_was_and_says_when_it_drops_nothing(
     tmp_path: Path,
 ) -> None:
-    notes = tmp_path / "notes"
-    notes.mkdir()
-    (notes / "a.md").write_text("# 树\n\n梯度树（Gradient Tree）很好。\n", encoding="utf-8")
+    notes = one_note(tmp_path, "# 树\n\n梯度树（Gradient Tree）很好。\n")
     shared = tmp_path / "shared.tsv"
     shared.write_bytes("量子纠缠\tquantum entanglement\r\n".encode())
     (notes / "glossary.tsv").symlink_to(shared)
@@ -407,9 +411,7 @@ def test_a_veto_keeps_the_glossary_file_as_it_was_and_says_when_it_drops_nothing
 def test_a_glossary_file_not_in_utf8_is_one_line_and_ignored_without_the_glossary(
     tmp_path: Path,
 ) -> None:
-    notes = tmp_path / "notes"
-    notes.mkdir()
-    (notes / "a.md").write_text("# Dropout\n\nDropout zeroes units.\n", encoding="utf-8")
+    notes = one_note(tmp_path, "# Dropout\n\nDropout zeroes units.\n")
     (notes / "glossary.tsv").write_bytes("过拟合\toverfitting\n".encode("gbk"))
     result = CliRunner().invoke(main, ["build", *opts(notes)])
     assert result.exit_code != 0 and "not UTF-8" in result.output
@@ -417,8 +419,9 @@ def test_a_glossary_file_not_in_utf8_is_one_line_and_ignored_without_the_glossar
     # Without the glossary (a preset may turn it off), the file is not read at all.
     from dataclasses import replace
 
-    from qa.library import Library
-    from qa.settings import Settings
+    from conftest import FAKE
 
-    off = Library(notes, tmp_path / "off", replace(Settings().with_model("fake"), glossary=False))
+    from qa.library import Library
+
+    off = Library(notes, tmp_path / "off", replace(FAKE, glossary=False))
     assert off.build().chunks == 1

@@ -66,10 +66,8 @@ def test_present_reports_changed_notes_instead_of_building(tmp_path: Path) -> No
     assert not lib.freshness().fresh
 
 
-def test_present_rebuilds_an_index_an_older_qa_built(tmp_path: Path) -> None:
-    """After an upgrade whose chunker cuts notes differently, the chat (PRESENT) rebuilds
-    by itself, as `qa ask` does, instead of answering from the old sections; the notes
-    themselves did not change, so nothing is embedded again."""
+def built_by_an_older_qa(tmp_path: Path) -> tuple[Library, Path]:
+    """An index whose manifest says an older chunker cut it; and that manifest's path."""
     import json
 
     lib = Library(small_notes(tmp_path), tmp_path / "index", FAKE)
@@ -78,6 +76,14 @@ def test_present_rebuilds_an_index_an_older_qa_built(tmp_path: Path) -> None:
     data = json.loads(path.read_text(encoding="utf-8"))
     data["index_settings"]["chunker"] = "sections-v0"
     path.write_text(json.dumps(data), encoding="utf-8")
+    return lib, path
+
+
+def test_present_rebuilds_an_index_an_older_qa_built(tmp_path: Path) -> None:
+    """After an upgrade whose chunker cuts notes differently, the chat (PRESENT) rebuilds
+    by itself, as `qa ask` does, instead of answering from the old sections; the notes
+    themselves did not change, so nothing is embedded again."""
+    lib, _ = built_by_an_older_qa(tmp_path)
     stale = lib.freshness()
     assert not stale.fresh and not stale.notes and stale.reason.endswith(": chunker")
     reasons: list[str] = []
@@ -90,16 +96,9 @@ def test_present_rebuilds_an_index_an_older_qa_built(tmp_path: Path) -> None:
 def test_present_opens_what_is_there_while_another_process_builds(tmp_path: Path) -> None:
     """The chat does not queue a second rebuild behind one already running (qa watch after
     an upgrade): it opens the index there is, and picks the new one up when published."""
-    import json
-
     from qa.store.index import build_lock
 
-    lib = Library(small_notes(tmp_path), tmp_path / "index", FAKE)
-    lib.open(Policy.PRESENT)
-    path = (lib.generation() or Path()) / "manifest.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    data["index_settings"]["chunker"] = "sections-v0"
-    path.write_text(json.dumps(data), encoding="utf-8")
+    lib, path = built_by_an_older_qa(tmp_path)
     with build_lock(lib.index_dir, wait=False):  # as another process's build holds it
         searcher = lib.open(Policy.PRESENT)
     assert lib.last_build is None and searcher.index.folder == path.parent

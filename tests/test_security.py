@@ -642,6 +642,10 @@ TAMPERING: dict[str, Callable[[Path], None]] = {
     "mined glossary wrong types": lambda gen: write(
         gen, "glossary.mined.jsonl", b'{"forms": 5, "source": []}\n'
     ),
+    "left-out pairs garbage": lambda gen: write(gen, "glossary.left-out.jsonl", b"[1]\n{"),
+    "left-out pairs without why": lambda gen: write(
+        gen, "glossary.left-out.jsonl", b'{"forms": ["a", "b"], "source": "x", "why": 3}\n'
+    ),
 }
 
 

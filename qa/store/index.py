@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -533,42 +533,41 @@ def read_outline(index: Index) -> list[Holder]:
 def read_mined(folder: Path, name: str = MINED_GLOSSARY) -> list[Concept]:
     """Term pairs mined from the notes at build time (``name``: or the notes folder's
     glossary as the build read it, ``NOTES_GLOSSARY``)."""
-    path = folder / name
-    if not path.exists():
-        return []
-    concepts = []
-    try:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            data = json.loads(line)
-            forms, source, kind = data["forms"], data["source"], data.get("kind", "term")
-            if not (strings_ok(forms) and forms and isinstance(source, str)):
-                raise ValueError("a term pair must have a list of forms and a source")
-            if kind not in ("term", "question"):
-                raise ValueError("a term's kind must be 'term' or 'question'")
-            concepts.append(Concept(tuple(forms), source, kind))
-    except (ValueError, KeyError, TypeError) as err:
-        raise IndexCorrupt(f"{path} is damaged ({str(err)[:80]}); run `qa build --full`") from None
-    return concepts
+    return _read_records(folder / name, _concept)
 
 
 def read_left_out(folder: Path) -> list[LeftOut]:
     """The mined pairs the build did not take, and why (none for an older index)."""
-    path = folder / LEFT_OUT_GLOSSARY
+
+    def left_out(data: dict[str, Any]) -> LeftOut:
+        if not isinstance(data["why"], str):
+            raise ValueError("a left-out pair must say why")
+        return LeftOut(_concept(data), data["why"])
+
+    return _read_records(folder / LEFT_OUT_GLOSSARY, left_out)
+
+
+def _concept(data: dict[str, Any]) -> Concept:
+    forms, source, kind = data["forms"], data["source"], data.get("kind", "term")
+    if not (strings_ok(forms) and forms and isinstance(source, str)):
+        raise ValueError("a term pair must have a list of forms and a source")
+    if kind not in ("term", "question"):
+        raise ValueError("a term's kind must be 'term' or 'question'")
+    return Concept(tuple(forms), source, kind)
+
+
+T = TypeVar("T")
+
+
+def _read_records(path: Path, parse: Callable[[dict[str, Any]], T]) -> list[T]:
+    """One ``parse``d record per JSON line of ``path`` (none when it is missing);
+    IndexCorrupt for anything else."""
     if not path.exists():
         return []
-    out = []
     try:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            data = json.loads(line)
-            forms, source, why = data["forms"], data["source"], data["why"]
-            if not (strings_ok(forms) and forms and isinstance(source, str)):
-                raise ValueError("a term pair must have a list of forms and a source")
-            if not isinstance(why, str):
-                raise ValueError("a left-out pair must say why")
-            out.append(LeftOut(Concept(tuple(forms), source), why))
+        return [parse(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines()]
     except (ValueError, KeyError, TypeError) as err:
         raise IndexCorrupt(f"{path} is damaged ({str(err)[:80]}); run `qa build --full`") from None
-    return out
 
 
 def strings_ok(value: Any) -> bool:
