@@ -433,8 +433,22 @@ class Searcher:
                     added.append(zh)
                 if found and dictionary.senses(word) <= MAX_RENDERED_SENSES:
                     rendering.setdefault(word, found[0])
+            single = {stem: term for term, stem in english}
             for a, b in itertools.pairwise(words):
-                added += map(normalise, dictionary.chinese(f"{a} {b}", known_chinese))
+                found = [normalise(w) for w in dictionary.chinese(f"{a} {b}", known_chinese)]
+                added += found
+                stems = [self.tokenizer.tokenize(w) for w in (a, b)]
+                if not found or any(len(st) != 1 or st[0] not in single for st in stems):
+                    continue
+                # "linked list" is 链表, not "link" (关联) and "list" (列举) apart: each of
+                # the two words' terms is found where the phrase is, in either language.
+                phrase = {(stems[0][0], stems[1][0]), *((zh,) for zh in found)}
+                for stem in (stems[0][0], stems[1][0]):
+                    term = single.pop(stem)
+                    term.clear()
+                    term.update(phrase)
+                if dictionary.senses(f"{a} {b}") <= MAX_RENDERED_SENSES:
+                    rendering[f"{a} {b}"] = found[0]
         return terms, list(dict.fromkeys(added)), rendering
 
     def _notes_have_chinese(self) -> bool:
