@@ -175,3 +175,14 @@ def test_a_glossary_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> No
         notes_vetoes(tmp_path)
     with pytest.raises(GlossaryFileError, match="not UTF-8"):
         read_glossary_file(tmp_path / "glossary.tsv")
+
+
+def test_a_formula_s_variables_are_no_term_pair() -> None:
+    """Notes on code write 一个点(i, ai) and 位置(i, j): mining them made every question with
+    "I" in it search for 一个点. A term has a word of three letters or is an abbreviation."""
+    pairs = [
+        c.forms for c in mine_pairs("一个点(i, ai)，位置(i, j)，假设(s = e)，组合(ch1.2)", "a.md")
+    ]
+    assert pairs == []
+    kept = [c.forms for c in mine_pairs("梯度提升(GB)，误报(Type I error)，比特（bit）", "a.md")]
+    assert kept == [("梯度提升", "GB"), ("误报", "Type I error"), ("比特", "bit")]

@@ -415,8 +415,16 @@ def _strip_article(text: str) -> str:
 
 
 def _plausible_english(text: str) -> bool:
+    """A term, not a formula's variables: a word of three letters or more ("Bias", "Type I
+    error"), or an abbreviation in capitals ("GB", "SVM"). Notes on code write
+    "一个点(i, ai)" and "位置(i, j)", and every question with "I" in it found 一个点."""
     words = text.split()
-    return 1 <= len(words) <= 6 and any(ch.isalpha() for ch in text)
+    if not 1 <= len(words) <= 6:
+        return False
+    letters = [re.sub(r"[^A-Za-z]", "", w) for w in words]
+    return any(len(w) >= 3 for w in letters) or (
+        len(words) == 1 and len(letters[0]) >= 2 and letters[0].isupper()
+    )
 
 
 def _english_term(text: str) -> str | None:
@@ -426,4 +434,4 @@ def _english_term(text: str) -> str | None:
     while words and words[0].lower() in ("a", "an", "the", "and", "or", "of", "to"):
         words.pop(0)
     term = " ".join(words).strip(" -")
-    return term if term and len(term) >= 2 else None
+    return term if term and _plausible_english(term) else None

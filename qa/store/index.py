@@ -66,7 +66,7 @@ OUTLINE = "outline.jsonl"  # headings that only hold sub-headings, for navigatio
 MINED_GLOSSARY = "glossary.mined.jsonl"
 NOTES_GLOSSARY = "glossary.notes.jsonl"  # the notes folder's glossary.tsv, as built
 LEFT_OUT_GLOSSARY = "glossary.left-out.jsonl"  # mined pairs not taken, and why (keep_mined)
-MINING = "pairs-v2"  # how mined pairs are chosen (qa.lang.glossary.keep_mined)
+MINING = "pairs-v3"  # how mined pairs are chosen (qa.lang.glossary.keep_mined)
 SEGMENTER_CHANGED = "the word segmenter changed since the index was built"
 BuildProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
