@@ -134,3 +134,16 @@ def test_has_english_knows_glosses_in_their_base_forms() -> None:
     assert dictionary.has_english("knapsack")
     assert dictionary.has_english("Knapsacks")  # match form, then base form
     assert not dictionary.has_english("lightgbm")
+
+
+def test_a_two_word_phrase_the_dictionary_has_is_one_term(tmp_path: Path) -> None:
+    """ "linked list" is 链表 in CC-CEDICT: the question's two words are found where the
+    phrase is, in either language, not by "link" (关联) and "list" (列举) apart."""
+    on, _ = _searchers(tmp_path)
+    terms = on.analyse("reverse a linked list").terms
+    phrase = [t for t in terms if ("链表",) in t]
+    assert len(phrase) == 2 and all(("link", "list") in t for t in phrase)
+    assert not any(("link",) in t or ("list",) in t for t in terms)
+    # A word pair the dictionary does not have stays two terms: 稳定 and 排序.
+    stable, sort = on.analyse("stable sort").terms
+    assert ("稳定",) in stable and ("排序",) in sort and stable != sort
