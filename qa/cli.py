@@ -952,8 +952,8 @@ def glossary(
         generation = current_generation(lib.index_dir)
         try:
             left_out = read_left_out(generation)
-        except IndexCorrupt:  # only this listing reads it: build it again
-            lib.build(full=True, progress=progress)
+        except IndexCorrupt:  # only this listing reads it: a build writes it again
+            lib.build(progress=progress)
             generation = current_generation(lib.index_dir)
             left_out = read_left_out(generation)
         mined = read_mined(generation)

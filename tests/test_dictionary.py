@@ -144,6 +144,27 @@ def test_a_two_word_phrase_the_dictionary_has_is_one_term(tmp_path: Path) -> Non
     phrase = [t for t in terms if ("链表",) in t]
     assert len(phrase) == 2 and all(("link", "list") in t for t in phrase)
     assert not any(("link",) in t or ("list",) in t for t in terms)
+    assert on.analyse("reverse a linked list").chinese_words == {"linked list": "链表"}
+    assert "关联" not in on.analyse("reverse a linked list").weighted  # not "link" alone
+    # Each word keeps its own term: the phrase takes the two words it is made of.
+    both = on.analyse("a linked list or an array list").terms
+    assert sum(("链表",) in t for t in both) == 2  # linked, and its list
+    assert sum(("list",) in t for t in both) == 1  # the array's list
+    # Across punctuation the two words are no phrase.
+    assert not any(("链表",) in t for t in on.analyse("was it linked? list them").terms)
     # A word pair the dictionary does not have stays two terms: 稳定 and 排序.
     stable, sort = on.analyse("stable sort").terms
     assert ("稳定",) in stable and ("排序",) in sort and stable != sort
+
+
+def test_a_phrase_of_one_word_twice_is_no_crash(tmp_path: Path) -> None:
+    """CC-CEDICT has "lose lose" (双输): one stem twice is left as it is."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.md").write_text("# 博弈\n\n结局：双输\n", encoding="utf-8")
+    bm25 = replace(FAKE, models=(), rerank="none")
+    build_index(notes, tmp_path / "index", bm25)
+    searcher = Searcher(Index.load(tmp_path / "index"), bm25)
+    query = searcher.analyse("why is a lose lose outcome bad")  # raised KeyError before
+    assert "双输" in query.weighted  # BM25 still reads the phrase
+    assert not any(("lose", "lose") in t for t in query.terms)

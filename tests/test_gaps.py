@@ -65,6 +65,7 @@ def where(index: Path) -> list[str]:
 
 
 RULES = Path(__file__).parent / "fixtures" / "gaps_rules"
+TEMPLATE = Path(__file__).parent / "fixtures" / "gaps_template"
 
 
 @pytest.fixture(scope="session")
@@ -513,3 +514,17 @@ def test_a_heading_many_notes_share_is_listed_but_not_searched_or_paired(
     # An empty heading of one note only is searched as before.
     momentum = by_place(rules_report)[("optimizers.md", 9)]
     assert not momentum.template and momentum.candidates
+
+
+def test_a_heading_other_notes_answer_is_searched_however_many_notes_have_it(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """ "Dropout" heads a section in three notes, but two of them answer it: a topic, not a
+    template slot. Only headings left unanswered in three notes are slots."""
+    index = shared_index(tmp_path_factory, "gaps-template", TEMPLATE)
+    report = gaps.find_gaps(Searcher(Index.load(index), Settings()))
+    dropout = by_place(report)[("c.md", 3)]
+    assert dropout.place.heading == "Dropout" and not dropout.template and dropout.shared == 1
+    assert dropout.nearest and {c.place.file for c in dropout.nearest} <= {"a.md", "b.md"}
+    slots = [g for g in report.gaps if g.place.heading == "Reference"]
+    assert len(slots) == 3 and all(g.template and not g.duplicates for g in slots)

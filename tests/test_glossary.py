@@ -180,9 +180,13 @@ def test_a_glossary_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> No
 def test_a_formula_s_variables_are_no_term_pair() -> None:
     """Notes on code write 一个点(i, ai) and 位置(i, j): mining them made every question with
     "I" in it search for 一个点. A term has a word of three letters or is an abbreviation."""
-    pairs = [
-        c.forms for c in mine_pairs("一个点(i, ai)，位置(i, j)，假设(s = e)，组合(ch1.2)", "a.md")
+    noise = "一个点(i, ai)，位置(i, j)，假设(s = e)，组合(ch1.2)，取一个点(the i)，循环(for i)"
+    assert [c.forms for c in mine_pairs(noise, "a.md")] == []
+    terms = "梯度提升(GB)，误报(Type I error)，比特（bit），距离(L1)，语言(C++)"
+    assert [c.forms for c in mine_pairs(terms, "a.md")] == [
+        ("梯度提升", "GB"),
+        ("误报", "Type I error"),
+        ("比特", "bit"),
+        ("距离", "L1"),
+        ("语言", "C++"),
     ]
-    assert pairs == []
-    kept = [c.forms for c in mine_pairs("梯度提升(GB)，误报(Type I error)，比特（bit）", "a.md")]
-    assert kept == [("梯度提升", "GB"), ("误报", "Type I error"), ("比特", "bit")]

@@ -375,7 +375,8 @@ def mine_pairs(text: str, file: str) -> list[Concept]:
     for lineno, line in enumerate(text.split("\n"), start=1):
         source = f"{file}:{lineno}"
         for zh, en in _ZH_THEN_EN.findall(line):
-            english = [_strip_article(e) for e in _EN_SPLIT.split(en) if _plausible_english(e)]
+            stripped = (_strip_article(e) for e in _EN_SPLIT.split(en))
+            english = [e for e in stripped if _plausible_english(e)]
             term = _last_term(zh, english[0]) if english else None
             if term:
                 found.append(Concept((term, *english), source))
@@ -414,17 +415,22 @@ def _strip_article(text: str) -> str:
     return re.sub(r"^(a|an|the)\s+", "", text.strip(), flags=re.IGNORECASE)
 
 
+_ABBREVIATION = re.compile(r"[A-Z][A-Z0-9+#]+|[0-9]+[A-Z]+")  # SVM, L1, F1, C++, 2D
+
+
 def _plausible_english(text: str) -> bool:
-    """A term, not a formula's variables: a word of three letters or more ("Bias", "Type I
-    error"), or an abbreviation in capitals ("GB", "SVM"). Notes on code write
-    "一个点(i, ai)" and "位置(i, j)", and every question with "I" in it found 一个点."""
+    """A term, not a formula's variables: a word of three letters or more that is no stop
+    word ("Bias", "Type I error"; not "for i"), or an abbreviation ("GB", "L1", "C++").
+    Notes on code write "一个点(i, ai)" and "位置(i, j)", and every question with "I" in it
+    found 一个点."""
+    from qa.lang.text import tokenize
+
     words = text.split()
     if not 1 <= len(words) <= 6:
         return False
-    letters = [re.sub(r"[^A-Za-z]", "", w) for w in words]
-    return any(len(w) >= 3 for w in letters) or (
-        len(words) == 1 and len(letters[0]) >= 2 and letters[0].isupper()
-    )
+    if len(words) == 1 and _ABBREVIATION.fullmatch(words[0]):
+        return True
+    return any(len(re.sub(r"[^a-z]", "", t)) >= 3 for t in tokenize(text))  # no stop words
 
 
 def _english_term(text: str) -> str | None:

@@ -5,7 +5,6 @@ The CLI, the TUI and the evaluator all call it, so what is evaluated is what use
 
 from __future__ import annotations
 
-import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -379,13 +378,16 @@ class Searcher:
         return SpanContext(text, lang, terms, views, tokenize=self.tokenizer.tokenize)
 
     def _bridge(self, text: str, own: list[Term]) -> tuple[list[Term], list[str], dict[str, str]]:
-        """The question's topic terms (``own``, left as they are) with the dictionary's
-        translations added, the BM25 tokens those add, and the first Chinese translation
-        of each English word that has one (for qa.lang.code_mixed).
+        """The question's topic terms (one per term of ``own``, in its order; ``own`` is
+        left as it is) with the dictionary's translations, the BM25 tokens those add, and
+        the first Chinese translation of each English word or two-word phrase that has one
+        (for qa.lang.code_mixed).
 
         A word outside the glossary gets, as other forms of its term, its translations
         in CC-CEDICT (qa.lang.dictionary) that the notes contain: 背包 is also "knapsack" in
-        English notes, "stable" is also 稳定 in Chinese ones.
+        English notes, "stable" is also 稳定 in Chinese ones. Two English words side by
+        side that CC-CEDICT has as one phrase the notes contain are that phrase: both
+        their terms become "linked list" / 链表, and neither word is translated alone.
         """
         terms = [set(t) for t in own]
         lexical = self.index.lexical
@@ -417,7 +419,42 @@ class Searcher:
                     term.add(form)
                     added += form
         if english:
-            words = re.findall(r"[a-z][a-z0-9'\-]*", match_form(text))
+            text_form = match_form(text)
+            spans = list(re.finditer(r"[a-z][a-z0-9'\-]*", text_form))
+            words = [m.group(0) for m in spans]
+            # Each word's own term, in the question's order (a word asked twice has two).
+            queue: dict[str, list[Term]] = {}
+            for term, stem in english:
+                queue.setdefault(stem, []).append(term)
+            owned: list[tuple[str, Term] | None] = []
+            for w in words:
+                stems = self.tokenizer.tokenize(w)
+                pending = queue.get(stems[0]) if len(stems) == 1 else None
+                owned.append((stems[0], pending.pop(0)) if pending else None)
+            phrased: set[int] = set()  # the terms a phrase took (by id)
+            for i in range(len(words) - 1):
+                phrase_text = f"{words[i]} {words[i + 1]}"
+                found = [normalise(w) for w in dictionary.chinese(phrase_text, known_chinese)]
+                added += found
+                first, second = owned[i], owned[i + 1]
+                if (
+                    not found
+                    or first is None
+                    or second is None
+                    or first[0] == second[0]  # "win win"
+                    or text_form[spans[i].end() : spans[i + 1].start()].strip()  # "linked, list"
+                    or {id(first[1]), id(second[1])} & phrased
+                ):
+                    continue
+                # "linked list" is 链表, not "link" (关联) and "list" (列举) apart: each of
+                # the two words' terms is found where the phrase is, in either language.
+                phrase = {(first[0], second[0]), *((zh,) for zh in found)}
+                for _, term in (first, second):
+                    term.clear()
+                    term.update(phrase)
+                    phrased.add(id(term))
+                if dictionary.senses(phrase_text) <= MAX_RENDERED_SENSES:
+                    rendering[phrase_text] = found[0]
             by_stem: dict[str, str] = {}
             for w in words:
                 stems = self.tokenizer.tokenize(w)
@@ -425,30 +462,14 @@ class Searcher:
                     by_stem.setdefault(stems[0], w)
             for term, stem in english:
                 word = by_stem.get(stem, "")
-                found = (
-                    [normalise(w) for w in dictionary.chinese(word, known_chinese)] if word else []
-                )
+                if id(term) in phrased or not word:
+                    continue
+                found = [normalise(w) for w in dictionary.chinese(word, known_chinese)]
                 for zh in found:
                     term.add((zh,))
                     added.append(zh)
                 if found and dictionary.senses(word) <= MAX_RENDERED_SENSES:
                     rendering.setdefault(word, found[0])
-            single = {stem: term for term, stem in english}
-            for a, b in itertools.pairwise(words):
-                found = [normalise(w) for w in dictionary.chinese(f"{a} {b}", known_chinese)]
-                added += found
-                stems = [self.tokenizer.tokenize(w) for w in (a, b)]
-                if not found or any(len(st) != 1 or st[0] not in single for st in stems):
-                    continue
-                # "linked list" is 链表, not "link" (关联) and "list" (列举) apart: each of
-                # the two words' terms is found where the phrase is, in either language.
-                phrase = {(stems[0][0], stems[1][0]), *((zh,) for zh in found)}
-                for stem in (stems[0][0], stems[1][0]):
-                    term = single.pop(stem)
-                    term.clear()
-                    term.update(phrase)
-                if dictionary.senses(f"{a} {b}") <= MAX_RENDERED_SENSES:
-                    rendering[f"{a} {b}"] = found[0]
         return terms, list(dict.fromkeys(added)), rendering
 
     def _notes_have_chinese(self) -> bool:

@@ -66,7 +66,7 @@ OUTLINE = "outline.jsonl"  # headings that only hold sub-headings, for navigatio
 MINED_GLOSSARY = "glossary.mined.jsonl"
 NOTES_GLOSSARY = "glossary.notes.jsonl"  # the notes folder's glossary.tsv, as built
 LEFT_OUT_GLOSSARY = "glossary.left-out.jsonl"  # mined pairs not taken, and why (keep_mined)
-MINING = "pairs-v3"  # how mined pairs are chosen (qa.lang.glossary.keep_mined)
+MINING = "pairs-v4"  # how mined pairs are chosen (qa.lang.glossary.keep_mined)
 SEGMENTER_CHANGED = "the word segmenter changed since the index was built"
 BuildProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -565,7 +565,8 @@ def _read_records(path: Path, parse: Callable[[dict[str, Any]], T]) -> list[T]:
     if not path.exists():
         return []
     try:
-        return [parse(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines()]
+        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 is text
+        return [parse(json.loads(line)) for line in lines if line]
     except (ValueError, KeyError, TypeError) as err:
         raise IndexCorrupt(f"{path} is damaged ({str(err)[:80]}); run `qa build --full`") from None
 

@@ -54,9 +54,9 @@ _TODO = re.compile(r"\s*(?:\bTODO\b|\bTBD\b|待补充|待完成|（待续）)\s*
 _LINK_LABEL = re.compile(r"\[([^\]\n]{1,300})\]\(")
 # A chunk whose lines are at least this share of list items made of a link is navigation.
 NAVIGATION = 0.5
-# A heading found in at least this many notes ("Reference", "相关阅读", "Index") is a slot of
-# the notes' template: empty, it asks for this note's own reading list or contents, which
-# no other note answers, and the same slot in two notes is not the same question.
+# A heading left unanswered in at least this many notes ("Reference", "相关阅读", "Index")
+# is a slot of the notes' template: it asks for this note's own reading list or contents,
+# which no other note answers, and the same slot in two notes is not the same question.
 TEMPLATE_NOTES = 3
 # Declined questions whose vectors are closer than this cosine distance (average
 # linkage) share a topic.
@@ -119,7 +119,7 @@ class Gap:
     nearest: list[CandidateAnswer] = field(default_factory=list)  # also when declined
     duplicates: list[Duplicate] = field(default_factory=list)
     about: bool = False  # the first of ``nearest`` is about the heading (``_heads``)
-    shared: int = 1  # notes with this heading; TEMPLATE_NOTES or more: a template's slot
+    shared: int = 1  # notes where this heading is unanswered; TEMPLATE_NOTES or more: a slot
 
     @property
     def template(self) -> bool:
@@ -242,9 +242,13 @@ def link_pointers(chunks: Sequence[Chunk]) -> dict[str, list[int]]:
 
 
 def heading_notes(chunks: Sequence[Chunk]) -> dict[str, int]:
-    """How many notes have each heading (its question, normalised; answered or not)."""
+    """How many notes have each heading (its question, normalised) with no answer under
+    it: empty, a placeholder, or only links. (A heading that some notes answer is a
+    topic, whatever its name, and is searched for as any other.)"""
     files: dict[str, set[str]] = {}
     for chunk in chunks:
+        if chunk.answered:
+            continue
         for loc in chunk.locations:
             files.setdefault(_key(clean_heading(loc.heading_path[-1])), set()).add(loc.file)
     return {key: len(found) for key, found in files.items()}
@@ -536,8 +540,7 @@ def find_gaps(
         question = question_of(place)
         notes_with_it = shared.get(_key(clean_heading(place.heading)), 1)
         if notes_with_it >= TEMPLATE_NOTES:
-            chunk = searcher.index.chunks[row]
-            gaps.append(Gap(place, chunk, question, shared=notes_with_it))
+            gaps.append(Gap(place, searcher.index.chunks[row], question, shared=notes_with_it))
             continue
         # A table of contents that links to this heading points at the gap itself.
         leave_out = (
@@ -557,6 +560,7 @@ def find_gaps(
                 [] if found.declined else found.sections,
                 found.sections,
                 about=found.about,
+                shared=notes_with_it,
             )
         )
     for (i, j), score in duplicate_pairs(searcher, places).items():
