@@ -563,7 +563,7 @@ def print_gaps(report: Any) -> None:
             if gap.placeholder:
                 say(f"         noted: {gap.placeholder}")
             if gap.template:
-                say(f"         a heading {gap.shared} notes share: only this note answers it")
+                say(f"         {gap.slot_note}")
             elif not gap.candidates:
                 say("         nothing in your notes yet")
             for n, c in enumerate(gap.candidates):

@@ -422,15 +422,16 @@ class Searcher:
             text_form = match_form(text)
             spans = list(re.finditer(r"[a-z][a-z0-9'\-]*", text_form))
             words = [m.group(0) for m in spans]
+            # A word's stem, when it is one token (a stop word has none).
+            stem_of = [s[0] if len(s := self.tokenizer.tokenize(w)) == 1 else None for w in words]
             # Each word's own term, in the question's order (a word asked twice has two).
             queue: dict[str, list[Term]] = {}
             for term, stem in english:
                 queue.setdefault(stem, []).append(term)
             owned: list[tuple[str, Term] | None] = []
-            for w in words:
-                stems = self.tokenizer.tokenize(w)
-                pending = queue.get(stems[0]) if len(stems) == 1 else None
-                owned.append((stems[0], pending.pop(0)) if pending else None)
+            for word_stem in stem_of:
+                pending = queue.get(word_stem) if word_stem is not None else None
+                owned.append((word_stem, pending.pop(0)) if word_stem and pending else None)
             phrased: set[int] = set()  # the terms a phrase took (by id)
             for i in range(len(words) - 1):
                 phrase_text = f"{words[i]} {words[i + 1]}"
@@ -456,10 +457,9 @@ class Searcher:
                 if dictionary.senses(phrase_text) <= MAX_RENDERED_SENSES:
                     rendering[phrase_text] = found[0]
             by_stem: dict[str, str] = {}
-            for w in words:
-                stems = self.tokenizer.tokenize(w)
-                if len(stems) == 1:
-                    by_stem.setdefault(stems[0], w)
+            for w, word_stem in zip(words, stem_of, strict=True):
+                if word_stem is not None:
+                    by_stem.setdefault(word_stem, w)
             for term, stem in english:
                 word = by_stem.get(stem, "")
                 if id(term) in phrased or not word:

@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -180,12 +180,11 @@ def build_index(
             glossary = Glossary([*known, *mined]) if settings.glossary else None
             tokenizer = BilingualTokenizer(glossary.chinese_forms() if glossary else ())
             if settings.glossary:
-                _write_concepts(tmp / MINED_GLOSSARY, mined)
-                _write_concepts(tmp / NOTES_GLOSSARY, own_terms)
-                _write_concepts(
+                _write_records(tmp / MINED_GLOSSARY, map(_concept_record, mined))
+                _write_records(tmp / NOTES_GLOSSARY, map(_concept_record, own_terms))
+                _write_records(
                     tmp / LEFT_OUT_GLOSSARY,
-                    [o.concept for o in not_taken],
-                    [o.why for o in not_taken],
+                    (_concept_record(o.concept) | {"why": o.why} for o in not_taken),
                 )
             lexical: dict[str, LexicalChannel] = {}
             dense: dict[str, DenseChannel] = {}  # by channel, in the settings' order
@@ -312,14 +311,17 @@ def _previous(index_dir: Path) -> Index | None:
         return None
 
 
-def _write_concepts(path: Path, concepts: list[Concept], why: list[str] | None = None) -> None:
+def _concept_record(concept: Concept) -> dict[str, Any]:
+    """A concept as a line of the index's glossary files (qa.store.index._concept reads it)."""
+    record: dict[str, Any] = {"forms": list(concept.forms), "source": concept.source}
+    if concept.kind != "term":
+        record["kind"] = concept.kind
+    return record
+
+
+def _write_records(path: Path, records: Iterable[dict[str, Any]]) -> None:
     with open(path, "w", encoding="utf-8") as f:
-        for n, concept in enumerate(concepts):
-            record = {"forms": list(concept.forms), "source": concept.source}
-            if concept.kind != "term":
-                record["kind"] = concept.kind
-            if why is not None:
-                record["why"] = why[n]
+        for record in records:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 

@@ -127,6 +127,11 @@ class Gap:
         return self.shared >= TEMPLATE_NOTES
 
     @property
+    def slot_note(self) -> str:
+        """What every front end says of a template slot."""
+        return f"a heading {self.shared} notes share: only this note answers it"
+
+    @property
     def answered_elsewhere(self) -> bool:
         return bool(self.candidates)
 
@@ -599,7 +604,7 @@ def markdown_report(report: GapsReport, corpus: Path) -> str:
                         f" (confidence {gap.confidence:.2f})"
                     )
             elif gap.template:
-                lines.append(f"  - a heading {gap.shared} notes share: only this note answers it")
+                lines.append(f"  - {gap.slot_note}")
             else:
                 lines.append("  - nothing in your notes yet")
             for d in gap.duplicates:

@@ -174,9 +174,7 @@ class GapsScreen(Screen[None]):
             noted = safe_text(gap.placeholder, one_line=True)
             parts.append((f"  · noted: {noted}", "dim"))
         if gap.template:
-            parts.append(
-                (f"  · a heading {gap.shared} notes share: only this note answers it", "dim")
-            )
+            parts.append((f"  · {gap.slot_note}", "dim"))
         elif not gap.candidates:
             parts.append(("  · nothing in your notes yet", "$warning"))
         for dup in gap.duplicates[:2]:
