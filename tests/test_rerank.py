@@ -27,6 +27,12 @@ HARD = Path(__file__).parent / "fixtures" / "hard"
         ("BN和LN的区别", {"compare"}),
         ("随机森林的优缺点", {"proscons"}),
         ("Batch Normalization", set()),
+        # Inflected forms ask the same: "fixes", "handling", "differently", "compares".
+        ("the usual fixes for underfitting", {"how"}),
+        ("Handling missing values", {"how"}),
+        ("how is GloVe trained differently from word2vec", {"how", "compare"}),
+        ("which model compares better", {"compare"}),
+        ("prefixes and suffixes", set()),
     ],
 )
 def test_intents_of_questions_and_headings(text: str, expected: set[str]) -> None:

@@ -39,14 +39,15 @@ INTENTS: dict[str, tuple[str, str]] = {
     ),
     "how": (
         r"\bhow (?:do|does|did|to|can|could|should|would|is|are|will)\b|\bways? (?:to|of)\b"
-        r"|\bsteps?\b|\bmethods?\b|\btechniques?\b|\bstrateg(?:y|ies)\b|\bfix\b|\bhandle\b"
-        r"|\bdeal with\b|\bprevent\b|\bavoid\b|\bovercome\b|\bsolve\b|\bsolutions?\b"
-        r"|\bimprove\b|\breduce\b|\bmitigate\b|\bimplement",
+        r"|\bsteps?\b|\bmethods?\b|\btechniques?\b|\bstrateg(?:y|ies)\b|\bfix(?:es|ed|ing)?\b"
+        r"|\bhandl(?:e|es|ed|ing)\b|\bdeal(?:s|t|ing)? with\b|\bprevent(?:s|ed|ing)?\b"
+        r"|\bavoid(?:s|ed|ing)?\b|\bovercom(?:e|es|ing)\b|\bsolv(?:e|es|ed|ing)\b|\bsolutions?\b"
+        r"|\bimprov(?:e|es|ed|ing)\b|\breduc(?:e|es|ed|ing)\b|\bmitigat(?:e|es|ed|ing)\b|\bimplement",
         r"如何|怎么|怎样|方法|方式|解决|处理|避免|防止|缓解|改进|改善|步骤|手段|措施|技巧|策略|实现",
     ),
     "compare": (
-        r"\bvs\.?\b|\bversus\b|\bdifferences?\b|\bdiffer\b|\bcompar(?:e|ed|ison)\b"
-        r"|\bsimilarit(?:y|ies)\b|\bdistinguish\b",
+        r"\bvs\.?\b|\bversus\b|\bdifferences?\b|\bdiffer(?:s|ed|ing|ently)?\b"
+        r"|\bcompar(?:e|es|ed|ing|ison|isons)\b|\bsimilarit(?:y|ies)\b|\bdistinguish(?:es|ed|ing)?\b",
         r"区别|不同|差异|对比|比较|异同|联系|相比|vs",
     ),
     "proscons": (
