@@ -407,6 +407,13 @@ def qa_child(*args: str) -> list[str]:
     return [sys.executable, "-c", CHILD.format(tests=str(TESTS), args=list(args))]
 
 
+def _as_in_a_terminal() -> None:
+    """Ctrl-C reaches the child as it does a command typed in a terminal: a test worker
+    may run with SIGINT ignored or blocked, which a child would inherit."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_7_watch_follows_a_notes_folder_that_is_removed_and_recreated(tmp_path: Path) -> None:
     notes = make_notes(tmp_path / "notes")
     index = tmp_path / "index"
@@ -415,6 +422,7 @@ def test_7_watch_follows_a_notes_folder_that_is_removed_and_recreated(tmp_path: 
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=_as_in_a_terminal,
     )
     try:
         deadline = time.time() + 120
