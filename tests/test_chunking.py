@@ -148,6 +148,27 @@ def test_a_section_of_only_links_or_a_placeholder_is_no_answer() -> None:
     assert answered == {"Dropout", "Softmax formula", "Short answer"}
 
 
+def test_a_link_whose_text_holds_brackets_is_still_a_link() -> None:
+    # A list of the note's questions, one of which quotes an interval: the list is a
+    # table of contents, not the answer to every question it names.
+    from qa.store.chunking import body_kind
+
+    questions = (
+        "* [Q11: What is skewness?](https://example.com/q#q11)\n"
+        "* [Q12: You sample from a uniform distribution [0, d] n times. Estimate d?]"
+        "(https://example.com/q#q12)\n"
+        "* [Q18: z-test vs t-test?]()\n"
+    )
+    assert body_kind(questions) == "links"
+    assert (
+        body_kind("- [[49] Stacked attention (SAN)](#49-san)\n- [[48] Ask, Attend](#48)") == "links"
+    )
+    # An address with parentheses is one link, and a sentence around it is text.
+    wiki = "- [noise](https://en.wikipedia.org/wiki/Noise_(signal_processing))\n- [bias](https://b.org)"
+    assert body_kind(wiki) == "links"
+    assert body_kind("Models fit the [noise](https://w.org/Noise_(x)) in the data.") == "text"
+
+
 def test_a_long_section_is_judged_whole() -> None:
     links = "\n".join(f"- [ref {i}](https://example.com/{i})" for i in range(30))
     # Text and then a long reference list: every window answers, the list's too.

@@ -29,8 +29,9 @@ WINDOW_CHARS = 1200
 # by another version is brought up to date (unchanged sections keep their vectors).
 # v2: long blocks cut at lines, sentences, then words; v3: holders; v4: a section of only
 # links or a placeholder is not an answer (body_kind); v5: a long section is judged whole;
-# v7: whether a heading asks is judged once per section and stored (Section.asks)
-CHUNKER = "sections-v7"
+# v7: whether a heading asks is judged once per section and stored (Section.asks); v8: a
+# link's text may hold brackets and its address parentheses
+CHUNKER = "sections-v8"
 
 # Headings that only navigate the note; their sections are never answers.
 NAVIGATION_HEADINGS = {"table of contents", "contents", "toc", "目录"}
@@ -54,7 +55,11 @@ _INLINE_MARKUP = re.compile(r"[\\`*_\[\]<>!&~]")  # what inline Markdown starts 
 # list markers, check boxes, fence lines, a placeholder word, and punctuation.
 # No bracket inside a link's text or parenthesis inside its target: each match then starts
 # and ends within a run without brackets, so a line of "[[[[…" is read in linear time.
-_LINK_OR_URL = re.compile(r"\[[^\[\]\n]*\]\([^()\n]*\)|<https?://[^>\s]*>|https?://\S+")
+# A link's text may hold brackets ("[[49] SAN](#49-san)", "[Q12: uniform on [0, d]](url)") and
+# its address parentheses ("wiki/Noise_(signal_processing)"), one level deep.
+_LINK_OR_URL = re.compile(
+    r"\[(?:[^\[\]\n]|\[[^\[\]\n]*\])*\]\((?:[^()\n]|\([^()\n]*\))*\)|<https?://[^>\s]*>|https?://\S+"
+)
 _LINE_MARKERS = re.compile(r"^\s*(?:>\s*)*(?:(?:[-*+]|\d+[.)])(?:\s+(?:\[[ xX]\]\s*)?|$))?")
 _FENCE_LINE = re.compile(r"^\s*(?:```|~~~)[\w+-]*\s*$")
 # Words that say an answer is still to be written.
