@@ -103,3 +103,26 @@ def test_a_link_list_and_a_contents_page_never_come_first(hard_searchers, questi
     glossary's Chinese term and the English one; the reranker reads its shape."""
     top = hard_searchers["rerank"].search(question, 3).hits[0].chunk
     assert top.heading not in {"Questions", "Contents page"}
+
+
+@pytest.mark.parametrize("question", ["what is mixup", "mixup of a cat and a dog"])
+def test_a_section_is_shown_by_a_window_with_words_not_by_its_figure(
+    hard_searchers, question
+) -> None:
+    # "What is mixup?" is a paragraph and then a window that is only its figure and a
+    # "back to top" link; that short window is the closest to the question.
+    from qa.retrieve.rerank import only_figures
+
+    hits = hard_searchers["rerank"].search(question, 3).hits
+    mixup = [h for h in hits if h.chunk.heading == "What is mixup?"]
+    assert len(mixup) == 1 and mixup[0] is hits[0]
+    assert not only_figures(mixup[0].chunk.text) and "convex combinations" in mixup[0].chunk.text
+
+
+def test_only_figures_is_a_window_without_words_of_its_own() -> None:
+    from qa.retrieve.rerank import only_figures
+
+    assert only_figures("![](assets/l1l2.png)\n\n[back to top](#top)")
+    assert only_figures('<div align="center"><a href="u"><img src="f.png" /></a></div>')
+    assert not only_figures("![](a.png)\n\nThe L1 norm gives sparse weights.")
+    assert not only_figures("[back to top](#top)")  # no figure: a link, not a picture

@@ -108,6 +108,19 @@ def intents(text: str) -> frozenset[str]:
     )
 
 
+_FIGURE = re.compile(r"!\[[^\]\n]*\]\([^)\n]*\)|</?(?:img|a|div|p|br)\b[^>]*>", re.IGNORECASE)
+_SAYS = re.compile(r"[^\W_]")
+
+
+def only_figures(text: str) -> bool:
+    """Whether a window shows images (a figure, a formula as a picture) and links, and
+    no words of its own: a section's window that is only its diagram, with "back to top"."""
+    if not re.search(r"!\[|<img\b", text, re.IGNORECASE):
+        return False
+    rest = _LINK.sub(" ", _FIGURE.sub(" ", text))
+    return len(_SAYS.findall(rest)) < 3
+
+
 @dataclass(frozen=True)
 class TextShape:
     """What a chunk's text looks like, whatever it says."""

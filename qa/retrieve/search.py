@@ -35,7 +35,7 @@ from qa.retrieve.confidence import (
 )
 from qa.retrieve.fusion import get_fusion, ranks_of
 from qa.retrieve.query import Query
-from qa.retrieve.rerank import DEPTH, Candidate, Reranker, intents, load_reranker
+from qa.retrieve.rerank import DEPTH, Candidate, Reranker, intents, load_reranker, only_figures
 from qa.settings import LEXICAL, Settings
 from qa.store.chunks import Chunk
 from qa.store.index import Index, IndexOutdated, check_compatible
@@ -667,6 +667,19 @@ class Searcher:
         channel_ranks = {name: ranks_of(col) for name, col in subset.items()}
         hits: list[Hit] = []
         shown: set[tuple[str, int]] = set()
+        figures: list[int] = []  # hits whose window is only the section's figure
+
+        def hit(j: int, rank: int) -> Hit:
+            return Hit(
+                self.index.chunks[int(ids[j])],
+                rank,
+                float(fused[j]),
+                {n: float(c[j]) for n, c in subset.items() if not np.isnan(c[j])},
+                {n: int(r[j]) for n, r in channel_ranks.items() if np.isfinite(r[j])},
+                int(have[j]) if have is not None else None,
+                int(ids[j]),
+            )
+
         for j in order:
             chunk = self.index.chunks[int(ids[j])]
             if self.settings.group_windows:
@@ -676,17 +689,18 @@ class Searcher:
                 shown.add(chunk.section_key)
             if len(hits) == top_k:
                 break
-            hits.append(
-                Hit(
-                    chunk,
-                    len(hits) + 1,
-                    float(fused[j]),
-                    {n: float(c[j]) for n, c in subset.items() if not np.isnan(c[j])},
-                    {n: int(r[j]) for n, r in channel_ranks.items() if np.isfinite(r[j])},
-                    int(have[j]) if have is not None else None,
-                    int(ids[j]),
-                )
-            )
+            if self.settings.group_windows and only_figures(chunk.text):
+                figures.append(len(hits))
+            hits.append(hit(j, len(hits) + 1))
+        # A section shown by a window that is only its figure is shown by its best window
+        # with words, when one is a candidate: the card says what the notes say.
+        for at in figures:
+            key = hits[at].chunk.section_key
+            for j in order:
+                chunk = self.index.chunks[int(ids[j])]
+                if chunk.section_key == key and not only_figures(chunk.text):
+                    hits[at] = hit(j, at + 1)
+                    break
         return hits
 
     def lexical_terms(
