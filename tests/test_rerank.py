@@ -126,3 +126,8 @@ def test_only_figures_is_a_window_without_words_of_its_own() -> None:
     assert only_figures('<div align="center"><a href="u"><img src="f.png" /></a></div>')
     assert not only_figures("![](a.png)\n\nThe L1 norm gives sparse weights.")
     assert not only_figures("[back to top](#top)")  # no figure: a link, not a picture
+    # A window that replaces a figure needs words, not only links.
+    from qa.retrieve.rerank import says_words
+
+    assert not says_words("- [Mixup paper](https://arxiv.org/abs/1710.09412)\n- [back to top](#t)")
+    assert says_words("Mixup mixes two images; see [the paper](https://arxiv.org).")

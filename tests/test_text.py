@@ -153,31 +153,3 @@ def test_the_pieces_around_taught_words_are_cut_as_jieba_cuts_them() -> None:
         assert pieces  # each has a taught word inside
         for piece, words in pieces.items():
             assert words == (engine.lcut(piece) if len(piece) > 1 else [piece])
-
-
-def test_a_hyphenated_word_is_also_a_token_written_solid() -> None:
-    # Notes write "over-fitting", questions "overfitting" (and the other way round):
-    # they share a token, and the part a stop word drops ("over", "one") is kept in it.
-    assert set(tokenize("overfitting")) <= set(tokenize("over-fitting"))
-    assert "onehot" in tokenize("one-hot encoding")
-    assert tokenize("self-attention") == ["self", "attent", "selfattent"]
-    assert set(tokenize("under-fitting")) != set(tokenize("over-fitting"))
-    assert tokenize("pages 3-4") == ["page", "3", "4"]  # numbers are not words
-
-
-@pytest.mark.parametrize(
-    ("form", "written"),
-    [
-        ("skip-gram", "skip gram"),  # apart: a passage writing either way has both words
-        ("over-fitting", "overfitting"),  # solid: apart it would be only "fitting"
-        ("one-hot encoding", "onehot encoding"),
-        ("t-SNE", "tsne"),
-        ("A/B testing", "a/b testing"),
-    ],
-)
-def test_a_hyphenated_term_is_read_apart_unless_a_part_is_a_stop_word(
-    form: str, written: str
-) -> None:
-    from qa.lang.text import unhyphenated
-
-    assert unhyphenated(form) == written

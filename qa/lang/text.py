@@ -22,10 +22,6 @@ HAN_CHAR = re.compile(f"[{HAN}]")
 HAN_RUN = re.compile(f"[{HAN}]+")
 _RUNS = re.compile(f"([{HAN}]+)|([a-z0-9]+(?:[+#]+)?)")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
-# A hyphenated word ("over-fitting", "pre-training", "one-hot"): its parts are tokens, and
-# so is the whole word written solid, so that it meets the notes that write it solid
-# ("overfitting") and keeps the part a stop word would drop ("over", "one").
-_HYPHENATED = re.compile(r"(?<![a-z0-9-])[a-z][a-z0-9]*(?:-[a-z][a-z0-9]*)+(?![a-z0-9-])")
 
 ENGLISH_STOPWORDS = frozenset(
     """a an and are as at be been being but by can could did do does doing for from had has
@@ -121,7 +117,6 @@ class BilingualTokenizer:
         stem = _stemmer().stemWord
         tokens: list[str] = []
         words: list[str] = []
-        solid = {m.end(): m.group().replace("-", "") for m in _HYPHENATED.finditer(normal)}
         for match in _RUNS.finditer(normal):
             han, word = match.groups()
             if han:
@@ -133,8 +128,6 @@ class BilingualTokenizer:
                 tokens.extend(t for t in self._for_search(cut) if t not in CHINESE_STOPWORDS)
             elif word not in ENGLISH_STOPWORDS:
                 tokens.append(stem(word))
-            if not han and match.end() in solid:
-                tokens.append(stem(solid[match.end()]))
         return Analysis(tokens, [w for w in words if w.strip()])
 
     def segment(self, han: str) -> list[str]:
@@ -235,7 +228,7 @@ _CACHED_CHARS = 64  # texts and runs up to this long are remembered (questions, 
 _CACHE_ENTRIES = 8192
 
 # Bump when the way text becomes tokens changes (the index records it).
-TOKENIZER = "jieba+snowball+t2s-v3"
+TOKENIZER = "jieba+snowball+t2s-v2"
 
 
 def segmenter_fingerprint(words: Iterable[str]) -> str:
@@ -310,20 +303,6 @@ def tokenize(text: str) -> list[str]:
     """Tokens for BM25 from ``PLAIN``, the tokenizer taught no words (an index's own
     tokenizer is ``Index.tokenizer``)."""
     return PLAIN.tokenize(text)
-
-
-def unhyphenated(text: str) -> str:
-    """``text`` with each hyphenated word written apart ("skip-gram" -> "skip gram"), or
-    solid when a part is a stop word ("over-fitting" -> "overfitting", "one-hot" ->
-    "onehot"), which apart would leave only the generic part ("fitting", "hot"). The
-    tokens of a term that a passage must contain: a passage writing "skip gram" or
-    "skip-gram" has both words, and one writing "over-fitting" has "overfitting"."""
-
-    def resolve(match: re.Match[str]) -> str:
-        parts = match.group().split("-")
-        return "".join(parts) if any(p in ENGLISH_STOPWORDS for p in parts) else " ".join(parts)
-
-    return _HYPHENATED.sub(resolve, unicodedata.normalize("NFKC", text).lower())
 
 
 def segment(han: str) -> list[str]:

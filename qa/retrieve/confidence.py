@@ -43,7 +43,7 @@ from qa.settings import PACKAGE_ROOT
 
 if TYPE_CHECKING:
     from qa.retrieve.search import Answer
-from qa.lang.text import has_chinese, tokenize, unhyphenated
+from qa.lang.text import has_chinese, tokenize
 
 Tokenize = Callable[[str], list[str]]
 FEATURES = ("minilm_gap", "e5_gap", "coverage", "absent", "absent_named", "asked_first")
@@ -155,11 +155,8 @@ def topic_terms(
             leftover = leftover.replace(m.text, " ", 1)
             if all(c.kind == "question" for c in m.concepts):
                 continue
-            forms = {f: _form_tokens(f, tokenize) for c in m.concepts for f in c.forms}
-            telling = {f: t for f, t in forms.items() if not _collapsed(f, t)}
-            if any(not has_chinese(f) for f in telling):
-                forms = telling
-            term = set(forms.values()) - {()}
+            forms = {f for c in m.concepts for f in c.forms}
+            term = {_form_tokens(f, tokenize) for f in forms} - {()}
             if term:
                 terms.append(term)
     for token in tokenize(leftover):
@@ -167,20 +164,9 @@ def topic_terms(
     return terms
 
 
-def _collapsed(form: str, tokens: tuple[str, ...]) -> bool:
-    """Whether stop words cut an English form of several words down to one token: "t
-    test" is only "test", "same convolution" only "convolution". Such a form is found in
-    every passage on the wider topic, so a concept with a form that keeps its words
-    ("t-test", "student's t-test") is looked for by those alone."""
-    return not has_chinese(form) and len(tokens) < 2 <= len(_WORD.findall(unhyphenated(form)))
-
-
-_WORD = re.compile(r"[a-z0-9]+", re.IGNORECASE)
-
-
 def _form_tokens(form: str, tokenize: Tokenize) -> tuple[str, ...]:
     """A form's tokens, all of which a passage needs to contain the form."""
-    tokens = [match_form(form)] if has_chinese(form) else tokenize(unhyphenated(form))
+    tokens = [match_form(form)] if has_chinese(form) else tokenize(form)
     return tuple(dict.fromkeys(tokens))
 
 

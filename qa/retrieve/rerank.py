@@ -112,13 +112,15 @@ _FIGURE = re.compile(r"!\[[^\]\n]*\]\([^)\n]*\)|</?(?:img|a|div|p|br)\b[^>]*>", 
 _SAYS = re.compile(r"[^\W_]")
 
 
+def says_words(text: str) -> bool:
+    """Whether a window has words of its own, outside its images and links."""
+    return len(_SAYS.findall(_LINK.sub(" ", _FIGURE.sub(" ", text)))) >= 3
+
+
 def only_figures(text: str) -> bool:
     """Whether a window shows images (a figure, a formula as a picture) and links, and
     no words of its own: a section's window that is only its diagram, with "back to top"."""
-    if not re.search(r"!\[|<img\b", text, re.IGNORECASE):
-        return False
-    rest = _LINK.sub(" ", _FIGURE.sub(" ", text))
-    return len(_SAYS.findall(rest)) < 3
+    return bool(re.search(r"!\[|<img\b", text, re.IGNORECASE)) and not says_words(text)
 
 
 @dataclass(frozen=True)

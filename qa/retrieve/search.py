@@ -35,7 +35,15 @@ from qa.retrieve.confidence import (
 )
 from qa.retrieve.fusion import get_fusion, ranks_of
 from qa.retrieve.query import Query
-from qa.retrieve.rerank import DEPTH, Candidate, Reranker, intents, load_reranker, only_figures
+from qa.retrieve.rerank import (
+    DEPTH,
+    Candidate,
+    Reranker,
+    intents,
+    load_reranker,
+    only_figures,
+    says_words,
+)
 from qa.settings import LEXICAL, Settings
 from qa.store.chunks import Chunk
 from qa.store.index import Index, IndexOutdated, check_compatible
@@ -693,13 +701,15 @@ class Searcher:
                 figures.append(len(hits))
             hits.append(hit(j, len(hits) + 1))
         # A section shown by a window that is only its figure is shown by its best window
-        # with words, when one is a candidate: the card says what the notes say.
+        # with words, when one is a candidate: the card says what the notes say. The
+        # section keeps its score (its best window's), so its place and every comparison
+        # with it (an unanswered heading ranked above the answers) stay the same.
         for at in figures:
-            key = hits[at].chunk.section_key
+            key, score = hits[at].chunk.section_key, hits[at].score
             for j in order:
                 chunk = self.index.chunks[int(ids[j])]
-                if chunk.section_key == key and not only_figures(chunk.text):
-                    hits[at] = hit(j, at + 1)
+                if chunk.section_key == key and says_words(chunk.text):
+                    hits[at] = replace(hit(j, at + 1), score=score)
                     break
         return hits
 
