@@ -110,6 +110,7 @@ def intents(text: str) -> frozenset[str]:
 
 _FIGURE = re.compile(r"!\[[^\]\n]*\]\([^)\n]*\)|</?(?:img|a|div|p|br)\b[^>]*>", re.IGNORECASE)
 _SAYS = re.compile(r"[^\W_]")
+_PICTURE = re.compile(r"!\[|<img\b", re.IGNORECASE)
 
 
 def says_words(text: str) -> bool:
@@ -120,7 +121,7 @@ def says_words(text: str) -> bool:
 def only_figures(text: str) -> bool:
     """Whether a window shows images (a figure, a formula as a picture) and links, and
     no words of its own: a section's window that is only its diagram, with "back to top"."""
-    return bool(re.search(r"!\[|<img\b", text, re.IGNORECASE)) and not says_words(text)
+    return bool(_PICTURE.search(text)) and not says_words(text)
 
 
 @dataclass(frozen=True)

@@ -53,10 +53,10 @@ MAX_HEADING_CHARS = 2000  # a heading's text is parsed as inline Markdown up to 
 _INLINE_MARKUP = re.compile(r"[\\`*_\[\]<>!&~]")  # what inline Markdown starts with
 # What a body that says nothing itself is made of (body_kind): links and URLs, quote and
 # list markers, check boxes, fence lines, a placeholder word, and punctuation.
-# No bracket inside a link's text or parenthesis inside its target: each match then starts
-# and ends within a run without brackets, so a line of "[[[[…" is read in linear time.
 # A link's text may hold brackets ("[[49] SAN](#49-san)", "[Q12: uniform on [0, d]](url)") and
-# its address parentheses ("wiki/Noise_(signal_processing)"), one level deep.
+# its address parentheses ("wiki/Noise_(signal_processing)"), one level deep. The two
+# alternatives inside each repetition start with different characters, so a match never
+# backtracks between them and a line of "[[[[…" is still read in linear time.
 _LINK_OR_URL = re.compile(
     r"\[(?:[^\[\]\n]|\[[^\[\]\n]*\])*\]\((?:[^()\n]|\([^()\n]*\))*\)|<https?://[^>\s]*>|https?://\S+"
 )
